@@ -1,0 +1,112 @@
+"""The events convmem publishes, as frozen Pydantic models named as past-tense facts.
+
+Every event carries an event id, a schema version and the time it was emitted. A consumer
+that meets a schema version it does not know dead-letters the event with that reason
+rather than guessing. Additive, optional fields keep the version; anything else is a new
+version (and a new `.vN` topic).
+"""
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Literal[1] = 1
+
+Role = Literal["user", "assistant", "system"]
+Channel = Literal["http", "whatsapp", "import"]
+ContentType = Literal[
+    "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
+    "interactive", "button", "reaction", "order", "system", "unsupported",
+]
+DeliveryStatus = Literal["sent", "delivered", "read", "failed", "deleted"]
+
+TenantId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$")
+UserId = Field(min_length=1, max_length=256)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    schema_version: Literal[1] = SCHEMA_VERSION
+    emitted_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationEvent(Event):
+    tenant_id: str = TenantId
+    user_id: str = UserId
+    conversation_id: UUID
+
+    @property
+    def key(self) -> bytes:
+        return str(self.conversation_id).encode()
+
+
+class TokenUsage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class MessageReceived(ConversationEvent):
+    """A message arrived at the edge (HTTP, WhatsApp, or a bulk import) and was accepted."""
+
+    message_id: UUID
+    external_id: str | None = Field(default=None, max_length=256)
+    channel: Channel = "http"
+    role: Role = "user"
+    content_type: ContentType = "text"
+    text: str = Field(max_length=64_000)
+    occurred_at: datetime
+    reply_expected: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReplyGenerated(ConversationEvent):
+    """The responder answered a user turn. At most one per user turn (`in_reply_to`)."""
+
+    message_id: UUID
+    in_reply_to: UUID
+    channel: Channel = "http"
+    text: str
+    model: str
+    sources: list[UUID] = Field(default_factory=list, description="ids of the turns recalled as memory")
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    latency_ms: int = 0
+    finish_reason: str | None = None
+    occurred_at: datetime
+
+
+class TurnRecorded(ConversationEvent):
+    """A turn is durably stored in Postgres with its place (`seq`) in the conversation."""
+
+    message_id: UUID
+    seq: int = Field(ge=1)
+    role: Role
+    channel: Channel
+    content_type: ContentType = "text"
+    text: str
+    external_id: str | None = None
+    in_reply_to: UUID | None = None
+    reply_expected: bool = False
+    occurred_at: datetime
+    recorded_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryStatusChanged(ConversationEvent):
+    """A channel reported the delivery state of an outbound message (WhatsApp statuses)."""
+
+    external_id: str = Field(min_length=1, max_length=256)
+    status: DeliveryStatus
+    occurred_at: datetime
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,32 @@
+"""Deterministic ids. A producer that retries, or Meta redelivering a webhook, must
+land on the same message id, so ids for externally keyed facts are derived, not drawn."""
+
+import uuid
+
+# A fixed namespace of our own: changing it would re-key every derived id.
+NAMESPACE = uuid.UUID("6f1d3c1e-9a55-4d0e-b3a7-2c4f5e8d9b10")
+_SEP = "\x1f"
+
+
+def _derive(*parts: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, _SEP.join(parts))
+
+
+def message_id_for_external(tenant_id: str, external_id: str) -> uuid.UUID:
+    return _derive("message", tenant_id, external_id)
+
+
+def conversation_id_for_external(tenant_id: str, external_id: str) -> uuid.UUID:
+    """The conversation a first message with no conversation id opens; derived so that a
+    retried request lands in the same one."""
+    return _derive("conversation", tenant_id, external_id)
+
+
+def whatsapp_conversation_id(tenant_id: str, phone_number_id: str, user_id: str) -> uuid.UUID:
+    """One running conversation per WhatsApp user and business number, as the user sees it."""
+    return _derive("whatsapp", tenant_id, phone_number_id, user_id)
+
+
+def reply_id_for(in_reply_to: uuid.UUID) -> uuid.UUID:
+    """At most one reply per user turn: the reply's id is a function of the turn's."""
+    return _derive("reply", str(in_reply_to))

@@ -1,0 +1,20 @@
+"""Topic names. Every conversation event is keyed by its conversation id, so one
+conversation's events stay in order on one partition whatever the partition count."""
+
+from typing import Final
+
+INBOUND: Final = "conv.inbound.v1"
+TURNS: Final = "conv.turns.v1"
+REPLIES: Final = "conv.replies.v1"
+STATUSES: Final = "conv.statuses.v1"
+
+CONVERSATION_TOPICS: Final = (INBOUND, TURNS, REPLIES, STATUSES)
+
+DLQ_SUFFIX: Final = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+ALL_TOPICS: Final = CONVERSATION_TOPICS + tuple(dead_letter_topic(t) for t in CONVERSATION_TOPICS)

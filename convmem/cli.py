@@ -1,0 +1,124 @@
+"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from convmem.settings import ConfigError
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from convmem.settings import ExternalServices, StackSettings
+    from convmem.stack import Stack, StackError, format_env
+
+    stack = Stack(StackSettings(), ExternalServices())
+    try:
+        if args.action == "fetch":
+            stack.fetch_kafka()
+        elif args.action == "up":
+            stack.up()
+            from convmem.kafka_admin import ensure_topics
+            from convmem.settings import CommonSettings, load
+
+            common = load(CommonSettings)
+            asyncio.run(ensure_topics(common.kafka_bootstrap))
+            from convmem.migrations import migrate
+
+            asyncio.run(migrate(common.database_url.get_secret_value()))
+            print(format_env(stack.status()))
+        elif args.action == "down":
+            stack.down()
+        else:
+            print(format_env(stack.status()))
+    except StackError as exc:
+        print(f"convmem stack {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from convmem.runtime import run_roles
+
+    roles = ["ingest", "indexer", "responder", "retention"] if args.role == "all" else [args.role]
+    asyncio.run(run_roles(roles, http_port=args.port))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from convmem.demo import run_demo
+
+    return asyncio.run(run_demo(with_workers=args.with_workers))
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from convmem.docs import check_documents, write_documents
+
+    if args.action == "write":
+        for path in write_documents():
+            print(f"wrote {path}")
+        return 0
+    stale = check_documents()
+    for path in stale:
+        print(f"stale: {path} (run `convmem docs write`)", file=sys.stderr)
+    return 1 if stale else 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from convmem.migrations import migrate
+    from convmem.settings import CommonSettings, load
+
+    applied = asyncio.run(migrate(load(CommonSettings).database_url.get_secret_value()))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}")
+    return 0
+
+
+def _retention(args: argparse.Namespace) -> int:
+    from convmem.runtime import run_retention_sweep
+
+    purged = asyncio.run(run_retention_sweep())
+    print(f"purged {purged} expired message(s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="convmem", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="local Kafka + Postgres")
+    p.add_argument("action", choices=["up", "down", "status", "fetch"])
+    p.set_defaults(fn=_stack)
+
+    p = sub.add_parser("run", help="run a worker role, or all of them in one process")
+    p.add_argument("role", choices=["ingest", "indexer", "responder", "retention", "all"])
+    p.add_argument("--port", type=int, default=None, help="HTTP port for ingest (default from settings)")
+    p.set_defaults(fn=_run)
+
+    p = sub.add_parser("demo", help="drive a scripted multi-conversation exchange")
+    p.add_argument("--with-workers", action="store_true", help="start all workers in this process")
+    p.set_defaults(fn=_demo)
+
+    p = sub.add_parser("docs", help="generate the AsyncAPI and OpenAPI documents")
+    p.add_argument("action", choices=["write", "check"])
+    p.set_defaults(fn=_docs)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(fn=_migrate)
+
+    p = sub.add_parser("retention", help="retention sweeps")
+    p.add_argument("action", choices=["run"])
+    p.set_defaults(fn=_retention)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(f"convmem: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Topic provisioning. Partitions bound how far a role scales (one consumer per partition);
+retention bounds how long message text lives in the event log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from contracts import topics
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+
+
+def topic_specs(partitions: int = 6) -> list[TopicSpec]:
+    # Seven days covers consumer outages and replays; Postgres is the durable record.
+    specs = [TopicSpec(t, partitions, 7 * DAY_MS) for t in topics.CONVERSATION_TOPICS]
+    specs += [TopicSpec(topics.dead_letter_topic(t), 1, 14 * DAY_MS) for t in topics.CONVERSATION_TOPICS]
+    return specs
+
+
+async def ensure_topics(bootstrap: str, partitions: int = 6) -> list[str]:
+    """Create missing topics; returns the names created. aiokafka's create_topics reports
+    failures as error codes instead of raising, so each one is checked here."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in topic_specs(partitions) if s.name not in existing]
+        if not wanted:
+            return []
+        resp = await admin.create_topics([
+            NewTopic(s.name, s.partitions, 1, topic_configs={"retention.ms": str(s.retention_ms)})
+            for s in wanted
+        ])
+        for name, code, *_ in resp.topic_errors:
+            if code and for_code(code) is not TopicAlreadyExistsError:
+                raise RuntimeError(f"could not create topic {name}: {for_code(code).__name__}")
+        return [s.name for s in wanted]
+    finally:
+        await admin.close()
