@@ -1,0 +1,52 @@
+"""OpenAI-compatible chat model adapter. It always streams (first tokens arrive sooner
+and long answers do not hit read time-outs) and assembles the text and usage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import openai
+
+from convmem.errors import PoisonError, RetryableError
+from convmem.ports import ChatMessage, Completion
+
+
+class OpenAIChatModel:
+    def __init__(self, base_url: str, model: str, api_key: str | None, timeout_s: float,
+                 temperature: float, max_tokens: int) -> None:
+        # Retries belong to the delivery layer (one place), so the client makes none itself.
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused",
+                                          timeout=timeout_s, max_retries=0)
+        self.name = model
+        self._temperature = temperature
+        self._max_tokens = max_tokens
+
+    async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        finish: str | None = None
+        model = self.name
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.name, messages=[{"role": m.role, "content": m.content} for m in messages],
+                temperature=self._temperature, max_tokens=self._max_tokens, stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                    finish = choice.finish_reason or finish
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
+                openai.InternalServerError) as exc:
+            raise RetryableError(f"LLM unavailable: {type(exc).__name__}") from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            # A configuration problem, not this message's fault: keep it, retry later.
+            raise RetryableError(f"LLM refused our credentials: {exc.status_code}") from exc
+        except openai.APIStatusError as exc:
+            raise PoisonError(f"LLM rejected the request: {exc.status_code}") from exc
+        return Completion("".join(parts), model, prompt_tokens, completion_tokens, finish)

@@ -1,0 +1,148 @@
+"""Vector index adapters: Qdrant Edge embedded in the process (the default), and a Qdrant
+server through qdrant-client. Both build their filter from a MemoryScope in one function,
+so no search can run without tenant and user."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from convmem.errors import RetryableError
+from convmem.ports import MemoryScope, VectorHit, VectorPoint
+
+T = TypeVar("T")
+SCOPE_FIELDS = ("tenant_id", "user_id", "conversation_id")
+
+
+def scope_terms(scope: MemoryScope) -> dict[str, str]:
+    terms = {"tenant_id": scope.tenant_id, "user_id": scope.user_id}
+    if scope.conversation_id is not None:
+        terms["conversation_id"] = str(scope.conversation_id)
+    return terms
+
+
+class EdgeVectorIndex:
+    """Qdrant Edge (HNSW, payload indexes, WAL) in this process. It allows one open handle
+    per shard folder, so exactly one process may own it: run the indexer and responder in
+    the same process (`convmem run all`) or point both at a Qdrant server. Its calls hold
+    the GIL, so they go through one worker thread and `optimize()` is never called on the
+    consume path (it can stall heartbeats for seconds)."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge")
+        path.mkdir(parents=True, exist_ok=True)
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
+        if any(path.iterdir()):
+            self._shard = qe.EdgeShard.load(str(path), config)
+        else:
+            self._shard = qe.EdgeShard.create(str(path), config)
+            for name in SCOPE_FIELDS:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _filter(self, scope: MemoryScope) -> Any:
+        qe = self._qe
+        return qe.Filter(must=[qe.FieldCondition(key=k, match=qe.MatchValue(v)) for k, v in scope_terms(scope).items()])
+
+    async def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        qe = self._qe
+        op = qe.UpdateOperation.upsert_points([qe.Point(str(p.id), p.vector, p.payload) for p in points])
+        await self._call(self._shard.update, op)
+
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
+        qe = self._qe
+        req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector)),
+                              filter=self._filter(scope), with_payload=True)
+        points = await self._call(self._shard.query, req)
+        return [VectorHit(UUID(str(p.id)), float(p.score), dict(p.payload or {})) for p in points]
+
+    async def delete(self, ids: Sequence[UUID]) -> None:
+        if ids:
+            await self._call(self._shard.update, self._qe.UpdateOperation.delete_points([str(i) for i in ids]))
+
+    async def count(self) -> int:
+        return int(await self._call(self._shard.count, self._qe.CountRequest()))
+
+    async def close(self) -> None:
+        await self._call(self._shard.flush)
+        await self._call(self._shard.close)
+        self._pool.shutdown(wait=True)
+
+
+class QdrantServerIndex:
+    """A Qdrant server (or qdrant-client's local mode, which the contract tests use)."""
+
+    def __init__(self, client: Any, collection: str, dimension: int) -> None:
+        self._client = client
+        self._collection = collection
+        self._dimension = dimension
+        self._ready = False
+
+    @classmethod
+    def for_url(cls, url: str, api_key: str | None, collection: str, dimension: int) -> QdrantServerIndex:
+        from qdrant_client import AsyncQdrantClient
+
+        return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=10), collection, dimension)
+
+    async def _ensure(self) -> None:
+        if self._ready:
+            return
+        from qdrant_client import models as m
+
+        try:
+            if not await self._client.collection_exists(self._collection):
+                await self._client.create_collection(
+                    self._collection, vectors_config=m.VectorParams(size=self._dimension, distance=m.Distance.COSINE))
+                for name in SCOPE_FIELDS:
+                    await self._client.create_payload_index(
+                        self._collection, name,
+                        m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=name == "tenant_id"))
+        except Exception as exc:
+            raise RetryableError(f"qdrant unavailable: {type(exc).__name__}") from exc
+        self._ready = True
+
+    def _filter(self, scope: MemoryScope) -> Any:
+        from qdrant_client import models as m
+
+        return m.Filter(must=[m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in scope_terms(scope).items()])
+
+    async def upsert(self, points: Sequence[VectorPoint]) -> None:
+        from qdrant_client import models as m
+
+        await self._ensure()
+        try:
+            await self._client.upsert(self._collection, wait=True, points=[
+                m.PointStruct(id=str(p.id), vector=p.vector, payload=p.payload) for p in points])
+        except Exception as exc:
+            raise RetryableError(f"qdrant upsert failed: {type(exc).__name__}") from exc
+
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
+        await self._ensure()
+        try:
+            res = await self._client.query_points(self._collection, query=list(vector), limit=limit,
+                                                  query_filter=self._filter(scope), with_payload=True)
+        except Exception as exc:
+            raise RetryableError(f"qdrant search failed: {type(exc).__name__}") from exc
+        return [VectorHit(UUID(str(p.id)), float(p.score), dict(p.payload or {})) for p in res.points]
+
+    async def delete(self, ids: Sequence[UUID]) -> None:
+        from qdrant_client import models as m
+
+        if not ids:
+            return
+        await self._ensure()
+        await self._client.delete(self._collection, points_selector=m.PointIdsList(points=[str(i) for i in ids]))
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,30 @@
+"""Kafka side of ingest: the publishers it declares (and documents)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faststream.kafka import KafkaBroker
+
+from contracts import DeliveryStatusChanged, MessageReceived, topics
+from services.ingest.app import EventSink
+
+
+def register(broker: KafkaBroker) -> EventSink:
+    inbound = broker.publisher(topics.INBOUND, schema=MessageReceived, title="ingest -> conv.inbound.v1",
+                               description="Every accepted message, keyed by conversation id.")
+    statuses = broker.publisher(topics.STATUSES, schema=DeliveryStatusChanged, title="ingest -> conv.statuses.v1",
+                                description="Delivery states reported by WhatsApp.")
+
+    async def publish_inbound(events: Sequence[MessageReceived]) -> None:
+        for e in events:
+            await inbound.publish(e, key=e.key)
+
+    async def publish_statuses(events: Sequence[DeliveryStatusChanged]) -> None:
+        for e in events:
+            await statuses.publish(e, key=e.key)
+
+    async def kafka_ready() -> bool:
+        return bool(await broker.ping(timeout=2))
+
+    return EventSink(publish_inbound, publish_statuses, kafka_ready)

@@ -1,0 +1,1 @@
+"""responder: answers each recorded user turn from recent history plus recalled memory."""

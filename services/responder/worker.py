@@ -1,0 +1,28 @@
+"""Kafka adapter of the responder."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from contracts import ReplyGenerated, TurnRecorded, topics
+from convmem.resources import Resources
+from services.responder.context import RecallPolicy
+from services.responder.reply import respond
+
+
+def register(broker: KafkaBroker, res: Resources, group_prefix: str, policy: RecallPolicy) -> None:
+    replies_out = broker.publisher(
+        topics.REPLIES, schema=ReplyGenerated, title="responder -> conv.replies.v1",
+        description="One reply per user turn, with the ids of the turns recalled as memory.")
+
+    @broker.subscriber(topics.TURNS, group_id=f"{group_prefix}.responder",
+                       ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest",
+                       title="responder <- conv.turns.v1",
+                       description="Answers recorded user turns that expect a reply.")
+    async def answer(turn: TurnRecorded) -> None:
+        reply = await respond(turn, store=res.store, index=res.index, embedder=res.embedder,
+                              model=res.chat_model, policy=policy)
+        if reply is not None:
+            await replies_out.publish(reply, key=reply.key)
+            await res.store.mark_reply_published(reply.in_reply_to)

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from contracts import topics
+from convmem.runtime import ROLES, Runtime
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
+from services.ingest.auth import issue_token
+from tests.fake_llm import FakeLLM
+from tests.services import Endpoints, resolve
+
+JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Endpoints:
+    ep = resolve()
+    yield ep
+    if ep.cleanup:
+        ep.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def fake_llm() -> AsyncIterator[FakeLLM]:
+    llm = FakeLLM()
+    await llm.start()
+    yield llm
+    await llm.stop()
+
+
+@dataclass
+class Tap:
+    """Reads topics from the position they had when the session began: what the system
+    published during the tests, nothing older."""
+
+    records: list[ConsumerRecord] = field(default_factory=list)
+
+    def on(self, topic: str) -> list[ConsumerRecord]:
+        return [r for r in self.records if r.topic == topic]
+
+
+@pytest.fixture(scope="session")
+async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    watched = [topics.TURNS, topics.REPLIES, *(topics.dead_letter_topic(t) for t in topics.CONVERSATION_TOPICS)]
+    from convmem.kafka_admin import ensure_topics
+
+    await ensure_topics(endpoints.kafka_bootstrap)
+    parts = [TopicPartition(t, p) for t in watched for p in (consumer.partitions_for_topic(t) or await _parts(consumer, t))]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    tap = Tap()
+
+    async def pump() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                tap.records.extend(recs)
+
+    task = asyncio.create_task(pump())
+    yield tap
+    task.cancel()
+    await consumer.stop()
+
+
+async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for an unassigned topic
+    return consumer.partitions_for_topic(topic) or {0}
+
+
+@pytest.fixture(scope="session")
+async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, tap: Tap, tmp_path_factory: pytest.TempPathFactory
+                  ) -> AsyncIterator[Runtime]:
+    common: dict[str, Any] = {"kafka_bootstrap": endpoints.kafka_bootstrap, "database_url": endpoints.database_url,
+                              "group_prefix": "convmem-test", "retry_backoff_max_s": 1.0, "log_level": "WARNING"}
+    vectors: Path = tmp_path_factory.mktemp("vectors")
+    rt = Runtime(
+        ROLES[:3],
+        ingest=load(IngestSettings, **common, jwt_secret=JWT_SECRET, whatsapp_app_secret=APP_SECRET,
+                    whatsapp_verify_token=VERIFY_TOKEN, whatsapp_tenants={"555000111": "acme"}),
+        indexer=load(IndexerSettings, **common, vector_path=vectors),
+        responder=load(ResponderSettings, **common, vector_path=vectors, llm_base_url=fake_llm.base_url,
+                       llm_model="fake-gpt"),
+        http_port=0,
+    )
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@pytest.fixture(scope="session")
+async def api(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=20) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def producer(endpoints: Endpoints) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def token(user: str, tenant: str = "default", roles: tuple[str, ...] = ("user",)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(JWT_SECRET, user, tenant, roles)}"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]] | Callable[[], T | None], timeout: float = 30.0,
+                     interval: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

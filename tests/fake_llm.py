@@ -1,0 +1,89 @@
+"""A local OpenAI-compatible chat server for tests: real HTTP, SSE streaming with a usage
+chunk, and scripted 429/500 answers. It answers by quoting the memory it was given, so a
+test can see what context reached the model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+MODEL = "fake-gpt"
+
+
+@dataclass
+class FakeLLM:
+    failures: list[int] = field(default_factory=list)  # statuses to answer, one per call, first
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: uvicorn.Server | None = None
+    task: asyncio.Task[Any] | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    def answer(self, messages: list[dict[str, str]]) -> str:
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        memory = system.split("Memory from earlier turns:\n", 1)[1] if "Memory from earlier turns:" in system else ""
+        return f"You asked: {messages[-1]['content']}" + (f"\nI remember:\n{memory}" if memory else "")
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Any:
+            body = await request.json()
+            self.requests.append(body)
+            if self.failures:
+                status = self.failures.pop(0)
+                return JSONResponse({"error": {"message": f"scripted {status}", "type": "test"}}, status_code=status)
+            text = self.answer(body["messages"])
+            created = int(time.time())
+            if not body.get("stream"):
+                return {"id": "c1", "object": "chat.completion", "created": created, "model": MODEL,
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()),
+                                  "total_tokens": 10 + len(text.split())}}
+
+            async def events() -> Any:
+                words = text.split(" ")
+                for i, w in enumerate(words):
+                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                             "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                                          "finish_reason": None}]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                done = {"id": "c1", "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                yield f"data: {json.dumps(done)}\n\n"
+                prompt = sum(len(m["content"].split()) for m in body["messages"])
+                usage = {"id": "c1", "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                         "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": len(words),
+                                                  "total_tokens": prompt + len(words)}}
+                yield f"data: {json.dumps(usage)}\n\n"
+                yield "data: [DONE]\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        return app
+
+    async def start(self) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=0, log_level="warning",
+                                                    lifespan="off"))
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.task is not None:
+            await self.task
