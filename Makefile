@@ -28,7 +28,7 @@ demo: install
 
 test: install
 	$(BIN)/convmem stack up
-	. .convmem/stack.env && $(BIN)/pytest -q
+	set -a; . .convmem/stack.env; set +a; $(BIN)/pytest -q -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .

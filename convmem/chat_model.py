@@ -4,6 +4,7 @@ and long answers do not hit read time-outs) and assembles the text and usage."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import openai
 
@@ -27,8 +28,9 @@ class OpenAIChatModel:
         finish: str | None = None
         model = self.name
         try:
+            wire: Any = [{"role": m.role, "content": m.content} for m in messages]
             stream = await self._client.chat.completions.create(
-                model=self.name, messages=[{"role": m.role, "content": m.content} for m in messages],
+                model=self.name, messages=wire,
                 temperature=self._temperature, max_tokens=self._max_tokens, stream=True,
                 stream_options={"include_usage": True},
             )

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from convmem.home import state_dir
 from convmem.ports import ChatModel, Embedder, Store, VectorIndex
 from convmem.settings import ResponderSettings, VectorSettings
-from convmem.home import state_dir
 
 
 class NotStarted(RuntimeError):

@@ -47,7 +47,7 @@ class CommonSettings(BaseSettings):
 class IngestSettings(CommonSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    jwt_secret: SecretStr = Field(min_length=16)
+    jwt_secret: SecretStr = Field(min_length=32)  # RFC 7518: HS256 keys of at least 256 bits
     whatsapp_app_secret: SecretStr = Field(min_length=8)
     whatsapp_verify_token: SecretStr = Field(min_length=8)
     # phone_number_id -> tenant, e.g. {"10987654321": "acme"}; unmapped numbers go to `default`.

@@ -137,7 +137,7 @@ class Stack:
                 [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                 check=True, stdout=subprocess.DEVNULL,
             )
-        out = open(self.kafka_dir / "stdout.log", "ab")  # noqa: SIM115
+        out = open(self.kafka_dir / "stdout.log", "ab")
         proc = subprocess.Popen(  # noqa: S603
             [*java, "kafka.Kafka", str(props)], stdout=out, stderr=out,
             stdin=subprocess.DEVNULL, start_new_session=True,

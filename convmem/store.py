@@ -90,8 +90,7 @@ class PostgresStore:
                 row = await conn.fetchrow(f"SELECT {_TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
                 if row is not None:
                     return RecordOutcome(_turn(row), created=False, published=row["turn_published_at"] is not None)
-                is_user = isinstance(event, MessageReceived)
-                role = event.role if is_user else "assistant"
+                role = event.role if isinstance(event, MessageReceived) else "assistant"
                 title = event.text[:_TITLE_CHARS].strip() or None if role == "user" else None
                 await conn.execute(
                     """INSERT INTO conversations (id, tenant_id, user_id, channel, title, created_at)

@@ -20,7 +20,7 @@ from services.ingest.auth import issue_token
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints, resolve
 
-JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 T = TypeVar("T")
@@ -79,7 +79,7 @@ async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
 
 
 async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for an unassigned topic
+    await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic) or {0}
 
 

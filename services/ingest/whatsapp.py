@@ -39,13 +39,14 @@ def _ts(value: Any) -> datetime:
 def _render(msg: dict[str, Any]) -> tuple[ContentType, str, dict[str, Any], bool]:
     """(content type, searchable text, metadata, reply expected) for one inbound message."""
     kind = msg.get("type", "unsupported")
-    body = msg.get(kind) if isinstance(msg.get(kind), dict) else {}
+    raw_body = msg.get(kind)
+    body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
     if kind == "text":
         return "text", str(body.get("body", "")), {}, True
     if kind in _MEDIA:
         media = {k: body[k] for k in ("id", "mime_type", "sha256", "caption", "filename", "animated", "voice") if k in body}
         caption = body.get("caption") or body.get("filename") or ""
-        return kind, f"[{kind}] {caption}".strip(), {"media": media}, True  # type: ignore[return-value]
+        return kind, f"[{kind}] {caption}".strip(), {"media": media}, True
     if kind == "location":
         parts = [body.get("name"), body.get("address")]
         where = ", ".join(str(p) for p in parts if p)

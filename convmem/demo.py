@@ -1,0 +1,116 @@
+"""`convmem demo`: a scripted exchange across users, conversations and channels, driven
+through the public HTTP API of a running system (or one started in this process)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from convmem.settings import IngestSettings, load
+from services.ingest.auth import issue_token
+
+TENANT = "default"
+
+
+@dataclass
+class Ledger:
+    texts: dict[str, str] = field(default_factory=dict)  # message id -> what was said
+    turns: int = 0
+    replies: int = 0
+    recalled: int = 0
+
+
+async def _reply_for(api: httpx.AsyncClient, headers: dict[str, str], conv: str, message_id: str,
+                     timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resp = await api.get(f"/v1/conversations/{conv}/messages", headers=headers)
+        if resp.status_code == 200:
+            for m in resp.json()["messages"]:
+                if m["role"] == "assistant" and m["in_reply_to"] == message_id:
+                    return m
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"no reply to {message_id} within {timeout}s")
+
+
+async def _say(api: httpx.AsyncClient, ledger: Ledger, secret: str, user: str, text: str,
+               conv: str | None = None) -> str:
+    headers = {"Authorization": f"Bearer {issue_token(secret, user, TENANT)}"}
+    body: dict[str, Any] = {"user_id": user, "text": text, "external_id": f"demo-{uuid.uuid4()}"}
+    if conv:
+        body["conversation_id"] = conv
+    resp = await api.post("/v1/messages", json=body, headers=headers)
+    resp.raise_for_status()
+    accepted = resp.json()
+    ledger.texts[accepted["message_id"]] = f"{user}: {text}"
+    reply = await _reply_for(api, headers, accepted["conversation_id"], accepted["message_id"])
+    ledger.turns += 2
+    ledger.replies += 1
+    sources = reply["metadata"].get("sources", [])
+    ledger.recalled += len(sources)
+    print(f"\n[{user} | conversation {accepted['conversation_id'][:8]}] {text}")
+    print(f"  reply ({reply['metadata'].get('model')}):")
+    for line in reply["text"].splitlines():
+        print(f"    {line}")
+    for s in sources:
+        print(f"  recalled: {ledger.texts.get(s, s)}")
+    return str(accepted["conversation_id"])
+
+
+async def _whatsapp(api: httpx.AsyncClient, settings: IngestSettings, ledger: Ledger, wa_id: str, text: str) -> None:
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "demo", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001111", "phone_number_id": "demo-number"},
+        "contacts": [{"profile": {"name": "Demo"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.demo{uuid.uuid4().hex}", "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": text}}]}}]}]}
+    raw = json.dumps(body).encode()
+    sig = hmac.new(settings.whatsapp_app_secret.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={sig}", "Content-Type": "application/json"}
+    first = await api.post("/webhooks/whatsapp", content=raw, headers=headers)
+    again = await api.post("/webhooks/whatsapp", content=raw, headers=headers)  # Meta redelivers
+    print(f"\n[whatsapp {wa_id}] {text}")
+    print(f"  webhook: {first.status_code} {first.json()}; redelivery: {again.status_code} {again.json()}")
+    ledger.turns += 1
+
+
+async def run_demo(with_workers: bool = False) -> int:
+    settings = load(IngestSettings)
+    runtime = None
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    if with_workers:
+        from convmem.runtime import ROLES, Runtime
+
+        runtime = Runtime(ROLES, http_port=0)
+        await runtime.start()
+        base = f"http://127.0.0.1:{runtime.port}"
+    secret = settings.jwt_secret.get_secret_value()
+    ledger = Ledger()
+    started = time.perf_counter()
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+            ready = await api.get("/readyz")
+            print(f"convmem at {base}: {ready.json()}")
+            ana, ben = f"ana-{uuid.uuid4().hex[:6]}", f"ben-{uuid.uuid4().hex[:6]}"
+            c1 = await _say(api, ledger, secret, ana, "Hi! I'm Ana. I am allergic to peanuts.")
+            await _say(api, ledger, secret, ana, "I live in Lisbon and my cat is called Miso.", c1)
+            await _say(api, ledger, secret, ben, "My favourite football team is Benfica.")
+            await _whatsapp(api, settings, ledger, "351910000000", "Please deliver to Rua Augusta 10.")
+            await asyncio.sleep(1.0)  # let the last turns reach the vector index
+            print("\n--- a week later, new conversations ---")
+            await _say(api, ledger, secret, ana, "Can you suggest a snack for me?")
+            await _say(api, ledger, secret, ana, "What is my cat called?")
+            await _say(api, ledger, secret, ben, "What is my cat called?")
+    finally:
+        if runtime is not None:
+            await runtime.stop()
+    print(f"\nsummary: {ledger.turns} turns stored, {ledger.replies} replies published, "
+          f"{ledger.recalled} memories recalled, {time.perf_counter() - started:.1f}s")
+    return 0

@@ -1,0 +1,103 @@
+"""The HTTP edge's error contract, on the real FastAPI app with fake ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from contracts import DeliveryStatusChanged, MessageReceived
+from convmem.settings import IngestSettings
+from services.ingest.app import EventSink, create_app
+from services.ingest.auth import issue_token
+from tests.fakes import FakeStore
+
+SECRET = "unit-secret-0123456789-0123456789-abc"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.inbound: list[MessageReceived] = []
+
+    def sink(self) -> EventSink:
+        async def inbound(events: Sequence[MessageReceived]) -> None:
+            self.inbound.extend(events)
+
+        async def statuses(events: Sequence[DeliveryStatusChanged]) -> None:
+            return None
+
+        async def ready() -> bool:
+            return True
+
+        return EventSink(inbound, statuses, ready)
+
+
+@pytest.fixture
+async def client() -> tuple[httpx.AsyncClient, FakeStore, Sink]:
+    settings = IngestSettings.model_construct(
+        jwt_secret=SecretStr(SECRET), whatsapp_app_secret=SecretStr("appsecret"),
+        whatsapp_verify_token=SecretStr("verify-me"), whatsapp_tenants={}, max_body_bytes=4096)
+    store, sink = FakeStore(), Sink()
+    app = create_app(settings, lambda: store, sink.sink)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c, store, sink
+
+
+def auth(user: str, roles: tuple[str, ...] = ("user",), tenant: str = "default") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, user, tenant, roles)}"}
+
+
+async def test_bad_input_gets_a_precise_4xx(client) -> None:
+    c, _, _ = client
+    r = await c.post("/v1/messages", json={"user_id": "ana"}, headers=auth("ana"))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "text"
+    r = await c.post("/v1/messages", content=b"{nope", headers=auth("ana") | {"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "malformed_json"
+    r = await c.post("/v1/messages", json={"user_id": "ana", "text": "x", "occurred_at": "2026-01-01T00:00:00"},
+                     headers=auth("ana"))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "occurred_at"
+    r = await c.post("/v1/messages", json={"user_id": "ana", "text": "x" * 5000}, headers=auth("ana"))
+    assert r.status_code == 413
+
+
+async def test_auth_rules(client) -> None:
+    c, _, sink = client
+    assert (await c.post("/v1/messages", json={"user_id": "ana", "text": "x"})).status_code == 401
+    bad = {"Authorization": "Bearer " + issue_token("wrong-secret-0123456789-0123456789-abc", "ana")}
+    assert (await c.post("/v1/messages", json={"user_id": "ana", "text": "x"}, headers=bad)).json()["error"] == "invalid_token"
+    r = await c.post("/v1/messages", json={"user_id": "ben", "text": "x"}, headers=auth("ana"))
+    assert r.status_code == 403
+    r = await c.post("/v1/messages", json={"user_id": "ben", "text": "x"}, headers=auth("bot", ("service",), "acme"))
+    assert r.status_code == 202 and sink.inbound[-1].tenant_id == "acme" and sink.inbound[-1].user_id == "ben"
+
+
+async def test_another_users_conversation_is_404(client) -> None:
+    c, store, _ = client
+    conv = uuid.uuid4()
+    store.owners[conv] = ("default", "ana")
+    assert (await c.get(f"/v1/conversations/{conv}/messages", headers=auth("ana"))).status_code == 200
+    r = await c.get(f"/v1/conversations/{conv}/messages", headers=auth("ben"))
+    assert r.status_code == 404 and r.json()["error"] == "conversation_not_found"
+    r = await c.post("/v1/messages", json={"user_id": "ben", "text": "x", "conversation_id": str(conv)}, headers=auth("ben"))
+    assert r.status_code == 404
+
+
+async def test_external_id_is_idempotent_at_the_edge(client) -> None:
+    c, _, sink = client
+    body = {"user_id": "ana", "text": "hi", "external_id": "ext-1"}
+    a = (await c.post("/v1/messages", json=body, headers=auth("ana"))).json()
+    b = (await c.post("/v1/messages", json=body, headers=auth("ana"))).json()
+    assert (a["message_id"], a["conversation_id"]) == (b["message_id"], b["conversation_id"])
+
+
+async def test_whatsapp_verification_handshake(client) -> None:
+    c, _, _ = client
+    ok = await c.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "verify-me",
+                                                   "hub.challenge": "12345"})
+    assert ok.status_code == 200 and ok.text == "12345"
+    bad = await c.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope",
+                                                    "hub.challenge": "12345"})
+    assert bad.status_code == 403

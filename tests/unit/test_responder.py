@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from contracts import MessageReceived, TurnRecorded
+from services.indexer.embedding import embed_turns
+from services.indexer.recording import record
+from services.responder.context import RecallPolicy
+from services.responder.reply import OFFLINE_MODEL, respond
+from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, FakeStore
+
+
+def said(user: str, text: str, conv: uuid.UUID | None = None, tenant: str = "t1") -> MessageReceived:
+    return MessageReceived(tenant_id=tenant, user_id=user, conversation_id=conv or uuid.uuid4(),
+                           message_id=uuid.uuid4(), text=text, occurred_at=datetime.now(UTC))
+
+
+async def recorded(store: FakeStore, index: FakeIndex, event: MessageReceived) -> TurnRecorded:
+    turn = await record(event, store)
+    assert turn is not None
+    await store.mark_turn_published(turn.message_id)
+    await embed_turns([turn], FakeEmbedder(), index, store)
+    return turn
+
+
+async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -> None:
+    store, index = FakeStore(), FakeIndex()
+    fact = await recorded(store, index, said("ana", "my cat is called Miso"))
+    await recorded(store, index, said("ben", "my cat is called Rex"))
+    question = await recorded(store, index, said("ana", "what is my cat called"))
+    reply = await respond(question, store=store, index=index, embedder=FakeEmbedder(), model=None,
+                          policy=RecallPolicy())
+    assert reply is not None and reply.model == OFFLINE_MODEL
+    assert reply.sources == [fact.message_id]
+    assert "offline mode" in reply.text and "Miso" in reply.text and "Rex" not in reply.text
+
+
+async def test_a_reply_is_generated_once_and_republished_only_until_marked() -> None:
+    store, index, model = FakeStore(), FakeIndex(), FakeChatModel()
+    turn = await recorded(store, index, said("ana", "hello"))
+    kwargs = {"store": store, "index": index, "embedder": FakeEmbedder(), "model": model, "policy": RecallPolicy()}
+    first = await respond(turn, **kwargs)
+    again = await respond(turn, **kwargs)  # crash before publishing: same reply comes back
+    assert first is not None and again == first and len(model.calls) == 1
+    await store.mark_reply_published(first.in_reply_to)
+    assert await respond(turn, **kwargs) is None
+    assert first.usage.total_tokens == 10
+
+
+async def test_recent_turns_are_context_not_memory() -> None:
+    store, index, model = FakeStore(), FakeIndex(), FakeChatModel()
+    conv = uuid.uuid4()
+    first = await recorded(store, index, said("ana", "my cat is called Miso", conv))
+    second = await recorded(store, index, said("ana", "what is my cat called", conv))
+    reply = await respond(second, store=store, index=index, embedder=FakeEmbedder(), model=model,
+                          policy=RecallPolicy())
+    assert reply is not None and reply.sources == []
+    sent = model.calls[0]
+    assert [m.content for m in sent[1:]] == [first.text, second.text]
+
+
+async def test_assistant_turns_and_imports_get_no_reply() -> None:
+    store, index = FakeStore(), FakeIndex()
+    event = said("ana", "old history").model_copy(update={"reply_expected": False, "channel": "import"})
+    turn = await recorded(store, index, event)
+    assert await respond(turn, store=store, index=index, embedder=FakeEmbedder(), model=None,
+                         policy=RecallPolicy()) is None
+
+
+async def test_redelivered_inbound_is_not_announced_twice() -> None:
+    store = FakeStore()
+    event = said("ana", "hi")
+    turn = await record(event, store)
+    assert turn is not None and turn.seq == 1
+    assert await record(event, store) == turn  # stored, not yet announced: announce again
+    await store.mark_turn_published(turn.message_id)
+    assert await record(event, store) is None
