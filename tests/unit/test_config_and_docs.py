@@ -8,6 +8,7 @@ from convmem.settings import ConfigError, IngestSettings, load
 
 def test_missing_setting_fails_and_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONVMEM_JWT_SECRET", raising=False)  # `make test` exports the local stack's
     with pytest.raises(ConfigError) as err:
         load(IngestSettings, _env_file=None, kafka_bootstrap="k:1", database_url="postgresql://x/y",
              whatsapp_app_secret="12345678", whatsapp_verify_token="12345678")
