@@ -100,6 +100,10 @@ class TurnRecorded(ConversationEvent):
     occurred_at: datetime
     recorded_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Enrichment by the recorder (additive and optional: same schema version).
+    language: str | None = Field(default=None, description="ISO 639-1 code, when detected with confidence")
+    intent: str | None = None
+    intent_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class DeliveryStatusChanged(ConversationEvent):

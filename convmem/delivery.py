@@ -40,9 +40,7 @@ def decode_event(model: type[E], record: ConsumerRecord) -> E:
     try:
         return model.model_validate_json(record.value or b"")
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise PoisonError(f"invalid {model.__name__}: {where}: {first['msg']}") from exc
+        raise PoisonError(f"invalid {model.__name__}: {_reason(exc)}") from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,3 +18,8 @@ class PoisonError(ConvmemError):
 
 class OwnershipConflict(PoisonError):
     """An event names a conversation that belongs to a different tenant or user."""
+
+
+class ConversationClosed(ConvmemError):
+    """A turn arrived for a conversation that was deleted: it is dropped, not stored, so a
+    redelivered or late event cannot bring deleted history back."""

@@ -4,7 +4,7 @@ and the openai client; tests implement them with hand-written fakes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
@@ -20,10 +20,24 @@ class MemoryScope:
     tenant_id: str
     user_id: str
     conversation_id: UUID | None = None
+    since: datetime | None = None  # inclusive, on the turn's occurred_at
+    until: datetime | None = None  # exclusive
 
     def __post_init__(self) -> None:
         if not self.tenant_id or not self.user_id:
             raise ValueError("a memory scope needs both tenant_id and user_id")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("a memory scope's since must be before its until")
+
+    def between(self, since: datetime | None, until: datetime | None) -> MemoryScope:
+        return replace(self, since=since, until=until)
+
+    def admits(self, tenant_id: str, user_id: str, conversation_id: UUID, occurred_at: datetime) -> bool:
+        """The in-memory form of the filter the adapters push down (fakes use it)."""
+        return ((tenant_id, user_id) == (self.tenant_id, self.user_id)
+                and (self.conversation_id is None or conversation_id == self.conversation_id)
+                and (self.since is None or occurred_at >= self.since)
+                and (self.until is None or occurred_at < self.until))
 
 
 @dataclass(frozen=True)
@@ -44,10 +58,74 @@ class ConversationRef:
     conversation_id: UUID
     tenant_id: str
     user_id: str
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    language: str | None = None  # ISO 639-1
+    intent: str | None = None
+    intent_confidence: float | None = None
+
+
+ConversationStatus = Literal["active", "archived", "deleted"]
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    conversation_id: UUID
+    tenant_id: str
+    user_id: str
+    channel: str
+    title: str | None
+    title_source: str
+    conversation_type: str
+    status: ConversationStatus
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    tenant_id: str
+    user_id: str | None  # None: the whole tenant (admins only; the HTTP edge decides)
+    status: ConversationStatus | None = None
+    conversation_type: str | None = None
+    since: datetime | None = None  # on created_at
+    until: datetime | None = None
+    after: tuple[datetime, UUID] | None = None  # keyset cursor: (created_at, id) of the last row seen
+
+
+@dataclass(frozen=True)
+class Summary:
+    conversation_id: UUID
+    text: str
+    through_seq: int  # turns up to and including this seq are folded in
+    method: str  # "model" or "extractive"
+
+
+@dataclass(frozen=True)
+class Stats:
+    users: int
+    conversations: int
+    messages: int
+    by_role: dict[str, int]
+    reply_expected: int  # user turns that asked for a reply
+    replied: int  # ... and got one
+    first_interaction: datetime | None
+    last_interaction: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if not self.reply_expected else round(self.replied / self.reply_expected, 4)
 
 
 class Store(Protocol):
-    async def record_turn(self, event: MessageReceived | ReplyGenerated) -> RecordOutcome: ...
+    async def record_turn(self, event: MessageReceived | ReplyGenerated,
+                          enrichment: Enrichment | None = None) -> RecordOutcome: ...
     async def mark_turn_published(self, message_id: UUID) -> None: ...
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None: ...
     async def recent_turns(self, scope: MemoryScope, before_seq: int, limit: int) -> list[TurnRecorded]: ...
@@ -61,8 +139,24 @@ class Store(Protocol):
         self, scope: MemoryScope, after_seq: int, limit: int
     ) -> list[TurnRecorded] | None: ...
     async def record_delivery_status(self, event: DeliveryStatusChanged) -> None: ...
-    async def purge_expired(self, cutoff: datetime, batch: int) -> list[UUID]: ...
+    async def purge_expired(self, cutoff: datetime, batch: int,
+                            deleted_before: datetime | None = None) -> list[UUID]: ...
     async def ping(self) -> None: ...
+    # retrieval
+    async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]: ...
+    async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
+                         radius: int) -> list[TurnRecorded]: ...
+    # conversations
+    async def conversation_info(self, tenant_id: str, conversation_id: UUID) -> ConversationInfo | None: ...
+    async def list_conversations(self, where: ConversationFilter, limit: int) -> list[ConversationInfo]: ...
+    async def update_conversation(self, tenant_id: str, conversation_id: UUID, *, title: str | None = None,
+                                  status: ConversationStatus | None = None) -> ConversationInfo | None: ...
+    async def delete_conversation(self, tenant_id: str, conversation_id: UUID) -> list[UUID]: ...
+    async def set_model_title(self, conversation_id: UUID, title: str) -> bool: ...
+    async def stats(self, tenant_id: str, user_id: str | None) -> Stats: ...
+    async def summary(self, conversation_id: UUID) -> Summary | None: ...
+    async def save_summary(self, scope: MemoryScope, summary: Summary) -> None: ...
+    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]: ...
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from convmem.home import state_dir
 from convmem.ports import ChatModel, Embedder, Store, VectorIndex
+from convmem.retrieval import Retriever, Stages
 from convmem.settings import ResponderSettings, VectorSettings
 
 
@@ -22,6 +23,7 @@ class Resources:
     _embedder: Embedder | None = None
     _index: VectorIndex | None = None
     chat_model: ChatModel | None = None
+    stages: Stages = field(default_factory=Stages)  # the retrieval stages searches use unless told
     closers: list[Any] = field(default_factory=list)
 
     @property
@@ -41,6 +43,9 @@ class Resources:
         if self._index is None:
             raise NotStarted("vector index used before the lifespan built it")
         return self._index
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.index, self.embedder, self.stages)
 
     async def open_store(self, url: str) -> None:
         from convmem.store import PostgresStore

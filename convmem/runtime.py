@@ -19,6 +19,7 @@ from convmem.delivery import DeliveryPolicy
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
 from convmem.resources import Resources
+from convmem.retrieval import Stages
 from convmem.settings import (
     CommonSettings,
     IndexerSettings,
@@ -45,7 +46,8 @@ def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
 
 
 def declare(broker: KafkaBroker, roles: Sequence[str], res: Resources, policy: DeliveryPolicy,
-            common: CommonSettings, responder: ResponderSettings | None = None) -> Any:
+            common: CommonSettings, responder: ResponderSettings | None = None,
+            indexer: IndexerSettings | None = None) -> Any:
     """Register every role's publishers and subscribers; returns ingest's EventSink if any."""
     from services.indexer import worker as indexer_worker
     from services.ingest import worker as ingest_worker
@@ -55,11 +57,15 @@ def declare(broker: KafkaBroker, roles: Sequence[str], res: Resources, policy: D
     if "ingest" in roles:
         sink = ingest_worker.register(broker)
     if "indexer" in roles:
-        indexer_worker.register(broker, res, policy, common.group_prefix)
+        from services.indexer.enrichment import load_rules
+
+        indexer_worker.register(broker, res, policy, common.group_prefix,
+                                rules=load_rules(indexer.intent_rules if indexer else "default"))
     if "responder" in roles:
         r = responder or ResponderSettings.model_construct()
         responder_worker.register(broker, res, common.group_prefix,
-                                  RecallPolicy(r.recent_turns, r.recall_k, r.recall_min_score))
+                                  RecallPolicy(r.recent_turns, r.recall_k, r.recall_min_score, r.context_token_budget,
+                                               r.summary_every, r.summary_max_chars))
     return sink
 
 
@@ -74,10 +80,11 @@ class Runtime:
     res: Resources = field(default_factory=Resources)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
+    _serving: asyncio.Task[Any] | None = None  # uvicorn's own task: asked to exit, never cancelled
     broker: KafkaBroker | None = None
     policy: DeliveryPolicy | None = None
 
-    def _load(self) -> CommonSettings:
+    def _load(self) -> VectorSettings:
         unknown = set(self.roles) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
@@ -104,25 +111,25 @@ class Runtime:
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
         await self.res.open_store(common.database_url.get_secret_value())
-        vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention
-        if vector_settings is not None and {"indexer", "responder", "retention"} & set(self.roles):
-            self.res.open_vectors(vector_settings)
+        vector_settings: VectorSettings = self.responder or self.indexer or self.retention or common
+        self.res.open_vectors(vector_settings)
+        self.res.stages = Stages.parse("hybrid", vector_settings.retrieval_stages)
         if self.responder is not None:
             self.res.open_chat_model(self.responder)
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common, self.policy)
-        sink = declare(self.broker, self.roles, self.res, self.policy, common, self.responder)
+        sink = declare(self.broker, self.roles, self.res, self.policy, common, self.responder, self.indexer)
         await self.broker.start()
         if self.ingest is not None:
             from services.ingest.app import create_app
 
-            app = create_app(self.ingest, lambda: self.res.store, lambda: sink)
+            app = create_app(self.ingest, lambda: self.res.store, lambda: sink, self.res.retriever)
             port = self.ingest.http_port if self.http_port is None else self.http_port
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
                                     access_log=False, lifespan="off")
             self._server = uvicorn.Server(config)
-            self._tasks.append(asyncio.create_task(self._server.serve()))
+            self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
                 await asyncio.sleep(0.02)
         if self.retention is not None:
@@ -136,7 +143,7 @@ class Runtime:
         while True:
             try:
                 purged = await purge_expired(self.res.store, self.res.index, settings.message_retention_days,
-                                             settings.sweep_batch)
+                                             settings.sweep_batch, deleted_grace_hours=settings.deleted_grace_hours)
                 if purged:
                     log.info("retention_purged", messages=purged)
             except Exception as exc:  # the sweep must outlive a database blip
@@ -147,12 +154,12 @@ class Runtime:
         if self._server is not None:
             self._server.should_exit = True
         for task in self._tasks:
-            if task is not None and not (self._server and task is self._tasks[0] and self.ingest):
-                task.cancel()
-        for task in self._tasks:
+            task.cancel()
+        for task in [*self._tasks, *([self._serving] if self._serving else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        self._serving = None
         if self.broker is not None:
             await self.broker.stop()
         await self.res.close()
@@ -179,6 +186,7 @@ async def run_retention_sweep() -> int:
     await res.open_store(settings.database_url.get_secret_value())
     res.open_vectors(settings)
     try:
-        return await purge_expired(res.store, res.index, settings.message_retention_days, settings.sweep_batch)
+        return await purge_expired(res.store, res.index, settings.message_retention_days, settings.sweep_batch,
+                                   deleted_grace_hours=settings.deleted_grace_hours)
     finally:
         await res.close()

@@ -44,7 +44,29 @@ class CommonSettings(BaseSettings):
         return v
 
 
-class IngestSettings(CommonSettings):
+class VectorSettings(CommonSettings):
+    qdrant_url: AnyHttpUrl | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_collection: str = "convmem_turns"
+    vector_path: Path | None = None  # embedded index folder; default under .convmem/
+    embedding_base_url: AnyHttpUrl | None = None  # OpenAI-compatible /embeddings instead of local
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_api_key: SecretStr | None = None
+    embedding_dim: int = Field(default=384, ge=8)
+    embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    # Retrieval stages on by default (comma list of temporal, neighbours, rerank; or "none").
+    retrieval_stages: str = "temporal,neighbours"
+
+    @field_validator("retrieval_stages")
+    @classmethod
+    def _stages(cls, v: str) -> str:
+        from convmem.retrieval import Stages
+
+        Stages.parse("hybrid", v)
+        return v
+
+
+class IngestSettings(VectorSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     jwt_secret: SecretStr = Field(min_length=32)  # RFC 7518: HS256 keys of at least 256 bits
@@ -60,20 +82,19 @@ class IngestSettings(CommonSettings):
         return json.loads(v) if isinstance(v, str) and v.strip() else (v or {})
 
 
-class VectorSettings(CommonSettings):
-    qdrant_url: AnyHttpUrl | None = None
-    qdrant_api_key: SecretStr | None = None
-    qdrant_collection: str = "convmem_turns"
-    vector_path: Path | None = None  # embedded index folder; default under .convmem/
-    embedding_base_url: AnyHttpUrl | None = None  # OpenAI-compatible /embeddings instead of local
-    embedding_model: str = "all-MiniLM-L6-v2"
-    embedding_api_key: SecretStr | None = None
-    embedding_dim: int = Field(default=384, ge=8)
-    embed_batch_size: int = Field(default=64, ge=1, le=1024)
-
-
 class IndexerSettings(VectorSettings):
-    pass
+    # Intent detection: "default" (the built-in rule set), "off", or a JSON file mapping
+    # intent -> list of regular expressions.
+    intent_rules: str = "default"
+
+    @field_validator("intent_rules")
+    @classmethod
+    def _rules_load(cls, v: str) -> str:
+        if v not in ("default", "off"):
+            from services.indexer.enrichment import load_rules
+
+            load_rules(v)  # fail at start-up, naming the variable, not on the first message
+        return v
 
 
 class ResponderSettings(VectorSettings):
@@ -86,10 +107,15 @@ class ResponderSettings(VectorSettings):
     recent_turns: int = Field(default=12, ge=0, le=200)
     recall_k: int = Field(default=5, ge=0, le=50)
     recall_min_score: float = Field(default=0.25, ge=-1, le=1)
+    context_token_budget: int = Field(default=3000, ge=256)
+    summary_every: int = Field(default=20, ge=1)
+    summary_max_chars: int = Field(default=2000, ge=200)
 
 
 class RetentionSettings(VectorSettings):
     message_retention_days: int = Field(default=90, ge=1)
+    # Deleted conversations leave every read at once and storage after this long.
+    deleted_grace_hours: float = Field(default=24.0, ge=0)
     sweep_interval_s: float = Field(default=3600.0, gt=0)
     sweep_batch: int = Field(default=500, ge=1, le=10_000)
 

@@ -4,6 +4,7 @@ filters on tenant and user here, in one place."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -14,13 +15,25 @@ import asyncpg
 import orjson
 
 from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
-from convmem.errors import OwnershipConflict, PoisonError, RetryableError
-from convmem.ports import ConversationRef, MemoryScope, RecordOutcome, StoredReply
+from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError, RetryableError
+from convmem.ports import (
+    ConversationFilter,
+    ConversationInfo,
+    ConversationRef,
+    ConversationStatus,
+    Enrichment,
+    MemoryScope,
+    RecordOutcome,
+    Stats,
+    StoredReply,
+    Summary,
+)
 
 T = TypeVar("T")
 
 _TURN_COLUMNS = """id, tenant_id, user_id, conversation_id, seq, role, channel, content_type, content,
-    external_id, in_reply_to, reply_expected, occurred_at, recorded_at, metadata, turn_published_at"""
+    external_id, in_reply_to, reply_expected, occurred_at, recorded_at, metadata, turn_published_at,
+    language, intent, intent_confidence"""
 
 _TITLE_CHARS = 80
 
@@ -45,7 +58,41 @@ def _turn(row: asyncpg.Record) -> TurnRecorded:
         content_type=row["content_type"], text=row["content"], external_id=row["external_id"],
         in_reply_to=row["in_reply_to"], reply_expected=row["reply_expected"],
         occurred_at=row["occurred_at"], recorded_at=row["recorded_at"], metadata=row["metadata"],
+        language=row["language"], intent=row["intent"], intent_confidence=row["intent_confidence"],
     )
+
+
+def _scope_sql(scope: MemoryScope, first: int) -> tuple[str, list[Any]]:
+    """The WHERE clause every scoped read of messages uses (alias m), from parameter $first on."""
+    clauses = [f"m.tenant_id = ${first}", f"m.user_id = ${first + 1}", "m.deleted_at IS NULL"]
+    args: list[Any] = [scope.tenant_id, scope.user_id]
+    for column, op, value in (("conversation_id", "=", scope.conversation_id), ("occurred_at", ">=", scope.since),
+                              ("occurred_at", "<", scope.until)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"m.{column} {op} ${first + len(args) - 1}")
+    return " AND ".join(clauses), args
+
+
+_CONVERSATION_COLUMNS = """id, tenant_id, user_id, channel, title, title_source, conversation_type, status,
+    message_count, created_at, updated_at, last_message_at, metadata"""
+
+
+def _conversation(row: asyncpg.Record) -> ConversationInfo:
+    return ConversationInfo(
+        conversation_id=row["id"], tenant_id=row["tenant_id"], user_id=row["user_id"], channel=row["channel"],
+        title=row["title"], title_source=row["title_source"], conversation_type=row["conversation_type"],
+        status=row["status"], message_count=row["message_count"], created_at=row["created_at"],
+        updated_at=row["updated_at"], last_message_at=row["last_message_at"], metadata=row["metadata"],
+    )
+
+
+def or_query(text: str, max_terms: int = 32) -> str | None:
+    """A question as a to_tsquery OR of its words: a plain AND would demand that every word
+    of a chatty question appear in one turn. Words are letters and digits only, so the
+    string cannot carry tsquery operators."""
+    words = list(dict.fromkeys(re.findall(r"[^\W_]+", text.lower())))[:max_terms]
+    return " | ".join(words) or None
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -84,7 +131,10 @@ class PostgresStore:
             return await fn(conn)
 
     # ------------------------------------------------------------ recording
-    async def record_turn(self, event: MessageReceived | ReplyGenerated) -> RecordOutcome:
+    async def record_turn(self, event: MessageReceived | ReplyGenerated,
+                          enrichment: Enrichment | None = None) -> RecordOutcome:
+        found = enrichment or Enrichment()
+
         async def tx(conn: asyncpg.Connection) -> RecordOutcome:
             async with conn.transaction():
                 row = await conn.fetchrow(f"SELECT {_TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
@@ -99,12 +149,14 @@ class PostgresStore:
                     event.occurred_at,
                 )
                 conv = await conn.fetchrow(
-                    "SELECT tenant_id, user_id, message_count, title FROM conversations WHERE id = $1 FOR UPDATE",
+                    "SELECT tenant_id, user_id, message_count, status FROM conversations WHERE id = $1 FOR UPDATE",
                     event.conversation_id,
                 )
                 assert conv is not None
                 if (conv["tenant_id"], conv["user_id"]) != (event.tenant_id, event.user_id):
                     raise OwnershipConflict(f"conversation {event.conversation_id} belongs to another user")
+                if conv["status"] == "deleted":
+                    raise ConversationClosed(f"conversation {event.conversation_id} was deleted")
                 seq = conv["message_count"] + 1
                 await conn.execute(
                     """UPDATE conversations SET message_count = $2, updated_at = now(),
@@ -115,13 +167,14 @@ class PostgresStore:
                 )
                 common: list[Any] = [
                     event.message_id, event.tenant_id, event.user_id, event.conversation_id, seq, role,
-                    event.channel, event.occurred_at,
+                    event.channel, event.occurred_at, found.language, found.intent, found.intent_confidence,
                 ]
                 if isinstance(event, MessageReceived):
                     inserted = await conn.fetchrow(
                         f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
-                                occurred_at, content_type, content, external_id, reply_expected, metadata)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                occurred_at, language, intent, intent_confidence,
+                                content_type, content, external_id, reply_expected, metadata)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                             ON CONFLICT (tenant_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
                             RETURNING {_TURN_COLUMNS}""",
                         *common, event.content_type, event.text, event.external_id,
@@ -130,9 +183,10 @@ class PostgresStore:
                 else:
                     inserted = await conn.fetchrow(
                         f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
-                                occurred_at, content, in_reply_to, model, prompt_tokens, completion_tokens,
-                                latency_ms, sources, success, metadata)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, true, $16)
+                                occurred_at, language, intent, intent_confidence, content, in_reply_to, model,
+                                prompt_tokens, completion_tokens, latency_ms, sources, success, metadata)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                                    true, $19)
                             RETURNING {_TURN_COLUMNS}""",
                         *common, event.text, event.in_reply_to, event.model, event.usage.prompt_tokens,
                         event.usage.completion_tokens, event.latency_ms, list(event.sources),
@@ -169,10 +223,36 @@ class PostgresStore:
         return [_turn(r) for r in reversed(rows)]
 
     async def turns_by_ids(self, scope: MemoryScope, ids: Sequence[UUID]) -> list[TurnRecorded]:
+        where, args = _scope_sql(scope, 2)
         rows = await self._run(lambda c: c.fetch(
-            f"""SELECT {_TURN_COLUMNS} FROM messages
-                WHERE tenant_id = $1 AND user_id = $2 AND id = ANY($3::uuid[]) AND deleted_at IS NULL""",
-            scope.tenant_id, scope.user_id, list(ids)))
+            f"SELECT {_TURN_COLUMNS} FROM messages m WHERE m.id = ANY($1::uuid[]) AND {where}", list(ids), *args))
+        return [_turn(r) for r in rows]
+
+    async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
+        tsq = or_query(query)
+        if tsq is None:
+            return []
+        where, args = _scope_sql(scope, 3)
+        # ts_rank_cd with normalisation 1 divides by log(length): long turns do not win on size alone.
+        rows = await self._run(lambda c: c.fetch(
+            f"""SELECT m.id, ts_rank_cd(m.search_tsv, q, 1) AS score
+                FROM messages m, to_tsquery('english', $1) q
+                WHERE m.search_tsv @@ q AND {where}
+                ORDER BY score DESC, m.occurred_at DESC LIMIT $2""", tsq, limit, *args))
+        return [(r["id"], float(r["score"])) for r in rows]
+
+    async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
+                         radius: int) -> list[TurnRecorded]:
+        if not places or radius < 1:
+            return []
+        where, args = _scope_sql(MemoryScope(scope.tenant_id, scope.user_id), 4)
+        rows = await self._run(lambda c: c.fetch(
+            f"""SELECT {_TURN_COLUMNS} FROM messages m
+                WHERE (m.conversation_id, m.seq) IN (
+                    SELECT p.conv, p.seq + d FROM unnest($1::uuid[], $2::int[]) AS p(conv, seq),
+                           generate_series(-$3::int, $3::int) AS d)
+                  AND {where}""",
+            [c for c, _ in places], [s for _, s in places], radius, *args))
         return [_turn(r) for r in rows]
 
     async def conversation_turns(self, scope: MemoryScope, after_seq: int, limit: int) -> list[TurnRecorded] | None:
@@ -201,8 +281,8 @@ class PostgresStore:
 
     async def conversation(self, conversation_id: UUID) -> ConversationRef | None:
         row = await self._run(lambda c: c.fetchrow(
-            "SELECT id, tenant_id, user_id FROM conversations WHERE id = $1", conversation_id))
-        return None if row is None else ConversationRef(row["id"], row["tenant_id"], row["user_id"])
+            "SELECT id, tenant_id, user_id, status FROM conversations WHERE id = $1", conversation_id))
+        return None if row is None else ConversationRef(row["id"], row["tenant_id"], row["user_id"], row["status"])
 
     # ------------------------------------------------------------- replies
     async def find_reply(self, in_reply_to: UUID) -> StoredReply | None:
@@ -236,13 +316,140 @@ class PostgresStore:
                VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
             event.tenant_id, event.external_id, event.status, event.occurred_at, event.errors))
 
-    async def purge_expired(self, cutoff: datetime, batch: int) -> list[UUID]:
+    async def purge_expired(self, cutoff: datetime, batch: int,
+                            deleted_before: datetime | None = None) -> list[UUID]:
+        """One bounded batch of turns past retention, or soft-deleted before `deleted_before`;
+        once a deleted conversation has no turns left, its row goes too."""
+        async def tx(c: asyncpg.Connection) -> list[UUID]:
+            rows = await c.fetch(
+                """DELETE FROM messages WHERE id IN (
+                       SELECT id FROM messages WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2
+                       FOR UPDATE SKIP LOCKED)
+                   RETURNING id""", cutoff, batch)
+            if deleted_before is not None and len(rows) < batch:
+                rows += await c.fetch(
+                    """DELETE FROM messages WHERE id IN (
+                           SELECT id FROM messages WHERE deleted_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+                       RETURNING id""", deleted_before, batch - len(rows))
+                if len(rows) < batch:
+                    await c.execute(
+                        """DELETE FROM conversations c WHERE c.status = 'deleted' AND c.deleted_at < $1
+                           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)""",
+                        deleted_before)
+            return [r["id"] for r in rows]
+
+        return await self._run(tx)
+
+    # -------------------------------------------------------- conversations
+    async def conversation_info(self, tenant_id: str, conversation_id: UUID) -> ConversationInfo | None:
+        row = await self._run(lambda c: c.fetchrow(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE tenant_id = $1 AND id = $2",
+            tenant_id, conversation_id))
+        return None if row is None else _conversation(row)
+
+    async def list_conversations(self, where: ConversationFilter, limit: int) -> list[ConversationInfo]:
+        clauses: list[str] = ["tenant_id = $1"]
+        args: list[Any] = [where.tenant_id]
+
+        def add(sql: str, *values: Any) -> None:
+            args.extend(values)
+            clauses.append(sql.format(*(f"${len(args) - len(values) + i + 1}" for i in range(len(values)))))
+
+        if where.user_id is not None:
+            add("user_id = {0}", where.user_id)
+        if where.status is not None:
+            add("status = {0}", where.status)
+        else:
+            clauses.append("status <> 'deleted'")
+        if where.conversation_type is not None:
+            add("conversation_type = {0}", where.conversation_type)
+        if where.since is not None:
+            add("created_at >= {0}", where.since)
+        if where.until is not None:
+            add("created_at < {0}", where.until)
+        if where.after is not None:
+            add("(created_at, id) < ({0}, {1})", *where.after)
+        args.append(limit)
         rows = await self._run(lambda c: c.fetch(
-            """DELETE FROM messages WHERE id IN (
-                   SELECT id FROM messages WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2
-                   FOR UPDATE SKIP LOCKED)
-               RETURNING id""", cutoff, batch))
-        return [r["id"] for r in rows]
+            f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {" AND ".join(clauses)}
+                ORDER BY created_at DESC, id DESC LIMIT ${len(args)}""", *args))
+        return [_conversation(r) for r in rows]
+
+    async def update_conversation(self, tenant_id: str, conversation_id: UUID, *, title: str | None = None,
+                                  status: ConversationStatus | None = None) -> ConversationInfo | None:
+        row = await self._run(lambda c: c.fetchrow(
+            f"""UPDATE conversations SET title = coalesce($3, title),
+                       title_source = CASE WHEN $3::text IS NULL THEN title_source ELSE 'user' END,
+                       status = coalesce($4, status), updated_at = now()
+                WHERE tenant_id = $1 AND id = $2 AND status <> 'deleted'
+                RETURNING {_CONVERSATION_COLUMNS}""", tenant_id, conversation_id, title, status))
+        return None if row is None else _conversation(row)
+
+    async def delete_conversation(self, tenant_id: str, conversation_id: UUID) -> list[UUID]:
+        """Soft delete: out of every read at once; the retention sweep removes the rows."""
+        async def tx(c: asyncpg.Connection) -> list[UUID]:
+            async with c.transaction():
+                await c.execute(
+                    """UPDATE conversations SET status = 'deleted', deleted_at = coalesce(deleted_at, now()),
+                           updated_at = now() WHERE tenant_id = $1 AND id = $2""", tenant_id, conversation_id)
+                rows = await c.fetch(
+                    """UPDATE messages SET deleted_at = now()
+                       WHERE tenant_id = $1 AND conversation_id = $2 AND deleted_at IS NULL RETURNING id""",
+                    tenant_id, conversation_id)
+                return [r["id"] for r in rows]
+
+        return await self._run(tx)
+
+    async def set_model_title(self, conversation_id: UUID, title: str) -> bool:
+        done = await self._run(lambda c: c.execute(
+            """UPDATE conversations SET title = $2, title_source = 'model', updated_at = now()
+               WHERE id = $1 AND title_source = 'first_message' AND status <> 'deleted'""",
+            conversation_id, title))
+        return done.endswith(" 1")
+
+    async def stats(self, tenant_id: str, user_id: str | None) -> Stats:
+        row = await self._run(lambda c: c.fetchrow(
+            """SELECT count(DISTINCT m.user_id) AS users, count(DISTINCT m.conversation_id) AS conversations,
+                      count(*) AS messages,
+                      count(*) FILTER (WHERE m.role = 'user') AS by_user,
+                      count(*) FILTER (WHERE m.role = 'assistant') AS by_assistant,
+                      count(*) FILTER (WHERE m.role = 'system') AS by_system,
+                      count(*) FILTER (WHERE m.role = 'user' AND m.reply_expected) AS reply_expected,
+                      count(*) FILTER (WHERE m.role = 'user' AND m.reply_expected AND EXISTS (
+                          SELECT 1 FROM replies r WHERE r.in_reply_to = m.id AND r.published_at IS NOT NULL))
+                          AS replied,
+                      min(m.occurred_at) AS first_at, max(m.occurred_at) AS last_at
+               FROM messages m
+               WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.user_id = $2) AND m.deleted_at IS NULL""",
+            tenant_id, user_id))
+        assert row is not None
+        return Stats(users=row["users"], conversations=row["conversations"], messages=row["messages"],
+                     by_role={"user": row["by_user"], "assistant": row["by_assistant"], "system": row["by_system"]},
+                     reply_expected=row["reply_expected"], replied=row["replied"],
+                     first_interaction=row["first_at"], last_interaction=row["last_at"])
+
+    async def summary(self, conversation_id: UUID) -> Summary | None:
+        row = await self._run(lambda c: c.fetchrow(
+            "SELECT summary, through_seq, method FROM conversation_summaries WHERE conversation_id = $1",
+            conversation_id))
+        return None if row is None else Summary(conversation_id, row["summary"], row["through_seq"], row["method"])
+
+    async def save_summary(self, scope: MemoryScope, summary: Summary) -> None:
+        # Two workers may race on one conversation: the summary that covers more turns wins.
+        await self._run(lambda c: c.execute(
+            """INSERT INTO conversation_summaries (conversation_id, tenant_id, user_id, summary, through_seq, method)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (conversation_id) DO UPDATE SET summary = excluded.summary,
+                   through_seq = excluded.through_seq, method = excluded.method, updated_at = now()
+               WHERE conversation_summaries.through_seq < excluded.through_seq""",
+            summary.conversation_id, scope.tenant_id, scope.user_id, summary.text, summary.through_seq,
+            summary.method))
+
+    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]:
+        rows = await self._run(lambda c: c.fetch(
+            "SELECT external_id FROM messages WHERE tenant_id = $1 AND external_id = ANY($2::text[])",
+            tenant_id, list(external_ids)))
+        return {r["external_id"] for r in rows}
 
     async def ping(self) -> None:
         await self._run(lambda c: c.fetchval("SELECT 1"))

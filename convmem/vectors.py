@@ -25,6 +25,16 @@ def scope_terms(scope: MemoryScope) -> dict[str, str]:
     return terms
 
 
+def scope_range(scope: MemoryScope) -> dict[str, float] | None:
+    """The time part of a scope, as bounds on the `occurred_at` payload (epoch seconds)."""
+    bounds = {}
+    if scope.since is not None:
+        bounds["gte"] = scope.since.timestamp()
+    if scope.until is not None:
+        bounds["lt"] = scope.until.timestamp()
+    return bounds or None
+
+
 class EdgeVectorIndex:
     """Qdrant Edge (HNSW, payload indexes, WAL) in this process. It allows one open handle
     per shard folder, so exactly one process may own it: run the indexer and responder in
@@ -43,15 +53,20 @@ class EdgeVectorIndex:
             self._shard = qe.EdgeShard.load(str(path), config)
         else:
             self._shard = qe.EdgeShard.create(str(path), config)
-            for name in SCOPE_FIELDS:
-                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        # Creating an index that exists is a no-op, so shards made by older versions gain new ones.
+        for name in SCOPE_FIELDS:
+            self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        self._shard.update(qe.UpdateOperation.create_field_index("occurred_at", qe.PayloadSchemaType.Float))
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _filter(self, scope: MemoryScope) -> Any:
         qe = self._qe
-        return qe.Filter(must=[qe.FieldCondition(key=k, match=qe.MatchValue(v)) for k, v in scope_terms(scope).items()])
+        must = [qe.FieldCondition(key=k, match=qe.MatchValue(v)) for k, v in scope_terms(scope).items()]
+        if (bounds := scope_range(scope)) is not None:
+            must.append(qe.FieldCondition(key="occurred_at", range=qe.RangeFloat(**bounds)))
+        return qe.Filter(must=must)
 
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         if not points:
@@ -108,6 +123,7 @@ class QdrantServerIndex:
                     await self._client.create_payload_index(
                         self._collection, name,
                         m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=name == "tenant_id"))
+                await self._client.create_payload_index(self._collection, "occurred_at", m.PayloadSchemaType.FLOAT)
         except Exception as exc:
             raise RetryableError(f"qdrant unavailable: {type(exc).__name__}") from exc
         self._ready = True
@@ -115,7 +131,10 @@ class QdrantServerIndex:
     def _filter(self, scope: MemoryScope) -> Any:
         from qdrant_client import models as m
 
-        return m.Filter(must=[m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in scope_terms(scope).items()])
+        must: list[Any] = [m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in scope_terms(scope).items()]
+        if (bounds := scope_range(scope)) is not None:
+            must.append(m.FieldCondition(key="occurred_at", range=m.Range(**bounds)))
+        return m.Filter(must=must)
 
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         from qdrant_client import models as m

@@ -1,14 +1,27 @@
 """Recording a turn: the one write every other stage depends on."""
 
+import structlog
+
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.errors import ConversationClosed
 from convmem.ports import Store
+from services.indexer.enrichment import IntentRules, enrich
+
+log = structlog.get_logger("convmem.indexer")
 
 
-async def record(event: MessageReceived | ReplyGenerated, store: Store) -> TurnRecorded | None:
+async def record(event: MessageReceived | ReplyGenerated, store: Store,
+                 rules: IntentRules | None = None) -> TurnRecorded | None:
     """Store the turn (idempotent on message id) and return the TurnRecorded to publish.
 
     A redelivered event whose TurnRecorded already went out returns None: nothing is
     published twice. One that was stored but not yet announced (a crash between the write
     and the publish) is announced now."""
-    outcome = await store.record_turn(event)
+    try:
+        outcome = await store.record_turn(event, enrich(event.text, rules))
+    except ConversationClosed:
+        # Deleted history stays deleted: a late or replayed event for it is dropped.
+        log.info("turn_dropped_conversation_deleted", message_id=str(event.message_id),
+                 conversation_id=str(event.conversation_id))
+        return None
     return None if outcome.published else outcome.turn

@@ -12,6 +12,7 @@ from convmem.delivery import DeliveryPolicy, decode_event
 from convmem.errors import PoisonError
 from convmem.resources import Resources
 from services.indexer.embedding import embed_turns
+from services.indexer.enrichment import IntentRules
 from services.indexer.recording import record
 
 _COMMON: dict[str, Any] = {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest"}
@@ -24,7 +25,7 @@ async def _raw(msg: KafkaMessage) -> Any:
 
 
 def register(broker: KafkaBroker, res: Resources, policy: DeliveryPolicy, group_prefix: str,
-             batch_size: int = 64) -> None:
+             batch_size: int = 64, rules: IntentRules | None = None) -> None:
     turns_out = broker.publisher(
         topics.TURNS, schema=TurnRecorded, title="indexer.record -> conv.turns.v1",
         description="A turn is durably stored in Postgres with its sequence number.")
@@ -39,13 +40,13 @@ def register(broker: KafkaBroker, res: Resources, policy: DeliveryPolicy, group_
                        title="indexer.record <- conv.inbound.v1",
                        description="Records each accepted message as a turn.")
     async def record_inbound(event: MessageReceived) -> None:
-        await announce(await record(event, res.store))
+        await announce(await record(event, res.store, rules))
 
     @broker.subscriber(topics.REPLIES, group_id=f"{group_prefix}.indexer.record-replies", **_COMMON,
                        title="indexer.record <- conv.replies.v1",
                        description="Records each generated reply as an assistant turn.")
     async def record_reply(event: ReplyGenerated) -> None:
-        await announce(await record(event, res.store))
+        await announce(await record(event, res.store, rules))
 
     @broker.subscriber(topics.STATUSES, group_id=f"{group_prefix}.indexer.statuses", **_COMMON,
                        title="indexer.statuses <- conv.statuses.v1",

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
@@ -16,13 +16,29 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts import DeliveryStatusChanged, MessageReceived, identity
+from contracts import DeliveryStatusChanged, MessageReceived, TurnRecorded, identity
 from convmem.errors import RetryableError
-from convmem.ports import MemoryScope, Store
+from convmem.ports import ConversationFilter, ConversationInfo, MemoryScope, Store
+from convmem.retrieval import Retriever, Stages
 from convmem.settings import IngestSettings
 from services.ingest import whatsapp
 from services.ingest.auth import AuthError, Principal, authenticate
-from services.ingest.schemas import Accepted, ConversationMessages, ErrorBody, MessageView, PostMessage
+from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
+from services.ingest.schemas import (
+    Accepted,
+    ConversationDetail,
+    ConversationMessages,
+    ConversationPage,
+    ConversationView,
+    Deleted,
+    ErrorBody,
+    MessageView,
+    PatchConversation,
+    PostMessage,
+    SearchHitView,
+    SearchResponse,
+    StatsView,
+)
 
 log = structlog.get_logger("convmem.ingest")
 
@@ -37,9 +53,10 @@ class EventSink:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.status, self.code, self.message, self.headers, self.fields = status, code, message, headers, fields
 
 
 def _error(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
@@ -53,8 +70,28 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def message_view(t: TurnRecorded) -> MessageView:
+    return MessageView(message_id=t.message_id, seq=t.seq, role=t.role, content_type=t.content_type, text=t.text,
+                       external_id=t.external_id, in_reply_to=t.in_reply_to, occurred_at=t.occurred_at,
+                       metadata=t.metadata, language=t.language, intent=t.intent,
+                       intent_confidence=t.intent_confidence)
+
+
+def conversation_view(c: ConversationInfo) -> dict[str, Any]:
+    return {"conversation_id": c.conversation_id, "user_id": c.user_id, "channel": c.channel, "title": c.title,
+            "title_source": c.title_source, "conversation_type": c.conversation_type, "status": c.status,
+            "message_count": c.message_count, "created_at": c.created_at, "updated_at": c.updated_at,
+            "last_message_at": c.last_message_at, "metadata": c.metadata}
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ApiError(422, "invalid_request", f"{name} must carry a UTC offset, e.g. 2026-11-23T10:00:00Z",
+                       fields=[{"field": name, "message": "timezone offset required"}])
+
+
 def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Callable[[], EventSink],
-               lifespan: Any = None) -> FastAPI:
+               retriever: Callable[[], Retriever] | None = None, lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="convmem", version="1.0.0", lifespan=lifespan,
                   description="Conversational memory for chatbots: ingest, history and memory over Kafka.")
     jwt_secret = settings.jwt_secret.get_secret_value()
@@ -71,7 +108,7 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, headers=exc.headers)
+        return _error(exc.status, exc.code, exc.message, exc.fields, headers=exc.headers)
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
@@ -134,6 +171,8 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
         who = principal(authorization)
         if not who.may_act_for(body.user_id):
             raise ApiError(403, "forbidden", "a user token may post only as its own user_id")
+        if body.role != "user" and not who.roles & {"service", "admin"}:
+            raise ApiError(403, "forbidden", "only a service or admin token may post assistant turns")
         tenant = who.tenant_id
         if body.external_id is not None:
             known = await store().message_ref(tenant, body.external_id)
@@ -141,7 +180,8 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
                 return Accepted(message_id=known[0], conversation_id=known[1], duplicate=True)
         if body.conversation_id is not None:
             owner = await store().conversation(body.conversation_id)
-            if owner is not None and (owner.tenant_id, owner.user_id) != (tenant, body.user_id):
+            if owner is not None and ((owner.tenant_id, owner.user_id) != (tenant, body.user_id)
+                                      or owner.status == "deleted"):
                 raise ApiError(404, "conversation_not_found", "no such conversation for this user")
             conversation_id = body.conversation_id
         elif body.external_id is not None:
@@ -152,7 +192,8 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
                       if body.external_id is not None else uuid4())
         event = MessageReceived(
             tenant_id=tenant, user_id=body.user_id, conversation_id=conversation_id, message_id=message_id,
-            external_id=body.external_id, channel="http", text=body.text,
+            external_id=body.external_id, channel="http", text=body.text, role=body.role,
+            reply_expected=body.reply_expected and body.role == "user",
             occurred_at=body.occurred_at or datetime.now(UTC), metadata=body.metadata,
         )
         await publish(sink().publish_inbound([event]))
@@ -179,12 +220,153 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
             raise ApiError(404, "conversation_not_found", "no such conversation for this user")
         page = turns[:limit]
         return ConversationMessages(
-            conversation_id=conversation_id,
-            messages=[MessageView(message_id=t.message_id, seq=t.seq, role=t.role, content_type=t.content_type,
-                                  text=t.text, external_id=t.external_id, in_reply_to=t.in_reply_to,
-                                  occurred_at=t.occurred_at, metadata=t.metadata) for t in page],
+            conversation_id=conversation_id, messages=[message_view(t) for t in page],
             next_after_seq=page[-1].seq if len(turns) > limit else None,
         )
+
+    async def readable(who: Principal, conversation_id: UUID) -> ConversationInfo:
+        info = await store().conversation_info(who.tenant_id, conversation_id)
+        # Another user's conversation is indistinguishable from a missing one.
+        if info is None or info.status == "deleted" or not who.may_read(info.user_id):
+            raise ApiError(404, "conversation_not_found", "no such conversation for this user")
+        return info
+
+    def reader_for(who: Principal, user_id: str | None) -> str:
+        if user_id is None or user_id == who.subject:
+            return who.subject
+        if not who.may_read(user_id):
+            raise ApiError(403, "forbidden", "a user token may read only its own memory")
+        return user_id
+
+    @app.get("/v1/conversations", response_model=ConversationPage, responses=_ERRORS, tags=["conversations"])
+    async def list_conversations(
+        authorization: Annotated[str | None, Header()] = None,
+        user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                             description="admins: one user; omit for the whole tenant")] = None,
+        status: Annotated[Literal["active", "archived"] | None, Query()] = None,
+        conversation_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=64)] = None,
+        since: Annotated[datetime | None, Query(description="created at or after")] = None,
+        until: Annotated[datetime | None, Query(description="created before")] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> ConversationPage:
+        who = principal(authorization)
+        _aware("since", since)
+        _aware("until", until)
+        if "admin" in who.roles:
+            owner = user_id
+        else:
+            owner = reader_for(who, user_id)
+        try:
+            after = decode_cursor(cursor) if cursor else None
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc), fields=[{"field": "cursor", "message": str(exc)}]) from None
+        rows = await store().list_conversations(
+            ConversationFilter(who.tenant_id, owner, status, conversation_type, since, until, after), limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return ConversationPage(
+            conversations=[ConversationView(**conversation_view(c)) for c in page],
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].conversation_id) if more else None)
+
+    @app.get("/v1/conversations/{conversation_id}", response_model=ConversationDetail, responses=_ERRORS,
+             tags=["conversations"])
+    async def get_conversation(
+        conversation_id: UUID,
+        authorization: Annotated[str | None, Header()] = None,
+        after_seq: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> ConversationDetail:
+        info = await readable(principal(authorization), conversation_id)
+        turns = await store().conversation_turns(
+            MemoryScope(info.tenant_id, info.user_id, conversation_id), after_seq, limit + 1) or []
+        page = turns[:limit]
+        return ConversationDetail(**conversation_view(info), messages=[message_view(t) for t in page],
+                                  next_after_seq=page[-1].seq if len(turns) > limit else None)
+
+    @app.patch("/v1/conversations/{conversation_id}", response_model=ConversationView, responses=_ERRORS,
+               tags=["conversations"])
+    async def patch_conversation(conversation_id: UUID, body: PatchConversation,
+                                 authorization: Annotated[str | None, Header()] = None) -> ConversationView:
+        info = await readable(principal(authorization), conversation_id)
+        if body.title is None and body.status is None:
+            raise ApiError(422, "invalid_request", "nothing to change: give title, status or both",
+                           fields=[{"field": "body", "message": "title or status required"}])
+        updated = await store().update_conversation(info.tenant_id, conversation_id, title=body.title,
+                                                    status=body.status)
+        if updated is None:
+            raise ApiError(404, "conversation_not_found", "no such conversation for this user")
+        return ConversationView(**conversation_view(updated))
+
+    @app.delete("/v1/conversations/{conversation_id}", response_model=Deleted, responses=_ERRORS,
+                tags=["conversations"])
+    async def delete_conversation(conversation_id: UUID,
+                                  authorization: Annotated[str | None, Header()] = None) -> Deleted:
+        info = await readable(principal(authorization), conversation_id)
+        ids = await store().delete_conversation(info.tenant_id, conversation_id)
+        # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup.
+        if retriever is not None:
+            await retriever().index.delete(ids)
+        log.info("conversation_deleted", conversation_id=str(conversation_id), messages=len(ids))
+        return Deleted(conversation_id=conversation_id, messages=len(ids))
+
+    @app.get("/v1/search", response_model=SearchResponse, responses=_ERRORS, tags=["memory"])
+    async def search(
+        q: Annotated[str, Query(min_length=1, max_length=2000, description="what to look for, in plain words")],
+        authorization: Annotated[str | None, Header()] = None,
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        conversation_id: Annotated[UUID | None, Query()] = None,
+        since: Annotated[datetime | None, Query(description="turns at or after (RFC 3339)")] = None,
+        until: Annotated[datetime | None, Query(description="turns before (RFC 3339)")] = None,
+        user_id: Annotated[str | None, Query(min_length=1, max_length=256, description="admins only")] = None,
+        mode: Annotated[Literal["hybrid", "fts", "vector"], Query()] = "hybrid",
+        stages: Annotated[str | None, Query(
+            max_length=100, description="comma list of temporal, neighbours, rerank, or none; default per server")
+        ] = None,
+    ) -> SearchResponse:
+        who = principal(authorization)
+        _aware("since", since)
+        _aware("until", until)
+        if since is not None and until is not None and since >= until:
+            raise ApiError(422, "invalid_request", "since must be before until",
+                           fields=[{"field": "since", "message": "must be before until"}])
+        if retriever is None:
+            raise ApiError(503, "unavailable", "search is not configured on this node")
+        memory = retriever()
+        try:
+            chosen = Stages.parse(mode, stages, memory.default)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", str(exc), fields=[{"field": "stages", "message": str(exc)}]) from None
+        owner = reader_for(who, user_id)
+        if conversation_id is not None:
+            info = await readable(who, conversation_id)
+            if info.user_id != owner:
+                raise ApiError(404, "conversation_not_found", "no such conversation for this user")
+        scope = MemoryScope(who.tenant_id, owner, conversation_id, since, until)
+        result = await memory.search(q, scope, k, now=datetime.now(UTC), stages=chosen)
+        return SearchResponse(
+            query=q, mode=chosen.mode, stages=[s for s in ("temporal", "neighbours", "rerank") if getattr(chosen, s)],
+            timeframe=None if result.timeframe is None else {"since": result.timeframe.since,
+                                                              "until": result.timeframe.until},
+            hits=[SearchHitView(message_id=h.turn.message_id, external_id=h.turn.external_id,
+                                conversation_id=h.turn.conversation_id, seq=h.turn.seq, role=h.turn.role,
+                                text=h.turn.text, occurred_at=h.turn.occurred_at, score=h.score,
+                                matched_by=dict(h.ranks), context=[message_view(c) for c in h.context])
+                  for h in result.hits])
+
+    @app.get("/v1/stats", response_model=StatsView, responses=_ERRORS, tags=["memory"])
+    async def stats(
+        authorization: Annotated[str | None, Header()] = None,
+        user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                             description="admins: one user; omit for the whole tenant")] = None,
+    ) -> StatsView:
+        who = principal(authorization)
+        owner = user_id if "admin" in who.roles else reader_for(who, user_id)
+        st = await store().stats(who.tenant_id, owner)
+        return StatsView(scope="tenant" if owner is None else "user", tenant_id=who.tenant_id, user_id=owner,
+                         users=st.users, conversations=st.conversations, messages=st.messages, by_role=st.by_role,
+                         reply_expected=st.reply_expected, replied=st.replied, success_rate=st.success_rate,
+                         first_interaction=st.first_interaction, last_interaction=st.last_interaction)
 
     @app.get("/webhooks/whatsapp", response_class=PlainTextResponse, tags=["whatsapp"],
              responses={403: {"model": ErrorBody}})

@@ -20,6 +20,9 @@ class PostMessage(BaseModel):
     external_id: str | None = Field(default=None, min_length=1, max_length=256,
                                     description="the producer's idempotency key")
     occurred_at: datetime | None = Field(default=None, description="RFC 3339 with a UTC offset")
+    role: Literal["user", "assistant"] = Field(
+        default="user", description="assistant turns (history from another system) need a service or admin token")
+    reply_expected: bool = Field(default=True, description="false for history: stored and searchable, not answered")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("occurred_at")
@@ -47,6 +50,9 @@ class MessageView(BaseModel):
     in_reply_to: UUID | None
     occurred_at: datetime
     metadata: dict[str, Any]
+    language: str | None = None
+    intent: str | None = None
+    intent_confidence: float | None = None
 
 
 class ConversationMessages(BaseModel):
@@ -64,3 +70,77 @@ class ErrorBody(BaseModel):
     error: str
     message: str
     fields: list[ErrorField] = Field(default_factory=list)
+
+
+class ConversationView(BaseModel):
+    conversation_id: UUID
+    user_id: str
+    channel: str
+    title: str | None
+    title_source: Literal["first_message", "model", "user"]
+    conversation_type: str
+    status: Literal["active", "archived", "deleted"]
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    metadata: dict[str, Any]
+
+
+class ConversationPage(BaseModel):
+    conversations: list[ConversationView]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at the end")
+
+
+class ConversationDetail(ConversationView):
+    messages: list[MessageView]
+    next_after_seq: int | None = Field(description="pass as after_seq for the next page of messages")
+
+
+class PatchConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["active", "archived"] | None = None
+
+
+class Deleted(BaseModel):
+    status: Literal["deleted"] = "deleted"
+    conversation_id: UUID
+    messages: int = Field(description="turns removed from search and history")
+
+
+class SearchHitView(BaseModel):
+    message_id: UUID
+    external_id: str | None
+    conversation_id: UUID
+    seq: int
+    role: Role
+    text: str
+    occurred_at: datetime
+    score: float
+    matched_by: dict[str, int] = Field(description="retriever -> rank, e.g. {'fts': 2, 'vector': 1}")
+    context: list[MessageView] = Field(description="the turns just before and after, in order")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: Literal["hybrid", "fts", "vector"]
+    stages: list[str]
+    timeframe: dict[str, datetime] | None = Field(description="the time window read from the query, if any")
+    hits: list[SearchHitView]
+
+
+class StatsView(BaseModel):
+    scope: Literal["user", "tenant"]
+    tenant_id: str
+    user_id: str | None
+    users: int
+    conversations: int
+    messages: int
+    by_role: dict[str, int]
+    reply_expected: int
+    replied: int
+    success_rate: float | None = Field(description="replied / reply_expected; null with no user turns")
+    first_interaction: datetime | None
+    last_interaction: datetime | None

@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime
 
 from contracts import ReplyGenerated, TokenUsage, TurnRecorded, identity
-from convmem.ports import ChatModel, Completion, Embedder, Store, VectorIndex
+from convmem.ports import ChatModel, Completion, Store
+from convmem.retrieval import Retriever
 from services.responder.context import Context, RecallPolicy, build_context
 
 OFFLINE_MODEL = "offline"
@@ -19,12 +20,14 @@ def offline_completion(ctx: Context) -> Completion:
         lines = [f"- {r.turn.occurred_at:%Y-%m-%d}, {'you' if r.turn.role == 'user' else 'I'} said: {r.turn.text}"
                  for r in ctx.recalled]
         body = "What I remember that may be relevant:\n" + "\n".join(lines)
+    elif ctx.summary is not None:
+        body = "Earlier in this conversation:\n" + ctx.summary.text
     else:
         body = "I found nothing relevant in our earlier conversations."
     return Completion(f"{head}\n{body}", OFFLINE_MODEL, finish_reason="offline")
 
 
-async def respond(turn: TurnRecorded, *, store: Store, index: VectorIndex, embedder: Embedder,
+async def respond(turn: TurnRecorded, *, store: Store, retriever: Retriever,
                   model: ChatModel | None, policy: RecallPolicy) -> ReplyGenerated | None:
     """The reply to publish for this turn, or None (not a user turn awaiting a reply, or its
     reply was already published). The reply is claimed in the store before it is returned,
@@ -35,7 +38,7 @@ async def respond(turn: TurnRecorded, *, store: Store, index: VectorIndex, embed
     if existing is not None:
         return None if existing.published else existing.reply
     started = time.perf_counter()
-    ctx = await build_context(turn, store, index, embedder, policy)
+    ctx = await build_context(turn, store, retriever, policy)
     completion = offline_completion(ctx) if model is None else await model.complete(ctx.messages(turn))
     reply = ReplyGenerated(
         tenant_id=turn.tenant_id, user_id=turn.user_id, conversation_id=turn.conversation_id,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from contracts import ReplyGenerated, TurnRecorded, topics
+from convmem.errors import RetryableError
 from convmem.resources import Resources
 from services.responder.context import RecallPolicy
 from services.responder.reply import respond
+from services.responder.upkeep import name_conversation, refresh_summary
+
+log = structlog.get_logger("convmem.responder")
 
 
 def register(broker: KafkaBroker, res: Resources, group_prefix: str, policy: RecallPolicy) -> None:
@@ -21,8 +26,16 @@ def register(broker: KafkaBroker, res: Resources, group_prefix: str, policy: Rec
                        title="responder <- conv.turns.v1",
                        description="Answers recorded user turns that expect a reply.")
     async def answer(turn: TurnRecorded) -> None:
-        reply = await respond(turn, store=res.store, index=res.index, embedder=res.embedder,
+        reply = await respond(turn, store=res.store, retriever=res.retriever(),
                               model=res.chat_model, policy=policy)
         if reply is not None:
             await replies_out.publish(reply, key=reply.key)
             await res.store.mark_reply_published(reply.in_reply_to)
+        if turn.role == "user":
+            # Upkeep after the reply is out: a model outage delays a summary, never an answer,
+            # and the next turn tries again.
+            try:
+                await name_conversation(turn, res.store, res.chat_model)
+                await refresh_summary(turn, res.store, res.chat_model, policy)
+            except RetryableError as exc:
+                log.warning("upkeep_deferred", conversation_id=str(turn.conversation_id), error=str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -27,10 +28,10 @@ async def index(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Vecto
     await ix.close()
 
 
-def point(tenant: str, user: str, conv: uuid.UUID, vec: list[float]) -> VectorPoint:
+def point(tenant: str, user: str, conv: uuid.UUID, vec: list[float], day: int = 1) -> VectorPoint:
     pid = uuid.uuid4()
     return VectorPoint(pid, vec, {"tenant_id": tenant, "user_id": user, "conversation_id": str(conv),
-                                  "message_id": str(pid)})
+                                  "message_id": str(pid), "occurred_at": datetime(2026, 3, day, tzinfo=UTC).timestamp()})
 
 
 async def test_search_is_scoped_ranked_idempotent_and_deletable(index: VectorIndex) -> None:
@@ -46,6 +47,12 @@ async def test_search_is_scoped_ranked_idempotent_and_deletable(index: VectorInd
 
     only_c2 = await index.search([1, 0, 0, 0], MemoryScope("t", "ana", c2), 10)
     assert [h.id for h in only_c2] == [far.id]
+
+    march_2_on = MemoryScope("t", "ana", since=datetime(2026, 3, 2, tzinfo=UTC), until=datetime(2026, 4, 1, tzinfo=UTC))
+    later = point("t", "ana", c1, [1, 0, 0, 0], day=5)
+    await index.upsert([later])
+    assert [h.id for h in await index.search([1, 0, 0, 0], march_2_on, 10)] == [later.id]
+    await index.delete([later.id])
 
     await index.delete([near.id])
     assert [h.id for h in await index.search([1, 0, 0, 0], MemoryScope("t", "ana"), 10)] == [far.id]

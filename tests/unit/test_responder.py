@@ -4,11 +4,16 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts import MessageReceived, TurnRecorded
+from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from services.indexer.recording import record
 from services.responder.context import RecallPolicy
 from services.responder.reply import OFFLINE_MODEL, respond
 from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, FakeStore
+
+
+def memory(store: FakeStore, index: FakeIndex) -> Retriever:
+    return Retriever(store, index, FakeEmbedder())
 
 
 def said(user: str, text: str, conv: uuid.UUID | None = None, tenant: str = "t1") -> MessageReceived:
@@ -29,7 +34,7 @@ async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -
     fact = await recorded(store, index, said("ana", "my cat is called Miso"))
     await recorded(store, index, said("ben", "my cat is called Rex"))
     question = await recorded(store, index, said("ana", "what is my cat called"))
-    reply = await respond(question, store=store, index=index, embedder=FakeEmbedder(), model=None,
+    reply = await respond(question, store=store, retriever=memory(store, index), model=None,
                           policy=RecallPolicy())
     assert reply is not None and reply.model == OFFLINE_MODEL
     assert reply.sources == [fact.message_id]
@@ -39,12 +44,12 @@ async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -
 async def test_a_reply_is_generated_once_and_republished_only_until_marked() -> None:
     store, index, model = FakeStore(), FakeIndex(), FakeChatModel()
     turn = await recorded(store, index, said("ana", "hello"))
-    kwargs = {"store": store, "index": index, "embedder": FakeEmbedder(), "model": model, "policy": RecallPolicy()}
-    first = await respond(turn, **kwargs)
-    again = await respond(turn, **kwargs)  # crash before publishing: same reply comes back
+    kwargs = {"store": store, "retriever": memory(store, index), "model": model, "policy": RecallPolicy()}
+    first = await respond(turn, **kwargs)  # type: ignore[arg-type]
+    again = await respond(turn, **kwargs)  # type: ignore[arg-type]  # crash before publishing: same reply
     assert first is not None and again == first and len(model.calls) == 1
     await store.mark_reply_published(first.in_reply_to)
-    assert await respond(turn, **kwargs) is None
+    assert await respond(turn, **kwargs) is None  # type: ignore[arg-type]
     assert first.usage.total_tokens == 10
 
 
@@ -53,7 +58,7 @@ async def test_recent_turns_are_context_not_memory() -> None:
     conv = uuid.uuid4()
     first = await recorded(store, index, said("ana", "my cat is called Miso", conv))
     second = await recorded(store, index, said("ana", "what is my cat called", conv))
-    reply = await respond(second, store=store, index=index, embedder=FakeEmbedder(), model=model,
+    reply = await respond(second, store=store, retriever=memory(store, index), model=model,
                           policy=RecallPolicy())
     assert reply is not None and reply.sources == []
     sent = model.calls[0]
@@ -64,7 +69,7 @@ async def test_assistant_turns_and_imports_get_no_reply() -> None:
     store, index = FakeStore(), FakeIndex()
     event = said("ana", "old history").model_copy(update={"reply_expected": False, "channel": "import"})
     turn = await recorded(store, index, event)
-    assert await respond(turn, store=store, index=index, embedder=FakeEmbedder(), model=None,
+    assert await respond(turn, store=store, retriever=memory(store, index), model=None,
                          policy=RecallPolicy()) is None
 
 
