@@ -1,4 +1,4 @@
-"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate."""
+"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import."""
 
 from __future__ import annotations
 
@@ -82,6 +82,21 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from convmem.bulk import run_import
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"convmem import: no such file: {args.file}", file=sys.stderr)
+        return 2
+    with path.open("rb") as counting:
+        total = sum(1 for _ in counting)
+    with path.open("rb") as lines:
+        return asyncio.run(run_import(lines, total, batch=args.batch))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convmem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("retention", help="retention sweeps")
     p.add_argument("action", choices=["run"])
     p.set_defaults(fn=_retention)
+
+    p = sub.add_parser("import", help="import chat history from a JSON Lines file (no replies are generated)")
+    p.add_argument("file", help="JSON Lines: tenant, user, conversation, role, text, external_id, timestamp, metadata")
+    p.add_argument("--batch", type=int, default=500, help="messages per published batch")
+    p.set_defaults(fn=_import)
 
     args = parser.parse_args(argv)
     try:

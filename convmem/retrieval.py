@@ -92,7 +92,7 @@ class Retriever:
     depth: int = 50  # candidates taken from each retriever before fusion
     rerank_depth: int = 30
     neighbour_radius: int = 1
-    # Share of a neighbour's fused score a turn inherits: a hit's question or answer rides along.
+    # How far a turn is pulled towards a stronger neighbour's score (0: not at all, 1: level).
     neighbour_weight: float = 0.5
 
     async def search(self, query: str, scope: MemoryScope, k: int, now: datetime,
@@ -144,9 +144,11 @@ class Retriever:
             place_score = {(turns[i].conversation_id, turns[i].seq): fused[i] for i in pool}
             for i in pool:
                 t = turns[i]
-                inherited = max((place_score.get((t.conversation_id, t.seq + d), 0.0)
-                                 for d in range(-self.neighbour_radius, self.neighbour_radius + 1) if d), default=0.0)
-                scores[i] = fused[i] + self.neighbour_weight * inherited
+                best = max((place_score.get((t.conversation_id, t.seq + d), 0.0)
+                            for d in range(-self.neighbour_radius, self.neighbour_radius + 1) if d), default=0.0)
+                # Pulled part of the way towards a stronger neighbour, never past it: the
+                # hit itself stays first and the turn that explains it comes close behind.
+                scores[i] = fused[i] + self.neighbour_weight * max(0.0, best - fused[i])
         order = sorted(pool, key=lambda i: scores[i], reverse=True)
         if st.rerank and qvec is not None:
             order = await self._rerank(qvec, order, turns, context, scores)

@@ -229,16 +229,28 @@ class PostgresStore:
         return [_turn(r) for r in rows]
 
     async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
+        """Turns sharing words with the query, scored by the summed inverse document frequency
+        of the words they share (BM25's idf, computed over this user's own turns). Chat turns
+        are short, so term frequency and length add little; rarity is what separates "Porto"
+        from "say"."""
         tsq = or_query(query)
         if tsq is None:
             return []
         where, args = _scope_sql(scope, 3)
-        # ts_rank_cd with normalisation 1 divides by log(length): long turns do not win on size alone.
         rows = await self._run(lambda c: c.fetch(
-            f"""SELECT m.id, ts_rank_cd(m.search_tsv, q, 1) AS score
-                FROM messages m, to_tsquery('english', $1) q
-                WHERE m.search_tsv @@ q AND {where}
-                ORDER BY score DESC, m.occurred_at DESC LIMIT $2""", tsq, limit, *args))
+            f"""WITH terms AS (
+                    SELECT DISTINCT lex, quote_literal(lex)::tsquery AS q
+                    FROM unnest(tsvector_to_array(to_tsvector('english', $1))) AS lex),
+                hits AS (
+                    SELECT m.id, m.occurred_at, t.lex FROM messages m JOIN terms t ON m.search_tsv @@ t.q
+                    WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}),
+                df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
+                n AS (SELECT count(*) AS n FROM messages m WHERE {where})
+                SELECT h.id, sum(ln(1 + (n.n - df.df + 0.5) / (df.df + 0.5))) AS score
+                FROM hits h JOIN df USING (lex) CROSS JOIN n
+                GROUP BY h.id, h.occurred_at
+                ORDER BY score DESC, h.occurred_at DESC LIMIT $2""",
+            tsq, limit, *args))
         return [(r["id"], float(r["score"])) for r in rows]
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],

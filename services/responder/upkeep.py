@@ -82,9 +82,10 @@ async def refresh_summary(turn: TurnRecorded, store: Store, model: ChatModel | N
 
 
 async def name_conversation(turn: TurnRecorded, store: Store, model: ChatModel | None) -> str | None:
-    """A model-written title for a conversation's first turn. Without a model the title stays
-    the first message's opening, set when it was recorded; a title a person set is kept."""
-    if model is None or turn.seq != 1 or turn.role != "user":
+    """A model-written title for a live conversation's first turn. Without a model, and for
+    imported history (no model calls in bulk), the title stays the first message's opening,
+    set when it was recorded; a title a person set is kept."""
+    if model is None or turn.seq != 1 or turn.role != "user" or not turn.reply_expected:
         return None
     completion = await model.complete([ChatMessage("system", TITLE_PROMPT), ChatMessage("user", turn.text)])
     title = completion.text.strip().strip("\"'").splitlines()[0][:_TITLE_CHARS].strip() if completion.text.strip() else ""

@@ -1,0 +1,50 @@
+"""The adapters behind `convmem import`: an idempotent aiokafka producer for the inbound
+topic and the Postgres store for "already stored?" lookups, with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from contracts import MessageReceived, topics
+from convmem.settings import CommonSettings, load
+
+
+async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: CommonSettings | None = None) -> int:
+    from aiokafka import AIOKafkaProducer
+    from tqdm import tqdm
+
+    from convmem.kafka_admin import ensure_topics
+    from convmem.migrations import migrate
+    from convmem.store import PostgresStore
+    from services.ingest.importing import import_lines
+
+    settings = settings or load(CommonSettings)
+    await ensure_topics(settings.kafka_bootstrap)
+    await migrate(settings.database_url.get_secret_value())
+    store = await PostgresStore.connect(settings.database_url.get_secret_value(), max_size=2)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5, max_batch_size=256 * 1024, client_id="convmem-import")
+    await producer.start()
+
+    async def publish(events: Sequence[MessageReceived]) -> None:
+        sent = [await producer.send(topics.INBOUND, e.model_dump_json().encode(), key=e.key) for e in events]
+        await asyncio.gather(*sent)  # every message of the batch acknowledged by all replicas
+
+    try:
+        with tqdm(total=total, unit="msg", file=sys.stderr, desc="import") as bar:
+            report = await import_lines(lines, publish=publish, known=store.known_external_ids, batch=batch,
+                                        progress=bar.update)
+    finally:
+        await producer.stop()
+        await store.close()
+    for err in report.malformed[:50]:
+        print(f"skipped {err}", file=sys.stderr)
+    if len(report.malformed) > 50:
+        print(f"... and {len(report.malformed) - 50} more malformed lines", file=sys.stderr)
+    print(f"imported {report.published} message(s) from {report.lines} line(s): "
+          f"{report.already_stored} already stored, {len(report.malformed)} malformed; "
+          f"{report.seconds:.1f} s, {report.rate:.0f} msg/s")
+    return 1 if report.malformed and not report.published and not report.already_stored else 0
