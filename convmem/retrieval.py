@@ -60,14 +60,16 @@ class SearchResult:
 
 
 def rrf_fusion(ranked: Mapping[str, Sequence[UUID]], k: int = RRF_K,
-               weights: Mapping[str, float] | None = None) -> dict[UUID, float]:
+               item_weights: Mapping[str, Mapping[UUID, float]] | None = None) -> dict[UUID, float]:
     """Reciprocal rank fusion: each list gives an item weight/(k + rank). Ranks, not scores,
-    are fused, so full-text and cosine scores never need a common scale."""
+    are fused, so full-text and cosine scores never need a common scale. An item's weight
+    defaults to 1; full-text hits carry their query coverage, so a turn that shares only a
+    common word with the question cannot outvote the vector retriever's best hits."""
     fused: dict[UUID, float] = defaultdict(float)
     for name, ids in ranked.items():
-        w = 1.0 if weights is None else weights.get(name, 1.0)
+        weights = (item_weights or {}).get(name, {})
         for rank, item in enumerate(ids, 1):
-            fused[item] += w / (k + rank)
+            fused[item] += weights.get(item, 1.0) / (k + rank)
     return dict(sorted(fused.items(), key=lambda kv: kv[1], reverse=True))
 
 
@@ -75,12 +77,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
     return dot / (na * nb) if na and nb else 0.0
-
-
-def window_text(turn: TurnRecorded, context: Sequence[TurnRecorded]) -> str:
-    """A turn with the turns around it, as one passage: an answer ("yes, Rex") means
-    something only next to its question ("what is your dog called?")."""
-    return "\n".join(t.text for t in sorted([*context, turn], key=lambda t: t.seq))
 
 
 @dataclass
@@ -103,6 +99,7 @@ class Retriever:
             return SearchResult([], None)
         depth = max(self.depth, k * 2)
         lists: dict[str, list[UUID]] = {}
+        coverage: dict[str, dict[UUID, float]] = {}
         similarity: dict[UUID, float] = {}
         qvec: list[float] | None = None
         if st.mode in ("hybrid", "vector"):
@@ -114,13 +111,15 @@ class Retriever:
             scopes["@time"] = scope.between(frame.since, frame.until)
         for suffix, sc in scopes.items():
             if st.mode in ("hybrid", "fts"):
-                lists["fts" + suffix] = [i for i, _ in await self.store.search_text(sc, query, depth)]
+                found_text = await self.store.search_text(sc, query, depth)
+                lists["fts" + suffix] = [i for i, _ in found_text]
+                coverage["fts" + suffix] = dict(found_text)
             if qvec is not None:
                 found = await self.index.search(qvec, sc, depth)
                 lists["vector" + suffix] = [h.id for h in found]
                 for h in found:
                     similarity[h.id] = h.score
-        fused = rrf_fusion(lists)
+        fused = rrf_fusion(lists, item_weights=coverage if st.mode == "hybrid" else None)
         if not fused:
             return SearchResult([], frame)
         pool = list(fused)[: max(depth, k)]
@@ -159,12 +158,22 @@ class Retriever:
     async def _rerank(self, qvec: Sequence[float], order: list[UUID], turns: Mapping[UUID, TurnRecorded],
                       context: Mapping[UUID, list[TurnRecorded]], scores: dict[UUID, float]) -> list[UUID]:
         """Re-score the head of the list by how close each turn's window (the turn with its
-        neighbours) is to the question, and fuse that ranking with the first one."""
+        neighbours) is to the question, and fuse that ranking with the first one. The window's
+        vector is the mean of its turns' stored vectors: no text is embedded at query time."""
         head = order[: self.rerank_depth]
-        vectors = await self.embedder.embed([window_text(turns[i], context.get(i, [])) for i in head])
-        closeness = {i: _cosine(qvec, v) for i, v in zip(head, vectors, strict=True)}
+        members = {i: [turns[i].message_id, *(c.message_id for c in context.get(i, []))] for i in head}
+        stored = await self.index.vectors(list({m for ms in members.values() for m in ms}))
+        closeness: dict[UUID, float] = {}
+        for i, ids in members.items():
+            vecs = [_unit(stored[m]) for m in ids if m in stored]
+            closeness[i] = _cosine(qvec, [sum(col) for col in zip(*vecs, strict=True)]) if vecs else -1.0
         by_window = sorted(head, key=closeness.__getitem__, reverse=True)
         refused = rrf_fusion({"first": head, "window": by_window})
         for i, s in refused.items():
             scores[i] = s
-        return sorted(head, key=lambda i: refused[i], reverse=True) + order[self.rerank_depth:]
+        return sorted(head, key=refused.__getitem__, reverse=True) + order[self.rerank_depth:]
+
+
+def _unit(v: Sequence[float]) -> list[float]:
+    n = math.sqrt(sum(x * x for x in v))
+    return [x / n for x in v] if n else list(v)

@@ -229,10 +229,11 @@ class PostgresStore:
         return [_turn(r) for r in rows]
 
     async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
-        """Turns sharing words with the query, scored by the summed inverse document frequency
-        of the words they share (BM25's idf, computed over this user's own turns). Chat turns
-        are short, so term frequency and length add little; rarity is what separates "Porto"
-        from "say"."""
+        """Turns sharing words with the query, scored by how much of the query's information
+        they cover: the idf (BM25's, over this user's own turns) of the words a turn shares,
+        divided by the idf of all the query's words. 1.0 means every word matched; a turn
+        that shares only a common word scores near 0. Chat turns are short, so term frequency
+        and length add little; rarity is what separates "Porto" from "say"."""
         tsq = or_query(query)
         if tsq is None:
             return []
@@ -245,10 +246,13 @@ class PostgresStore:
                     SELECT m.id, m.occurred_at, t.lex FROM messages m JOIN terms t ON m.search_tsv @@ t.q
                     WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}),
                 df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
-                n AS (SELECT count(*) AS n FROM messages m WHERE {where})
-                SELECT h.id, sum(ln(1 + (n.n - df.df + 0.5) / (df.df + 0.5))) AS score
-                FROM hits h JOIN df USING (lex) CROSS JOIN n
-                GROUP BY h.id, h.occurred_at
+                n AS (SELECT count(*) AS n FROM messages m WHERE {where}),
+                idf AS (SELECT t.lex, ln(1 + (n.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) AS w
+                        FROM terms t CROSS JOIN n LEFT JOIN df USING (lex)),
+                mass AS (SELECT sum(w) AS total FROM idf)
+                SELECT h.id, sum(idf.w) / mass.total AS score
+                FROM hits h JOIN idf USING (lex) CROSS JOIN mass
+                GROUP BY h.id, h.occurred_at, mass.total
                 ORDER BY score DESC, h.occurred_at DESC LIMIT $2""",
             tsq, limit, *args))
         return [(r["id"], float(r["score"])) for r in rows]

@@ -86,6 +86,12 @@ class EdgeVectorIndex:
         if ids:
             await self._call(self._shard.update, self._qe.UpdateOperation.delete_points([str(i) for i in ids]))
 
+    async def vectors(self, ids: Sequence[UUID]) -> dict[UUID, list[float]]:
+        if not ids:
+            return {}
+        records = await self._call(self._shard.retrieve, [str(i) for i in ids], False, True)
+        return {UUID(str(r.id)): list(r.vector) for r in records if r.vector is not None}
+
     async def count(self) -> int:
         return int(await self._call(self._shard.count, self._qe.CountRequest()))
 
@@ -154,6 +160,17 @@ class QdrantServerIndex:
         except Exception as exc:
             raise RetryableError(f"qdrant search failed: {type(exc).__name__}") from exc
         return [VectorHit(UUID(str(p.id)), float(p.score), dict(p.payload or {})) for p in res.points]
+
+    async def vectors(self, ids: Sequence[UUID]) -> dict[UUID, list[float]]:
+        if not ids:
+            return {}
+        await self._ensure()
+        try:
+            records = await self._client.retrieve(self._collection, [str(i) for i in ids], with_payload=False,
+                                                  with_vectors=True)
+        except Exception as exc:
+            raise RetryableError(f"qdrant retrieve failed: {type(exc).__name__}") from exc
+        return {UUID(str(r.id)): list(r.vector) for r in records if isinstance(r.vector, list)}
 
     async def delete(self, ids: Sequence[UUID]) -> None:
         from qdrant_client import models as m

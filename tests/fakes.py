@@ -137,7 +137,7 @@ class FakeStore:
 
     async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
         q = _words(query)
-        scored = [(t.message_id, float(len(q & _words(t.text)))) for t in self._mine(scope)]
+        scored = [(t.message_id, len(q & _words(t.text)) / max(1, len(q))) for t in self._mine(scope)]
         return sorted([s for s in scored if s[1] > 0], key=lambda s: -s[1])[:limit]
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
@@ -228,6 +228,9 @@ class FakeIndex:
     async def delete(self, ids: Sequence[UUID]) -> None:
         for i in ids:
             self.points.pop(i, None)
+
+    async def vectors(self, ids: Sequence[UUID]) -> dict[UUID, list[float]]:
+        return {i: list(self.points[i].vector) for i in ids if i in self.points}
 
     async def close(self) -> None:
         return None

@@ -45,6 +45,9 @@ async def test_search_is_scoped_ranked_idempotent_and_deletable(index: VectorInd
     assert [h.id for h in hits] == [near.id, far.id]
     assert hits[0].score == pytest.approx(1.0, abs=1e-3) and hits[0].payload["user_id"] == "ana"
 
+    stored = await index.vectors([near.id, uuid.uuid4()])
+    assert list(stored) == [near.id] and stored[near.id] == pytest.approx([1, 0, 0, 0], abs=1e-6)
+
     only_c2 = await index.search([1, 0, 0, 0], MemoryScope("t", "ana", c2), 10)
     assert [h.id for h in only_c2] == [far.id]
 
