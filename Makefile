@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs stack-up stack-down bench clean
+.PHONY: install demo test lint docs stack-up stack-down bench bench-retrieval bench-latency clean
 
 install: $(STAMP)
 
@@ -40,6 +40,14 @@ docs: install
 bench: install
 	$(BIN)/convmem stack up
 	$(BIN)/python bench/pipeline.py
+
+bench-retrieval: install
+	$(BIN)/convmem stack up
+	$(BIN)/python bench/retrieval.py
+
+bench-latency: install
+	$(BIN)/convmem stack up
+	$(BIN)/python bench/search_latency.py
 
 stack-up: install
 	$(BIN)/convmem stack up

@@ -159,10 +159,19 @@ async def test_stats_per_user_and_per_tenant_for_admins(api, runtime, tap) -> No
     stats = await eventually(lambda: _stats(api, ana, replied=1), timeout=60)
     assert stats["scope"] == "user" and stats["conversations"] == 1
     assert stats["by_role"] == {"user": 1, "assistant": 1, "system": 0} and stats["success_rate"] == 1.0
+    titled = await eventually(lambda: _titled_by_model(api, ana), timeout=30)
+    assert titled["title"] and titled["title"] != "Can you help me book a table?"
+    detail = (await api.get(f"/v1/conversations/{titled['conversation_id']}", headers=token(ana))).json()
+    assert (detail["messages"][0]["intent"], detail["messages"][0]["language"]) == ("booking", "en")
     tenant = (await api.get("/v1/stats", headers=token("boss", roles=("admin",)))).json()
     assert tenant["scope"] == "tenant" and tenant["users"] >= 1 and tenant["messages"] >= 2
     assert (await api.get("/v1/stats", params={"user_id": "x"}, headers=token(ana))).status_code == 403
     assert (await api.get("/v1/stats")).status_code == 401
+
+
+async def _titled_by_model(api: httpx.AsyncClient, user: str) -> dict | None:
+    [conv] = (await api.get("/v1/conversations", headers=token(user))).json()["conversations"]
+    return conv if conv["title_source"] == "model" else None
 
 
 async def _stats(api: httpx.AsyncClient, user: str, replied: int) -> dict | None:
