@@ -25,14 +25,14 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.evalset import generate  # noqa: E402
-from convmem.embedder import OnnxEmbedder  # noqa: E402
-from convmem.migrations import migrate  # noqa: E402
-from convmem.ports import MemoryScope, VectorPoint  # noqa: E402
-from convmem.retrieval import Retriever, Stages  # noqa: E402
-from convmem.settings import CommonSettings, load  # noqa: E402
-from convmem.store import PostgresStore  # noqa: E402
-from convmem.vectors import EdgeVectorIndex  # noqa: E402
+from bench.evalset import generate
+from convmem.embedder import OnnxEmbedder
+from convmem.migrations import migrate
+from convmem.ports import MemoryScope, VectorPoint
+from convmem.retrieval import Retriever, Stages
+from convmem.settings import CommonSettings, load
+from convmem.store import PostgresStore
+from convmem.vectors import EdgeVectorIndex
 
 CONFIGS = [("full-text only", Stages("fts", False, False, False)),
            ("vector only", Stages("vector", False, False, False)),
@@ -57,7 +57,7 @@ async def load_turns(conn: asyncpg.Connection, index: EdgeVectorIndex, embedder:
     conv_rows, msg_rows, points = [], [], []
     texts: list[str] = []
     for u in data.users:
-        for s, turns in enumerate(u.sessions):
+        for turns in u.sessions:
             conv = uuid.uuid4()
             first = datetime.fromisoformat(turns[0].occurred_at)
             conv_rows.append((conv, tenant, u.user, "import", turns[0].text[:80], first, len(turns)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import glob
+import hashlib
 import os
 import secrets
 import shlex
@@ -18,6 +19,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from convmem.home import project_root, stack_env_file, state_dir
@@ -168,9 +170,21 @@ class Stack:
         pid_file.unlink(missing_ok=True)
 
     # ------------------------------------------------------------- postgres
-    @property
+    @cached_property
     def pg_dir(self) -> Path:
-        return self.dir / "postgres"
+        local = self.dir / "postgres"
+        if os.geteuid() != 0 or self._postgres_can_reach(self.dir):
+            return local
+        # Running as root in a folder the `postgres` account cannot traverse (a 0700 temp dir,
+        # a home directory): keep the cluster in a folder of its own, named after this checkout.
+        digest = hashlib.sha256(str(self.dir.resolve()).encode()).hexdigest()[:12]
+        return Path("/var/lib/convmem") / f"postgres-{digest}"
+
+    @staticmethod
+    def _postgres_can_reach(folder: Path) -> bool:
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder)],  # noqa: S603, S607
+                               check=False, capture_output=True)
+        return probe.returncode == 0
 
     @staticmethod
     def _pg_bin(name: str) -> str:
@@ -190,7 +204,7 @@ class Stack:
         data, sock = self.pg_dir / "data", self.pg_dir / "sock"
         url = f"postgresql://convmem:{password}@127.0.0.1:{port}/convmem"
         if not (data / "PG_VERSION").exists():
-            self.pg_dir.mkdir(parents=True, exist_ok=True)
+            self.pg_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             sock.mkdir(exist_ok=True)
             pwfile = self.pg_dir / "pwfile"
             pwfile.write_text(password + "\n")
