@@ -38,6 +38,18 @@ class Event(BaseModel):
     emitted_at: datetime = Field(default_factory=utcnow)
 
 
+class Sealed(BaseModel):
+    """A turn's text and metadata, encrypted (AES-256-GCM) with its user's data key. The key
+    lives in Postgres and is destroyed on erasure, which leaves every copy of the event in the
+    log unreadable. Bound to tenant, user and message id as associated data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: UUID
+    nonce: str = Field(description="base64, 12 bytes")
+    box: str = Field(description="base64 ciphertext of {text, metadata} with its GCM tag")
+
+
 class ConversationEvent(Event):
     tenant_id: str = TenantId
     user_id: str = UserId
@@ -68,6 +80,7 @@ class MessageReceived(ConversationEvent):
     occurred_at: datetime
     reply_expected: bool = True
     metadata: dict[str, Any] = Field(default_factory=dict)
+    sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
 class ReplyGenerated(ConversationEvent):
@@ -83,6 +96,8 @@ class ReplyGenerated(ConversationEvent):
     latency_ms: int = 0
     finish_reason: str | None = None
     occurred_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
 class TurnRecorded(ConversationEvent):
@@ -104,6 +119,7 @@ class TurnRecorded(ConversationEvent):
     language: str | None = Field(default=None, description="ISO 639-1 code, when detected with confidence")
     intent: str | None = None
     intent_confidence: float | None = Field(default=None, ge=0, le=1)
+    sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
 class DeliveryStatusChanged(ConversationEvent):
@@ -114,3 +130,48 @@ class DeliveryStatusChanged(ConversationEvent):
     occurred_at: datetime
     errors: list[dict[str, Any]] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErasureRequested(Event):
+    """A data subject (or an admin of its tenant) asked for everything about it to be erased."""
+
+    request_id: UUID
+    tenant_id: str = TenantId
+    user_id: str = UserId
+    requested_by: str = Field(min_length=1, max_length=256)
+    requested_at: datetime
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.tenant_id}\x1f{self.user_id}".encode()
+
+
+class SubjectErased(Event):
+    """Audit record of a completed erasure. Carries no personal data: the request id links
+    it to the request, which the requester holds."""
+
+    request_id: UUID
+    tenant_id: str = TenantId
+    counts: dict[str, int] = Field(description="what was removed: messages, conversations, summaries, keys, ...")
+    requested_at: datetime
+    completed_at: datetime
+
+
+class PiiScrubbed(Event):
+    """Personal data was replaced by typed placeholders in a stored turn. Kinds and counts
+    only, never the values."""
+
+    tenant_id: str = TenantId
+    conversation_id: UUID
+    message_id: UUID
+    kinds: dict[str, int]
+
+
+class RetentionPurged(Event):
+    """A retention sweep removed data past its tenant's retention period."""
+
+    tenant_id: str | None = Field(default=None, description="null: every tenant on default policy")
+    messages: int
+    conversation_summaries: int
+    user_summaries: int
+    swept_at: datetime

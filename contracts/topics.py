@@ -10,6 +10,11 @@ STATUSES: Final = "conv.statuses.v1"
 
 CONVERSATION_TOPICS: Final = (INBOUND, TURNS, REPLIES, STATUSES)
 
+# Privacy: erasure requests (keyed by tenant and user) and the audit trail of what was done.
+PRIVACY_REQUESTS: Final = "privacy.requests.v1"
+PRIVACY_EVENTS: Final = "privacy.events.v1"
+PRIVACY_TOPICS: Final = (PRIVACY_REQUESTS, PRIVACY_EVENTS)
+
 DLQ_SUFFIX: Final = ".dlq"
 
 
@@ -17,4 +22,5 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}{DLQ_SUFFIX}"
 
 
-ALL_TOPICS: Final = CONVERSATION_TOPICS + tuple(dead_letter_topic(t) for t in CONVERSATION_TOPICS)
+CONSUMED_TOPICS: Final = (*CONVERSATION_TOPICS, PRIVACY_REQUESTS)
+ALL_TOPICS: Final = (*CONVERSATION_TOPICS, *PRIVACY_TOPICS, *(dead_letter_topic(t) for t in CONSUMED_TOPICS))

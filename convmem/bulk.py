@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from contracts import MessageReceived, topics
+from convmem.sealing import Sealer
 from convmem.settings import CommonSettings, load
 
 
@@ -29,8 +30,11 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
                                 linger_ms=5, max_batch_size=256 * 1024, client_id="convmem-import")
     await producer.start()
 
+    sealer = Sealer(store)
+
     async def publish(events: Sequence[MessageReceived]) -> None:
-        sent = [await producer.send(topics.INBOUND, e.model_dump_json().encode(), key=e.key) for e in events]
+        sent = [await producer.send(topics.INBOUND, (await sealer.seal(e)).model_dump_json().encode(), key=e.key)
+                for e in events]
         await asyncio.gather(*sent)  # every message of the batch acknowledged by all replicas
 
     try:

@@ -77,8 +77,10 @@ def _migrate(args: argparse.Namespace) -> int:
 def _retention(args: argparse.Namespace) -> int:
     from convmem.runtime import run_retention_sweep
 
-    purged = asyncio.run(run_retention_sweep())
-    print(f"purged {purged} expired message(s)")
+    events = asyncio.run(run_retention_sweep())
+    purged = sum(getattr(e, "messages", 0) for e in events)
+    scrubbed = sum(1 for e in events if type(e).__name__ == "PiiScrubbed")
+    print(f"purged {purged} expired message(s); scrubbed personal data from {scrubbed} turn(s)")
     return 0
 
 

@@ -25,12 +25,14 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
-from contracts import topics
+from contracts import MessageReceived, ReplyGenerated, TurnRecorded, topics
 from convmem.errors import PoisonError, RetryableError
+from convmem.sealing import Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
 
 E = TypeVar("E", bound=BaseModel)
+Sealable = TypeVar("Sealable", MessageReceived, ReplyGenerated, TurnRecorded)
 
 _POISON = (PoisonError, ValidationError, UnicodeDecodeError, ValueError)
 
@@ -41,6 +43,16 @@ def decode_event(model: type[E], record: ConsumerRecord) -> E:
         return model.model_validate_json(record.value or b"")
     except ValidationError as exc:
         raise PoisonError(f"invalid {model.__name__}: {_reason(exc)}") from exc
+
+
+async def open_or_drop(sealer: Sealer, event: Sealable) -> Sealable | None:
+    """The event with its sealed text opened, or None when its subject was erased: such an
+    event is acknowledged and dropped, which is what erasure means for the event log."""
+    try:
+        return await sealer.open(event)
+    except SubjectKeyDestroyed:
+        log.info("event_dropped_subject_erased", event_id=str(event.event_id), message_id=str(event.message_id))
+        return None
 
 
 def _reason(exc: BaseException) -> str:

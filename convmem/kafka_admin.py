@@ -21,9 +21,14 @@ class TopicSpec:
 
 
 def topic_specs(partitions: int = 6) -> list[TopicSpec]:
-    # Seven days covers consumer outages and replays; Postgres is the durable record.
+    # Seven days covers consumer outages and replays; Postgres is the durable record. Text in
+    # these topics is sealed with its user's key, so an erasure reaches it before retention does.
     specs = [TopicSpec(t, partitions, 7 * DAY_MS) for t in topics.CONVERSATION_TOPICS]
-    specs += [TopicSpec(topics.dead_letter_topic(t), 1, 14 * DAY_MS) for t in topics.CONVERSATION_TOPICS]
+    # Erasure requests must outlive a long outage of the retention worker; the audit trail
+    # (no personal data) is kept as long as interaction summaries.
+    specs += [TopicSpec(topics.PRIVACY_REQUESTS, partitions, 30 * DAY_MS),
+              TopicSpec(topics.PRIVACY_EVENTS, partitions, 730 * DAY_MS)]
+    specs += [TopicSpec(topics.dead_letter_topic(t), 1, 14 * DAY_MS) for t in topics.CONSUMED_TOPICS]
     return specs
 
 

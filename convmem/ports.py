@@ -3,7 +3,7 @@ and the openai client; tests implement them with hand-written fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -108,6 +108,51 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class UserSummary:
+    """What convmem knows about a user's interactions as a whole (kept longer than messages)."""
+
+    conversations: int
+    messages: int
+    user_messages: int
+    first_at: datetime | None
+    last_at: datetime | None
+    languages: dict[str, int]
+    intents: dict[str, int]
+    updated_at: datetime
+
+    @property
+    def preferred_language(self) -> str | None:
+        return max(self.languages.items(), key=lambda kv: (kv[1], kv[0]))[0] if self.languages else None
+
+    def common_intents(self, n: int = 3) -> list[tuple[str, int]]:
+        return sorted(self.intents.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """A tenant's own privacy and retention settings; None fields fall back to the defaults."""
+
+    tenant_id: str
+    pii_mode: Literal["immediate", "delayed", "off"] | None = None
+    pii_delay_hours: int | None = None
+    phone_region: str | None = None
+    message_retention_days: int | None = None
+    summary_retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ErasureStatus:
+    request_id: UUID
+    tenant_id: str
+    user_id: str
+    status: Literal["requested", "completed"]
+    requested_at: datetime
+    completed_at: datetime | None
+    counts: dict[str, int]
+    announced: bool = False
+
+
+@dataclass(frozen=True)
 class Stats:
     users: int
     conversations: int
@@ -128,6 +173,7 @@ class Store(Protocol):
                           enrichment: Enrichment | None = None) -> RecordOutcome: ...
     async def mark_turn_published(self, message_id: UUID) -> None: ...
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None: ...
+    async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]: ...
     async def recent_turns(self, scope: MemoryScope, before_seq: int, limit: int) -> list[TurnRecorded]: ...
     async def turns_by_ids(self, scope: MemoryScope, ids: Sequence[UUID]) -> list[TurnRecorded]: ...
     async def find_reply(self, in_reply_to: UUID) -> StoredReply | None: ...
@@ -141,6 +187,7 @@ class Store(Protocol):
     async def record_delivery_status(self, event: DeliveryStatusChanged) -> None: ...
     async def purge_expired(self, cutoff: datetime, batch: int,
                             deleted_before: datetime | None = None) -> list[UUID]: ...
+    async def purge_summaries(self, cutoff: datetime) -> tuple[int, int]: ...
     async def ping(self) -> None: ...
     # retrieval
     async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]: ...
@@ -157,6 +204,22 @@ class Store(Protocol):
     async def summary(self, conversation_id: UUID) -> Summary | None: ...
     async def save_summary(self, scope: MemoryScope, summary: Summary) -> None: ...
     async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]: ...
+    async def user_summary(self, tenant_id: str, user_id: str) -> UserSummary | None: ...
+    def export_rows(self, tenant_id: str, user_id: str, what: str,
+                    batch: int = 500) -> AsyncIterator[dict[str, Any]]: ...
+    # privacy
+    async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]: ...
+    async def key_by_id(self, key_id: UUID) -> bytes | None: ...
+    async def request_erasure(self, request_id: UUID, tenant_id: str, user_id: str, requested_by: str,
+                              requested_at: datetime) -> ErasureStatus: ...
+    async def erasure_status(self, tenant_id: str, user_id: str) -> ErasureStatus | None: ...
+    async def erase_subject(self, request_id: UUID, tenant_id: str, user_id: str) -> ErasureStatus: ...
+    async def mark_erasure_announced(self, request_id: UUID) -> None: ...
+    async def tenant_policy(self, tenant_id: str) -> TenantPolicy | None: ...
+    async def set_tenant_policy(self, policy: TenantPolicy) -> TenantPolicy: ...
+    async def record_scrub(self, message_id: UUID, text: str | None, kinds: dict[str, int]) -> bool: ...
+    async def turns_due_for_scrub(self, default_cutoff: datetime, default_mode: str, batch: int
+                                  ) -> list[TurnRecorded]: ...
 
 
 @dataclass(frozen=True)
@@ -178,6 +241,7 @@ class VectorIndex(Protocol):
     async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]: ...
     async def delete(self, ids: Sequence[UUID]) -> None: ...
     async def vectors(self, ids: Sequence[UUID]) -> dict[UUID, list[float]]: ...
+    async def delete_scope(self, scope: MemoryScope) -> None: ...
     async def close(self) -> None: ...
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from convmem.home import state_dir
 from convmem.ports import ChatModel, Embedder, Store, VectorIndex
 from convmem.retrieval import Retriever, Stages
+from convmem.sealing import Sealer
 from convmem.settings import ResponderSettings, VectorSettings
 
 
@@ -23,6 +24,7 @@ class Resources:
     _embedder: Embedder | None = None
     _index: VectorIndex | None = None
     chat_model: ChatModel | None = None
+    _sealer: Sealer | None = None
     stages: Stages = field(default_factory=Stages)  # the retrieval stages searches use unless told
     closers: list[Any] = field(default_factory=list)
 
@@ -47,11 +49,18 @@ class Resources:
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.index, self.embedder, self.stages)
 
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            raise NotStarted("sealer used before the lifespan built the store")
+        return self._sealer
+
     async def open_store(self, url: str) -> None:
         from convmem.store import PostgresStore
 
         store = await PostgresStore.connect(url)
         self._store = store
+        self._sealer = Sealer(store)
         self.closers.append(store.close)
 
     def open_vectors(self, settings: VectorSettings) -> None:

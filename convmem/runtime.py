@@ -14,6 +14,7 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
+from contracts import Event, topics
 from convmem import logs
 from convmem.delivery import DeliveryPolicy
 from convmem.kafka_admin import ensure_topics
@@ -30,6 +31,8 @@ from convmem.settings import (
     load,
 )
 from services.responder.context import RecallPolicy
+from services.retention.scrubbing import ScrubPolicy
+from services.retention.sweep import RetentionPolicy, sweep
 
 log = structlog.get_logger("convmem.runtime")
 ROLES = ("ingest", "indexer", "responder", "retention")
@@ -47,7 +50,7 @@ def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
 
 def declare(broker: KafkaBroker, roles: Sequence[str], res: Resources, policy: DeliveryPolicy,
             common: CommonSettings, responder: ResponderSettings | None = None,
-            indexer: IndexerSettings | None = None) -> Any:
+            indexer: IndexerSettings | None = None, retention: RetentionSettings | None = None) -> Any:
     """Register every role's publishers and subscribers; returns ingest's EventSink if any."""
     from services.indexer import worker as indexer_worker
     from services.ingest import worker as ingest_worker
@@ -55,12 +58,17 @@ def declare(broker: KafkaBroker, roles: Sequence[str], res: Resources, policy: D
 
     sink = None
     if "ingest" in roles:
-        sink = ingest_worker.register(broker)
+        sink = ingest_worker.register(broker, res)
     if "indexer" in roles:
         from services.indexer.enrichment import load_rules
 
         indexer_worker.register(broker, res, policy, common.group_prefix,
                                 rules=load_rules(indexer.intent_rules if indexer else "default"))
+    if "retention" in roles:
+        from services.retention import worker as retention_worker
+
+        _, scrubbing = retention_policies(retention or RetentionSettings.model_construct())
+        retention_worker.register(broker, res, common.group_prefix, scrubbing)
     if "responder" in roles:
         r = responder or ResponderSettings.model_construct()
         responder_worker.register(broker, res, common.group_prefix,
@@ -119,7 +127,8 @@ class Runtime:
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common, self.policy)
-        sink = declare(self.broker, self.roles, self.res, self.policy, common, self.responder, self.indexer)
+        sink = declare(self.broker, self.roles, self.res, self.policy, common, self.responder, self.indexer,
+                       self.retention)
         await self.broker.start()
         if self.ingest is not None:
             from services.ingest.app import create_app
@@ -138,14 +147,9 @@ class Runtime:
                  llm="offline" if self.res.chat_model is None else self.res.chat_model.name)
 
     async def _sweep_forever(self, settings: RetentionSettings) -> None:
-        from services.retention.sweep import purge_expired
-
         while True:
             try:
-                purged = await purge_expired(self.res.store, self.res.index, settings.message_retention_days,
-                                             settings.sweep_batch, deleted_grace_hours=settings.deleted_grace_hours)
-                if purged:
-                    log.info("retention_purged", messages=purged)
+                await sweep_once(self.res, settings, self.broker)
             except Exception as exc:  # the sweep must outlive a database blip
                 log.warning("retention_sweep_failed", error=type(exc).__name__)
             await asyncio.sleep(settings.sweep_interval_s)
@@ -178,15 +182,34 @@ async def run_roles(roles: Sequence[str], http_port: int | None = None) -> None:
         await runtime.stop()
 
 
-async def run_retention_sweep() -> int:
-    from services.retention.sweep import purge_expired
+def retention_policies(settings: RetentionSettings) -> tuple[RetentionPolicy, ScrubPolicy]:
+    return (RetentionPolicy(settings.message_retention_days, settings.summary_retention_days,
+                            settings.deleted_grace_hours, settings.sweep_batch),
+            ScrubPolicy(settings.pii_mode, settings.pii_delay_hours, settings.phone_region))  # type: ignore[arg-type]
 
+
+async def sweep_once(res: Resources, settings: RetentionSettings, broker: KafkaBroker | None) -> list[Event]:
+    """One sweep; its audit events go to privacy.events.v1 when a broker is given."""
+    retention, scrubbing = retention_policies(settings)
+    events = await sweep(res.store, res.index, res.embedder, retention, scrubbing)
+    for event in events:
+        if broker is not None:
+            key = getattr(event, "conversation_id", None) or getattr(event, "tenant_id", None) or "retention"
+            await broker.publish(event, topic=topics.PRIVACY_EVENTS, key=str(key).encode())
+        log.info("retention_event", kind=type(event).__name__,
+                 **{k: v for k, v in event.model_dump().items() if k in ("messages", "kinds", "user_summaries")})
+    return events
+
+
+async def run_retention_sweep() -> list[Event]:
     settings = load(RetentionSettings)
     res = Resources()
     await res.open_store(settings.database_url.get_secret_value())
     res.open_vectors(settings)
+    broker = build_broker(settings, DeliveryPolicy(group=settings.group_prefix))
+    await broker.connect()
     try:
-        return await purge_expired(res.store, res.index, settings.message_retention_days, settings.sweep_batch,
-                                   deleted_grace_hours=settings.deleted_grace_hours)
+        return await sweep_once(res, settings, broker)
     finally:
+        await broker.stop()
         await res.close()

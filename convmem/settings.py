@@ -113,7 +113,12 @@ class ResponderSettings(VectorSettings):
 
 
 class RetentionSettings(VectorSettings):
+    # Defaults for tenants without their own policy (PUT /v1/tenant/policy); from the seeds.
     message_retention_days: int = Field(default=90, ge=1)
+    summary_retention_days: int = Field(default=730, ge=1)
+    pii_mode: str = Field(default="delayed", pattern="^(immediate|delayed|off)$")
+    pii_delay_hours: int = Field(default=24, ge=0)
+    phone_region: str = Field(default="US", pattern="^[A-Z]{2}$")
     # Deleted conversations leave every read at once and storage after this long.
     deleted_grace_hours: float = Field(default=24.0, ge=0)
     sweep_interval_s: float = Field(default=3600.0, gt=0)

@@ -4,7 +4,9 @@ filters on tenant and user here, in one place."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -22,11 +24,14 @@ from convmem.ports import (
     ConversationRef,
     ConversationStatus,
     Enrichment,
+    ErasureStatus,
     MemoryScope,
     RecordOutcome,
     Stats,
     StoredReply,
     Summary,
+    TenantPolicy,
+    UserSummary,
 )
 
 T = TypeVar("T")
@@ -87,6 +92,39 @@ def _conversation(row: asyncpg.Record) -> ConversationInfo:
     )
 
 
+async def _count_interaction(conn: asyncpg.Connection, event: MessageReceived | ReplyGenerated, role: str,
+                             new_conversation: bool, found: Enrichment) -> None:
+    """The user's interaction summary moves with each recorded turn, in the same transaction,
+    so it can never disagree with the turns it counts."""
+    by_user = role == "user"
+    language = found.language if by_user else None
+    intent = found.intent if by_user else None
+    await conn.execute(
+        """INSERT INTO user_summaries AS s (tenant_id, user_id, conversations, messages, user_messages, first_at,
+                                           last_at, languages, intents)
+           VALUES ($1, $2, $3, 1, $4, $5, $5,
+                   CASE WHEN $6::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($6::text, 1) END,
+                   CASE WHEN $7::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($7::text, 1) END)
+           ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+               conversations = s.conversations + excluded.conversations,
+               messages = s.messages + 1,
+               user_messages = s.user_messages + excluded.user_messages,
+               first_at = least(s.first_at, excluded.first_at),
+               last_at = greatest(s.last_at, excluded.last_at),
+               languages = CASE WHEN $6::text IS NULL THEN s.languages ELSE jsonb_set(s.languages, ARRAY[$6::text],
+                   to_jsonb(coalesce((s.languages ->> $6::text)::int, 0) + 1)) END,
+               intents = CASE WHEN $7::text IS NULL THEN s.intents ELSE jsonb_set(s.intents, ARRAY[$7::text],
+                   to_jsonb(coalesce((s.intents ->> $7::text)::int, 0) + 1)) END,
+               updated_at = now()""",
+        event.tenant_id, event.user_id, int(new_conversation), int(by_user), event.occurred_at, language, intent)
+
+
+def _erasure(row: asyncpg.Record) -> ErasureStatus:
+    return ErasureStatus(request_id=row["request_id"], tenant_id=row["tenant_id"], user_id=row["user_id"],
+                         status=row["status"], requested_at=row["requested_at"], completed_at=row["completed_at"],
+                         counts=dict(row["counts"]), announced=row["announced_at"] is not None)
+
+
 def or_query(text: str, max_terms: int = 32) -> str | None:
     """A question as a to_tsquery OR of its words: a plain AND would demand that every word
     of a chatty question appear in one turn. Words are letters and digits only, so the
@@ -142,9 +180,9 @@ class PostgresStore:
                     return RecordOutcome(_turn(row), created=False, published=row["turn_published_at"] is not None)
                 role = event.role if isinstance(event, MessageReceived) else "assistant"
                 title = event.text[:_TITLE_CHARS].strip() or None if role == "user" else None
-                await conn.execute(
+                opened = await conn.fetchval(
                     """INSERT INTO conversations (id, tenant_id, user_id, channel, title, created_at)
-                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING""",
+                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id""",
                     event.conversation_id, event.tenant_id, event.user_id, event.channel, title,
                     event.occurred_at,
                 )
@@ -196,6 +234,7 @@ class PostgresStore:
                 if inserted is None:
                     # Same external id under another message id: a producer reused its key.
                     raise PoisonError("external_id already used by another message of this tenant")
+                await _count_interaction(conn, event, role, opened is not None, found)
                 return RecordOutcome(_turn(inserted), created=True, published=False)
 
         return await self._run(tx)
@@ -337,10 +376,13 @@ class PostgresStore:
         """One bounded batch of turns past retention, or soft-deleted before `deleted_before`;
         once a deleted conversation has no turns left, its row goes too."""
         async def tx(c: asyncpg.Connection) -> list[UUID]:
+            # A tenant's own retention period overrides the default cutoff.
             rows = await c.fetch(
                 """DELETE FROM messages WHERE id IN (
-                       SELECT id FROM messages WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2
-                       FOR UPDATE SKIP LOCKED)
+                       SELECT m.id FROM messages m LEFT JOIN tenant_policies p ON p.tenant_id = m.tenant_id
+                       WHERE m.occurred_at < CASE WHEN p.message_retention_days IS NULL THEN $1
+                                             ELSE now() - make_interval(days => p.message_retention_days) END
+                       ORDER BY m.occurred_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED)
                    RETURNING id""", cutoff, batch)
             if deleted_before is not None and len(rows) < batch:
                 rows += await c.fetch(
@@ -353,6 +395,26 @@ class PostgresStore:
                            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)""",
                         deleted_before)
             return [r["id"] for r in rows]
+
+        return await self._run(tx)
+
+    async def purge_summaries(self, cutoff: datetime) -> tuple[int, int]:
+        """Conversation and interaction summaries not updated since their retention began."""
+        async def tx(c: asyncpg.Connection) -> tuple[int, int]:
+            when = """CASE WHEN p.summary_retention_days IS NULL THEN $1
+                           ELSE now() - make_interval(days => p.summary_retention_days) END"""
+            conv = await c.fetchval(
+                f"""WITH d AS (DELETE FROM conversation_summaries s USING conversation_summaries s2
+                               LEFT JOIN tenant_policies p ON p.tenant_id = s2.tenant_id
+                               WHERE s.conversation_id = s2.conversation_id AND s.updated_at < {when} RETURNING 1)
+                    SELECT count(*) FROM d""", cutoff)
+            users = await c.fetchval(
+                f"""WITH d AS (DELETE FROM user_summaries s USING user_summaries s2
+                               LEFT JOIN tenant_policies p ON p.tenant_id = s2.tenant_id
+                               WHERE (s.tenant_id, s.user_id) = (s2.tenant_id, s2.user_id)
+                                 AND s.updated_at < {when} RETURNING 1)
+                    SELECT count(*) FROM d""", cutoff)
+            return int(conv), int(users)
 
         return await self._run(tx)
 
@@ -460,6 +522,175 @@ class PostgresStore:
                WHERE conversation_summaries.through_seq < excluded.through_seq""",
             summary.conversation_id, scope.tenant_id, scope.user_id, summary.text, summary.through_seq,
             summary.method))
+
+    async def user_summary(self, tenant_id: str, user_id: str) -> UserSummary | None:
+        row = await self._run(lambda c: c.fetchrow(
+            """SELECT conversations, messages, user_messages, first_at, last_at, languages, intents, updated_at
+               FROM user_summaries WHERE tenant_id = $1 AND user_id = $2""", tenant_id, user_id))
+        return None if row is None else UserSummary(**dict(row))
+
+    # ------------------------------------------------------------ privacy
+    async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]:
+        async def q(c: asyncpg.Connection) -> tuple[UUID, bytes]:
+            await c.execute(
+                """INSERT INTO subject_keys (key_id, tenant_id, user_id, secret) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (tenant_id, user_id) WHERE destroyed_at IS NULL DO NOTHING""",
+                uuid.uuid4(), tenant_id, user_id, os.urandom(32))
+            row = await c.fetchrow(
+                "SELECT key_id, secret FROM subject_keys WHERE tenant_id = $1 AND user_id = $2 AND destroyed_at IS NULL",
+                tenant_id, user_id)
+            assert row is not None
+            return row["key_id"], bytes(row["secret"])
+
+        return await self._run(q)
+
+    async def key_by_id(self, key_id: UUID) -> bytes | None:
+        secret = await self._run(lambda c: c.fetchval("SELECT secret FROM subject_keys WHERE key_id = $1", key_id))
+        return None if secret is None else bytes(secret)
+
+    async def request_erasure(self, request_id: UUID, tenant_id: str, user_id: str, requested_by: str,
+                              requested_at: datetime) -> ErasureStatus:
+        """Open a request, or return the one still pending for this subject."""
+        async def tx(c: asyncpg.Connection) -> ErasureStatus:
+            async with c.transaction():
+                await c.execute("SELECT pg_advisory_xact_lock(hashtext($1 || chr(31) || $2))", tenant_id, user_id)
+                row = await c.fetchrow("SELECT * FROM erasure_requests WHERE request_id = $1", request_id)
+                if row is None:
+                    row = await c.fetchrow(
+                        """SELECT * FROM erasure_requests WHERE tenant_id = $1 AND user_id = $2
+                           AND status = 'requested' ORDER BY requested_at DESC LIMIT 1""", tenant_id, user_id)
+                if row is None:
+                    row = await c.fetchrow(
+                        """INSERT INTO erasure_requests (request_id, tenant_id, user_id, requested_by, requested_at)
+                           VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+                        request_id, tenant_id, user_id, requested_by, requested_at)
+                return _erasure(row)
+
+        return await self._run(tx)
+
+    async def erasure_status(self, tenant_id: str, user_id: str) -> ErasureStatus | None:
+        row = await self._run(lambda c: c.fetchrow(
+            """SELECT * FROM erasure_requests WHERE tenant_id = $1 AND user_id = $2
+               ORDER BY requested_at DESC LIMIT 1""", tenant_id, user_id))
+        return None if row is None else _erasure(row)
+
+    async def erase_subject(self, request_id: UUID, tenant_id: str, user_id: str) -> ErasureStatus:
+        """Everything stored about the subject goes in one transaction: keys first (which
+        shreds the event log), then turns, replies, conversations (with their summaries) and
+        the interaction summary. Idempotent: a finished request is returned as it was."""
+        async def tx(c: asyncpg.Connection) -> ErasureStatus:
+            async with c.transaction():
+                row = await c.fetchrow("SELECT * FROM erasure_requests WHERE request_id = $1 FOR UPDATE", request_id)
+                if row is None:
+                    raise PoisonError(f"unknown erasure request {request_id}")
+                if row["status"] == "completed":
+                    return _erasure(row)
+                keys = await c.fetchval(
+                    """WITH d AS (UPDATE subject_keys SET secret = NULL, destroyed_at = now()
+                                  WHERE tenant_id = $1 AND user_id = $2 AND destroyed_at IS NULL RETURNING 1)
+                       SELECT count(*) FROM d""", tenant_id, user_id)
+                replies = await c.fetchval(
+                    """WITH d AS (DELETE FROM replies r USING messages m
+                                  WHERE r.in_reply_to = m.id AND m.tenant_id = $1 AND m.user_id = $2 RETURNING 1)
+                       SELECT count(*) FROM d""", tenant_id, user_id)
+                messages = await c.fetchval(
+                    "WITH d AS (DELETE FROM messages WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
+                    "SELECT count(*) FROM d", tenant_id, user_id)
+                summaries = await c.fetchval(
+                    "WITH d AS (DELETE FROM conversation_summaries WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
+                    "SELECT count(*) FROM d", tenant_id, user_id)
+                conversations = await c.fetchval(
+                    "WITH d AS (DELETE FROM conversations WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
+                    "SELECT count(*) FROM d", tenant_id, user_id)
+                profile = await c.fetchval(
+                    "WITH d AS (DELETE FROM user_summaries WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
+                    "SELECT count(*) FROM d", tenant_id, user_id)
+                counts = {"messages": messages, "replies": replies, "conversations": conversations,
+                          "conversation_summaries": summaries, "interaction_summaries": profile, "keys": keys}
+                done = await c.fetchrow(
+                    """UPDATE erasure_requests SET status = 'completed', completed_at = now(), counts = $2
+                       WHERE request_id = $1 RETURNING *""", request_id, counts)
+                return _erasure(done)
+
+        return await self._run(tx)
+
+    async def mark_erasure_announced(self, request_id: UUID) -> None:
+        await self._run(lambda c: c.execute(
+            "UPDATE erasure_requests SET announced_at = now() WHERE request_id = $1 AND announced_at IS NULL",
+            request_id))
+
+    async def tenant_policy(self, tenant_id: str) -> TenantPolicy | None:
+        row = await self._run(lambda c: c.fetchrow(
+            """SELECT tenant_id, pii_mode, pii_delay_hours, phone_region, message_retention_days,
+                      summary_retention_days FROM tenant_policies WHERE tenant_id = $1""", tenant_id))
+        return None if row is None else TenantPolicy(**dict(row))
+
+    async def set_tenant_policy(self, policy: TenantPolicy) -> TenantPolicy:
+        row = await self._run(lambda c: c.fetchrow(
+            """INSERT INTO tenant_policies (tenant_id, pii_mode, pii_delay_hours, phone_region,
+                                            message_retention_days, summary_retention_days)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (tenant_id) DO UPDATE SET pii_mode = excluded.pii_mode,
+                   pii_delay_hours = excluded.pii_delay_hours, phone_region = excluded.phone_region,
+                   message_retention_days = excluded.message_retention_days,
+                   summary_retention_days = excluded.summary_retention_days, updated_at = now()
+               RETURNING tenant_id, pii_mode, pii_delay_hours, phone_region, message_retention_days,
+                         summary_retention_days""",
+            policy.tenant_id, policy.pii_mode, policy.pii_delay_hours, policy.phone_region,
+            policy.message_retention_days, policy.summary_retention_days))
+        return TenantPolicy(**dict(row))
+
+    async def record_scrub(self, message_id: UUID, text: str | None, kinds: dict[str, int]) -> bool:
+        """Mark a turn checked, replacing its text when something was found. False when it was
+        checked before (a redelivery, or the sweep and the consumer both got to it)."""
+        done = await self._run(lambda c: c.execute(
+            """UPDATE messages SET content = coalesce($2, content), pii_scrubbed = $3, pii_scrubbed_at = now(),
+                   pii_kinds = $4
+               WHERE id = $1 AND pii_scrubbed_at IS NULL""", message_id, text, bool(kinds), kinds or None))
+        return done.endswith(" 1")
+
+    async def turns_due_for_scrub(self, default_cutoff: datetime, default_mode: str, batch: int
+                                  ) -> list[TurnRecorded]:
+        rows = await self._run(lambda c: c.fetch(
+            f"""SELECT {_TURN_COLUMNS} FROM messages WHERE id IN (
+                    SELECT m.id FROM messages m LEFT JOIN tenant_policies p ON p.tenant_id = m.tenant_id
+                    WHERE m.pii_scrubbed_at IS NULL AND m.deleted_at IS NULL
+                      AND coalesce(p.pii_mode, $2) <> 'off'
+                      AND m.recorded_at < CASE WHEN p.pii_delay_hours IS NULL THEN $1
+                                               ELSE now() - make_interval(hours => p.pii_delay_hours) END
+                    ORDER BY m.recorded_at LIMIT $3)""", default_cutoff, default_mode, batch))
+        return [_turn(r) for r in rows]
+
+    async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The current text of live turns: a turn scrubbed or deleted since its event was
+        published is embedded as it is now, or not at all."""
+        rows = await self._run(lambda c: c.fetch(
+            "SELECT id, content FROM messages WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL",
+            list(message_ids)))
+        return {r["id"]: r["content"] for r in rows}
+
+    async def export_rows(self, tenant_id: str, user_id: str, what: str,
+                          batch: int = 500) -> AsyncIterator[dict[str, Any]]:
+        """Everything stored about a user, row by row through a server-side cursor, so a user
+        with 100k turns is streamed in constant memory. `what`: conversations or messages."""
+        sql = {
+            "conversations": f"""SELECT {_CONVERSATION_COLUMNS} FROM conversations
+                                 WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id""",
+            "messages": """SELECT id, conversation_id, seq, role, channel, content_type, content, external_id,
+                                  in_reply_to, occurred_at, recorded_at, metadata, language, intent,
+                                  intent_confidence, model, prompt_tokens, completion_tokens, latency_ms,
+                                  pii_scrubbed, pii_kinds, deleted_at
+                           FROM messages WHERE tenant_id = $1 AND user_id = $2
+                           ORDER BY conversation_id, seq""",
+            "conversation_summaries": """SELECT conversation_id, summary, through_seq, method, updated_at
+                                         FROM conversation_summaries WHERE tenant_id = $1 AND user_id = $2""",
+        }[what]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                async for row in conn.cursor(sql, tenant_id, user_id, prefetch=batch):
+                    yield dict(row)
+        except _UNAVAILABLE as exc:
+            raise RetryableError(f"postgres unavailable: {type(exc).__name__}") from exc
 
     async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]:
         rows = await self._run(lambda c: c.fetch(

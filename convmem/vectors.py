@@ -92,6 +92,9 @@ class EdgeVectorIndex:
         records = await self._call(self._shard.retrieve, [str(i) for i in ids], False, True)
         return {UUID(str(r.id)): list(r.vector) for r in records if r.vector is not None}
 
+    async def delete_scope(self, scope: MemoryScope) -> None:
+        await self._call(self._shard.update, self._qe.UpdateOperation.delete_points_by_filter(self._filter(scope)))
+
     async def count(self) -> int:
         return int(await self._call(self._shard.count, self._qe.CountRequest()))
 
@@ -179,6 +182,15 @@ class QdrantServerIndex:
             return
         await self._ensure()
         await self._client.delete(self._collection, points_selector=m.PointIdsList(points=[str(i) for i in ids]))
+
+    async def delete_scope(self, scope: MemoryScope) -> None:
+        from qdrant_client import models as m
+
+        await self._ensure()
+        try:
+            await self._client.delete(self._collection, points_selector=m.FilterSelector(filter=self._filter(scope)))
+        except Exception as exc:
+            raise RetryableError(f"qdrant delete failed: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
         await self._client.close()

@@ -82,6 +82,9 @@ class FakeStore:
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         self.embedded.update(message_ids)
 
+    async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
+        return {i: self.turns[i].text for i in message_ids if i in self.turns and i not in self.deleted}
+
     def _mine(self, scope: MemoryScope) -> list[TurnRecorded]:
         return [t for t in self.turns.values() if t.message_id not in self.deleted
                 and scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
@@ -228,6 +231,13 @@ class FakeIndex:
     async def delete(self, ids: Sequence[UUID]) -> None:
         for i in ids:
             self.points.pop(i, None)
+
+    async def delete_scope(self, scope: MemoryScope) -> None:
+        from convmem.vectors import scope_terms
+
+        terms = scope_terms(scope)
+        for pid in [p.id for p in self.points.values() if all(p.payload.get(k) == v for k, v in terms.items())]:
+            del self.points[pid]
 
     async def vectors(self, ids: Sequence[UUID]) -> dict[UUID, list[float]]:
         return {i: list(self.points[i].vector) for i in ids if i in self.points}

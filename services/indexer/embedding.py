@@ -24,12 +24,15 @@ def turn_payload(turn: TurnRecorded) -> dict[str, Any]:
 async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: VectorIndex,
                       store: Store) -> int:
     """Embed and upsert; the point id is the message id, so a redelivery overwrites the same
-    point instead of adding one. Returns how many points were written."""
-    unique = {t.message_id: t for t in turns if t.text.strip()}
-    batch = list(unique.values())
+    point instead of adding one. The text is read from the store, not the event: a turn
+    scrubbed or deleted meanwhile is embedded as it is now, or skipped. Returns how many
+    points were written."""
+    unique = {t.message_id: t for t in turns}
+    current = await store.texts_to_embed(list(unique))
+    batch = [t for t in unique.values() if current.get(t.message_id, "").strip()]
     if not batch:
         return 0
-    vectors = await embedder.embed([t.text for t in batch])
+    vectors = await embedder.embed([current[t.message_id] for t in batch])
     await index.upsert([VectorPoint(t.message_id, v, turn_payload(t)) for t, v in zip(batch, vectors, strict=True)])
     await store.mark_embedded([t.message_id for t in batch])
     return len(batch)

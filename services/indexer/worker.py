@@ -8,7 +8,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, topics
-from convmem.delivery import DeliveryPolicy, decode_event
+from convmem.delivery import DeliveryPolicy, decode_event, open_or_drop
 from convmem.errors import PoisonError
 from convmem.resources import Resources
 from services.indexer.embedding import embed_turns
@@ -33,20 +33,22 @@ def register(broker: KafkaBroker, res: Resources, policy: DeliveryPolicy, group_
     async def announce(turn: TurnRecorded | None) -> None:
         if turn is None:
             return
-        await turns_out.publish(turn, key=turn.key)
+        await turns_out.publish(await res.sealer.seal(turn), key=turn.key)
         await res.store.mark_turn_published(turn.message_id)
 
     @broker.subscriber(topics.INBOUND, group_id=f"{group_prefix}.indexer.record-inbound", **_COMMON,
                        title="indexer.record <- conv.inbound.v1",
                        description="Records each accepted message as a turn.")
     async def record_inbound(event: MessageReceived) -> None:
-        await announce(await record(event, res.store, rules))
+        if (opened := await open_or_drop(res.sealer, event)) is not None:
+            await announce(await record(opened, res.store, rules))
 
     @broker.subscriber(topics.REPLIES, group_id=f"{group_prefix}.indexer.record-replies", **_COMMON,
                        title="indexer.record <- conv.replies.v1",
                        description="Records each generated reply as an assistant turn.")
     async def record_reply(event: ReplyGenerated) -> None:
-        await announce(await record(event, res.store, rules))
+        if (opened := await open_or_drop(res.sealer, event)) is not None:
+            await announce(await record(opened, res.store, rules))
 
     @broker.subscriber(topics.STATUSES, group_id=f"{group_prefix}.indexer.statuses", **_COMMON,
                        title="indexer.statuses <- conv.statuses.v1",
@@ -62,7 +64,10 @@ def register(broker: KafkaBroker, res: Resources, policy: DeliveryPolicy, group_
         turns: list[TurnRecorded] = []
         for rec in msg.raw_message:
             try:
-                turns.append(decode_event(TurnRecorded, rec))
+                opened = await open_or_drop(res.sealer, decode_event(TurnRecorded, rec))
             except PoisonError as exc:
                 await policy.dead_letter(rec, str(exc))
+                continue
+            if opened is not None:
+                turns.append(opened)
         await embed_turns(turns, res.embedder, res.index, res.store)

@@ -11,19 +11,20 @@ from uuid import UUID, uuid4
 
 import orjson
 import structlog
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts import DeliveryStatusChanged, MessageReceived, TurnRecorded, identity
+from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived, TurnRecorded, identity
 from convmem.errors import RetryableError
-from convmem.ports import ConversationFilter, ConversationInfo, MemoryScope, Store
+from convmem.ports import ConversationFilter, ConversationInfo, ErasureStatus, MemoryScope, Store, TenantPolicy
 from convmem.retrieval import Retriever, Stages
 from convmem.settings import IngestSettings
 from services.ingest import whatsapp
 from services.ingest.auth import AuthError, Principal, authenticate
 from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
+from services.ingest.export import export_stream
 from services.ingest.schemas import (
     Accepted,
     ConversationDetail,
@@ -31,6 +32,7 @@ from services.ingest.schemas import (
     ConversationPage,
     ConversationView,
     Deleted,
+    ErasureView,
     ErrorBody,
     MessageView,
     PatchConversation,
@@ -38,6 +40,8 @@ from services.ingest.schemas import (
     SearchHitView,
     SearchResponse,
     StatsView,
+    TenantPolicyView,
+    UserSummaryView,
 )
 
 log = structlog.get_logger("convmem.ingest")
@@ -50,6 +54,7 @@ class EventSink:
     publish_inbound: Callable[[Sequence[MessageReceived]], Awaitable[None]]
     publish_statuses: Callable[[Sequence[DeliveryStatusChanged]], Awaitable[None]]
     kafka_ready: Callable[[], Awaitable[bool]]
+    publish_erasure: Callable[[ErasureRequested], Awaitable[None]] | None = None
 
 
 class ApiError(Exception):
@@ -367,6 +372,91 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
                          users=st.users, conversations=st.conversations, messages=st.messages, by_role=st.by_role,
                          reply_expected=st.reply_expected, replied=st.replied, success_rate=st.success_rate,
                          first_interaction=st.first_interaction, last_interaction=st.last_interaction)
+
+    def subject(who: Principal, user_id: str) -> str:
+        """The user itself, or an admin of its tenant, may act on a user's data as a whole."""
+        if user_id != who.subject and "admin" not in who.roles:
+            raise ApiError(403, "forbidden", "only the user itself or an admin of its tenant may do this")
+        return user_id
+
+    def erasure_view(e: ErasureStatus) -> ErasureView:
+        return ErasureView(request_id=e.request_id, user_id=e.user_id, status=e.status, requested_at=e.requested_at,
+                           completed_at=e.completed_at, counts=e.counts)
+
+    @app.delete("/v1/users/{user_id}", status_code=202, response_model=ErasureView, responses=_ERRORS,
+                tags=["privacy"])
+    async def erase_user(user_id: Annotated[str, Path(min_length=1, max_length=256)],
+                         authorization: Annotated[str | None, Header()] = None) -> ErasureView:
+        who = principal(authorization)
+        subject(who, user_id)
+        send = sink().publish_erasure
+        if send is None:
+            raise ApiError(503, "unavailable", "erasure is not configured on this node")
+        status = await store().request_erasure(uuid4(), who.tenant_id, user_id, who.subject, datetime.now(UTC))
+        if status.status == "requested":  # a pending request is published again: harmless, idempotent
+            await publish(send(ErasureRequested(
+                request_id=status.request_id, tenant_id=who.tenant_id, user_id=user_id,
+                requested_by=who.subject, requested_at=status.requested_at)))
+        log.info("erasure_requested", request_id=str(status.request_id))
+        return erasure_view(status)
+
+    @app.get("/v1/users/{user_id}/erasure", response_model=ErasureView, responses=_ERRORS, tags=["privacy"])
+    async def erasure_status(user_id: Annotated[str, Path(min_length=1, max_length=256)],
+                             authorization: Annotated[str | None, Header()] = None) -> ErasureView:
+        who = principal(authorization)
+        found = await store().erasure_status(who.tenant_id, subject(who, user_id))
+        if found is None:
+            raise ApiError(404, "no_erasure_request", "no erasure was requested for this user")
+        return erasure_view(found)
+
+    @app.get("/v1/users/{user_id}/summary", response_model=UserSummaryView, responses=_ERRORS, tags=["privacy"])
+    async def user_summary(user_id: Annotated[str, Path(min_length=1, max_length=256)],
+                           authorization: Annotated[str | None, Header()] = None) -> UserSummaryView:
+        who = principal(authorization)
+        found = await store().user_summary(who.tenant_id, subject(who, user_id))
+        if found is None:
+            raise ApiError(404, "no_summary", "nothing is stored about this user")
+        return UserSummaryView(user_id=user_id, conversations=found.conversations, messages=found.messages,
+                               user_messages=found.user_messages, first_interaction=found.first_at,
+                               last_interaction=found.last_at, preferred_language=found.preferred_language,
+                               languages=found.languages,
+                               common_intents=[{"intent": i, "count": n} for i, n in found.common_intents()],
+                               updated_at=found.updated_at)
+
+    @app.get("/v1/users/{user_id}/export", responses={**_ERRORS, 200: {"content": {
+        "application/json": {}, "text/csv": {}}, "description": "everything stored about the user, streamed"}},
+             response_class=StreamingResponse, tags=["privacy"])
+    async def export_user(user_id: Annotated[str, Path(min_length=1, max_length=256)],
+                          authorization: Annotated[str | None, Header()] = None,
+                          format: Annotated[Literal["json", "csv"], Query()] = "json") -> StreamingResponse:
+        who = principal(authorization)
+        subject(who, user_id)
+        media = "application/json" if format == "json" else "text/csv; charset=utf-8"
+        log.info("export_started", format=format)
+        return StreamingResponse(export_stream(store(), who.tenant_id, user_id, format), media_type=media,
+                                 headers={"Content-Disposition": f'attachment; filename="convmem-export.{format}"'})
+
+    @app.get("/v1/tenant/policy", response_model=TenantPolicyView, responses=_ERRORS, tags=["privacy"])
+    async def get_policy(authorization: Annotated[str | None, Header()] = None) -> TenantPolicyView:
+        who = admin(authorization)
+        own = await store().tenant_policy(who.tenant_id)
+        return TenantPolicyView.of(own or TenantPolicy(who.tenant_id))
+
+    @app.put("/v1/tenant/policy", response_model=TenantPolicyView, responses=_ERRORS, tags=["privacy"])
+    async def put_policy(body: TenantPolicyView, authorization: Annotated[str | None, Header()] = None
+                         ) -> TenantPolicyView:
+        who = admin(authorization)
+        saved = await store().set_tenant_policy(TenantPolicy(
+            who.tenant_id, body.pii_mode, body.pii_delay_hours, body.phone_region, body.message_retention_days,
+            body.summary_retention_days))
+        log.info("tenant_policy_set")
+        return TenantPolicyView.of(saved)
+
+    def admin(authorization: str | None) -> Principal:
+        who = principal(authorization)
+        if "admin" not in who.roles:
+            raise ApiError(403, "forbidden", "only an admin of the tenant may read or change its policy")
+        return who
 
     @app.get("/webhooks/whatsapp", response_class=PlainTextResponse, tags=["whatsapp"],
              responses={403: {"model": ErrorBody}})

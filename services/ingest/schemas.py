@@ -144,3 +144,42 @@ class StatsView(BaseModel):
     success_rate: float | None = Field(description="replied / reply_expected; null with no user turns")
     first_interaction: datetime | None
     last_interaction: datetime | None
+
+
+class ErasureView(BaseModel):
+    request_id: UUID
+    user_id: str
+    status: Literal["requested", "completed"]
+    requested_at: datetime
+    completed_at: datetime | None
+    counts: dict[str, int] = Field(description="what was removed, once completed")
+
+
+class UserSummaryView(BaseModel):
+    user_id: str
+    conversations: int
+    messages: int
+    user_messages: int
+    first_interaction: datetime | None
+    last_interaction: datetime | None
+    preferred_language: str | None
+    languages: dict[str, int]
+    common_intents: list[dict[str, Any]]
+    updated_at: datetime
+
+
+class TenantPolicyView(BaseModel):
+    """null fields use the service's defaults (CONVMEM_PII_MODE, ..._RETENTION_DAYS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pii_mode: Literal["immediate", "delayed", "off"] | None = None
+    pii_delay_hours: int | None = Field(default=None, ge=0, le=24 * 365)
+    phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
+    message_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    summary_retention_days: int | None = Field(default=None, ge=1, le=36500)
+
+    @classmethod
+    def of(cls, p: Any) -> TenantPolicyView:
+        return cls(pii_mode=p.pii_mode, pii_delay_hours=p.pii_delay_hours, phone_region=p.phone_region,
+                   message_retention_days=p.message_retention_days, summary_retention_days=p.summary_retention_days)

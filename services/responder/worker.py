@@ -7,6 +7,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from contracts import ReplyGenerated, TurnRecorded, topics
+from convmem.delivery import open_or_drop
 from convmem.errors import RetryableError
 from convmem.resources import Resources
 from services.responder.context import RecallPolicy
@@ -25,11 +26,14 @@ def register(broker: KafkaBroker, res: Resources, group_prefix: str, policy: Rec
                        ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest",
                        title="responder <- conv.turns.v1",
                        description="Answers recorded user turns that expect a reply.")
-    async def answer(turn: TurnRecorded) -> None:
+    async def answer(event: TurnRecorded) -> None:
+        turn = await open_or_drop(res.sealer, event)
+        if turn is None:
+            return
         reply = await respond(turn, store=res.store, retriever=res.retriever(),
                               model=res.chat_model, policy=policy)
         if reply is not None:
-            await replies_out.publish(reply, key=reply.key)
+            await replies_out.publish(await res.sealer.seal(reply), key=reply.key)
             await res.store.mark_reply_published(reply.in_reply_to)
         if turn.role == "user":
             # Upkeep after the reply is out: a model outage delays a summary, never an answer,

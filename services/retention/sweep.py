@@ -1,24 +1,52 @@
-"""The retention sweep: bounded batches, so it never holds long locks on the hot tables."""
+"""The retention sweep: bounded batches, so it never holds long locks on the hot tables.
+Turns past their tenant's retention go (Postgres, then vectors), summaries after theirs,
+deleted conversations after their grace period, and turns whose PII delay has passed are
+scrubbed. Each run reports what it did as events for the privacy audit trail."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from convmem.ports import Store, VectorIndex
+from contracts import Event, RetentionPurged
+from convmem.ports import Embedder, Store, VectorIndex
+from services.retention.scrubbing import ScrubPolicy, scrub_due
 
 
-async def purge_expired(store: Store, index: VectorIndex, retention_days: int, batch: int,
-                        now: datetime | None = None, deleted_grace_hours: float = 24.0) -> int:
-    """Turns past retention, and deleted conversations once their grace period (an undo
-    window; they are out of every read already) has passed."""
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """Defaults from the seeds; a tenant's own policy overrides the day counts."""
+
+    message_days: int = 90
+    summary_days: int = 730
+    deleted_grace_hours: float = 24.0
+    batch: int = 500
+
+
+async def purge_expired(store: Store, index: VectorIndex, policy: RetentionPolicy,
+                        now: datetime | None = None) -> RetentionPurged | None:
     at = now or datetime.now(UTC)
-    cutoff = at - timedelta(days=retention_days)
-    deleted_before = at - timedelta(hours=deleted_grace_hours)
-    total = 0
+    cutoff = at - timedelta(days=policy.message_days)
+    deleted_before = at - timedelta(hours=policy.deleted_grace_hours)
+    messages = 0
     while True:
-        ids = await store.purge_expired(cutoff, batch, deleted_before)
+        ids = await store.purge_expired(cutoff, policy.batch, deleted_before)
         # Postgres first: a vector without its row is never recalled (reads go through the store).
         await index.delete(ids)
-        total += len(ids)
-        if len(ids) < batch:
-            return total
+        messages += len(ids)
+        if len(ids) < policy.batch:
+            break
+    conversation_summaries, user_summaries = await store.purge_summaries(at - timedelta(days=policy.summary_days))
+    if not (messages or conversation_summaries or user_summaries):
+        return None
+    return RetentionPurged(messages=messages, conversation_summaries=conversation_summaries,
+                           user_summaries=user_summaries, swept_at=at)
+
+
+async def sweep(store: Store, index: VectorIndex, embedder: Embedder, retention: RetentionPolicy,
+                scrubbing: ScrubPolicy, now: datetime | None = None) -> list[Event]:
+    events: list[Event] = []
+    if (purged := await purge_expired(store, index, retention, now)) is not None:
+        events.append(purged)
+    events += await scrub_due(store, index, embedder, scrubbing, retention.batch, now)
+    return events

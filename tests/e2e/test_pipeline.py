@@ -122,12 +122,15 @@ async def test_fact_is_recalled_in_another_conversation_and_never_for_another_us
         await conn.close()
     question = await post(api, alice, "What is the name of my dog?")
     assert question["conversation_id"] != fact["conversation_id"]
-    [reply] = await eventually(lambda: replies_to(tap, question["message_id"]))
+    [sealed] = await eventually(lambda: replies_to(tap, question["message_id"]))
+    assert sealed.text == "" and sealed.sealed is not None  # text crosses Kafka under the user's key
+    reply = await runtime.res.sealer.open(sealed)
     assert uuid.UUID(fact["message_id"]) in reply.sources
     assert "Biscuit" in reply.text
 
     other = await post(api, mallory, "What is the name of my dog?")
     [reply2] = await eventually(lambda: replies_to(tap, other["message_id"]))
+    reply2 = await runtime.res.sealer.open(reply2)
     assert uuid.UUID(fact["message_id"]) not in reply2.sources
     assert "Biscuit" not in reply2.text
 

@@ -60,6 +60,10 @@ async def test_search_is_scoped_ranked_idempotent_and_deletable(index: VectorInd
     await index.delete([near.id])
     assert [h.id for h in await index.search([1, 0, 0, 0], MemoryScope("t", "ana"), 10)] == [far.id]
 
+    await index.delete_scope(MemoryScope("t", "ana"))  # erasure: everything of one subject
+    assert await index.search([1, 0, 0, 0], MemoryScope("t", "ana"), 10) == []
+    assert len(await index.search([1, 0, 0, 0], MemoryScope("t", "ben"), 10)) == 1
+
 
 def test_a_scope_without_tenant_or_user_cannot_be_built() -> None:
     with pytest.raises(ValueError):

@@ -1,0 +1,97 @@
+"""Sealing message text inside events (crypto-shredding). Publishers seal a turn's text and
+metadata with its user's data key; consumers open it. Erasure destroys the key in Postgres,
+after which no copy of those events, in any topic or replay, can be read again.
+
+Keys are cached in the process for a short time, so an erasure takes at most `ttl_s` to be
+felt by other processes; the erasing process forgets at once."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from contracts import MessageReceived, ReplyGenerated, Sealed, TurnRecorded
+from convmem.errors import ConvmemError, PoisonError
+
+E = TypeVar("E", MessageReceived, ReplyGenerated, TurnRecorded)
+
+
+class KeyStore(Protocol):
+    async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]: ...
+    async def key_by_id(self, key_id: UUID) -> bytes | None: ...
+
+
+class SubjectKeyDestroyed(ConvmemError):
+    """The event belongs to an erased subject: it cannot be opened and must be dropped."""
+
+
+def _aad(event: MessageReceived | ReplyGenerated | TurnRecorded) -> bytes:
+    return f"{event.tenant_id}\x1f{event.user_id}\x1f{event.message_id}".encode()
+
+
+class Sealer:
+    def __init__(self, keys: KeyStore, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
+        self._keys, self._ttl, self._max = keys, ttl_s, max_entries
+        self._by_subject: dict[tuple[str, str], tuple[float, UUID, bytes]] = {}
+        self._by_id: dict[UUID, tuple[float, bytes | None]] = {}
+
+    def _room(self, cache: dict) -> None:
+        if len(cache) >= self._max:
+            cache.clear()  # rare; a cold cache costs one query per subject
+
+    async def _subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]:
+        now = time.monotonic()
+        hit = self._by_subject.get((tenant_id, user_id))
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        key_id, secret = await self._keys.subject_key(tenant_id, user_id)
+        self._room(self._by_subject)
+        self._by_subject[(tenant_id, user_id)] = (now + self._ttl, key_id, secret)
+        return key_id, secret
+
+    async def _key(self, key_id: UUID) -> bytes | None:
+        now = time.monotonic()
+        hit = self._by_id.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        secret = await self._keys.key_by_id(key_id)
+        self._room(self._by_id)
+        self._by_id[key_id] = (now + self._ttl, secret)
+        return secret
+
+    def forget(self, tenant_id: str, user_id: str, key_ids: list[UUID] | None = None) -> None:
+        self._by_subject.pop((tenant_id, user_id), None)
+        for key_id in key_ids or []:
+            self._by_id.pop(key_id, None)
+
+    async def seal(self, event: E) -> E:
+        if event.sealed is not None:
+            return event
+        key_id, secret = await self._subject_key(event.tenant_id, event.user_id)
+        nonce = os.urandom(12)
+        plain = orjson.dumps({"text": event.text, "metadata": event.metadata})
+        box = AESGCM(secret).encrypt(nonce, plain, _aad(event))
+        sealed = Sealed(key_id=key_id, nonce=base64.b64encode(nonce).decode(), box=base64.b64encode(box).decode())
+        return event.model_copy(update={"text": "", "metadata": {}, "sealed": sealed})
+
+    async def open(self, event: E) -> E:
+        """The event with its text and metadata back; SubjectKeyDestroyed after erasure."""
+        if event.sealed is None:
+            return event
+        secret = await self._key(event.sealed.key_id)
+        if secret is None:
+            raise SubjectKeyDestroyed(f"key {event.sealed.key_id} was destroyed by an erasure")
+        try:
+            plain = AESGCM(secret).decrypt(base64.b64decode(event.sealed.nonce), base64.b64decode(event.sealed.box),
+                                           _aad(event))
+        except (InvalidTag, ValueError) as exc:
+            raise PoisonError("sealed payload does not open with its key (tampered or mis-keyed)") from exc
+        inner = orjson.loads(plain)
+        return event.model_copy(update={"text": inner["text"], "metadata": inner["metadata"], "sealed": None})
