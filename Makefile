@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs stack-up stack-down bench bench-retrieval bench-latency clean
+.PHONY: install demo test lint docs stack-up stack-down bench bench-retrieval bench-latency bench-pii clean
 
 install: $(STAMP)
 
@@ -48,6 +48,9 @@ bench-retrieval: install
 bench-latency: install
 	$(BIN)/convmem stack up
 	$(BIN)/python bench/search_latency.py
+
+bench-pii: install
+	$(BIN)/python bench/pii.py
 
 stack-up: install
 	$(BIN)/convmem stack up

@@ -1,4 +1,4 @@
-"""The adapters behind `convmem import`: an idempotent aiokafka producer for the inbound
+"""The adapters behind `convmem import` and `convmem export`: an idempotent aiokafka producer for the inbound
 topic and the Postgres store for "already stored?" lookups, with a progress bar."""
 
 from __future__ import annotations
@@ -52,3 +52,21 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
           f"{report.already_stored} already stored, {len(report.malformed)} malformed; "
           f"{report.seconds:.1f} s, {report.rate:.0f} msg/s")
     return 1 if report.malformed and not report.published and not report.already_stored else 0
+
+
+async def run_export(tenant_id: str, user_id: str, fmt: str, out: BinaryIO,
+                     settings: CommonSettings | None = None) -> int:
+    from convmem.store import PostgresStore
+    from services.ingest.export import export_stream
+
+    settings = settings or load(CommonSettings)
+    store = await PostgresStore.connect(settings.database_url.get_secret_value(), max_size=2)
+    written = 0
+    try:
+        async for chunk in export_stream(store, tenant_id, user_id, "csv" if fmt == "csv" else "json"):
+            out.write(chunk)
+            written += len(chunk)
+    finally:
+        await store.close()
+    print(f"exported {written} bytes", file=sys.stderr)
+    return 0

@@ -1,4 +1,4 @@
-"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import."""
+"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export."""
 
 from __future__ import annotations
 
@@ -99,6 +99,15 @@ def _import(args: argparse.Namespace) -> int:
         return asyncio.run(run_import(lines, total, batch=args.batch))
 
 
+def _export(args: argparse.Namespace) -> int:
+    from convmem.bulk import run_export
+
+    if args.out is None:
+        return asyncio.run(run_export(args.tenant, args.user, args.format, sys.stdout.buffer))
+    with open(args.out, "wb") as out:
+        return asyncio.run(run_export(args.tenant, args.user, args.format, out))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convmem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", help="JSON Lines: tenant, user, conversation, role, text, external_id, timestamp, metadata")
     p.add_argument("--batch", type=int, default=500, help="messages per published batch")
     p.set_defaults(fn=_import)
+
+    p = sub.add_parser("export", help="everything stored about one user, as JSON or CSV (streamed)")
+    p.add_argument("--tenant", default="default")
+    p.add_argument("--user", required=True)
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--out", default=None, help="file to write (default: standard output)")
+    p.set_defaults(fn=_export)
 
     args = parser.parse_args(argv)
     try:

@@ -40,7 +40,7 @@ class Sealer:
     def __init__(self, keys: KeyStore, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
         self._keys, self._ttl, self._max = keys, ttl_s, max_entries
         self._by_subject: dict[tuple[str, str], tuple[float, UUID, bytes]] = {}
-        self._by_id: dict[UUID, tuple[float, bytes | None]] = {}
+        self._by_id: dict[UUID, tuple[float, bytes | None, tuple[str, str]]] = {}
 
     def _room(self, cache: dict) -> None:
         if len(cache) >= self._max:
@@ -56,20 +56,21 @@ class Sealer:
         self._by_subject[(tenant_id, user_id)] = (now + self._ttl, key_id, secret)
         return key_id, secret
 
-    async def _key(self, key_id: UUID) -> bytes | None:
+    async def _key(self, key_id: UUID, subject: tuple[str, str]) -> bytes | None:
         now = time.monotonic()
         hit = self._by_id.get(key_id)
         if hit is not None and hit[0] > now:
             return hit[1]
         secret = await self._keys.key_by_id(key_id)
         self._room(self._by_id)
-        self._by_id[key_id] = (now + self._ttl, secret)
+        self._by_id[key_id] = (now + self._ttl, secret, subject)
         return secret
 
-    def forget(self, tenant_id: str, user_id: str, key_ids: list[UUID] | None = None) -> None:
+    def forget(self, tenant_id: str, user_id: str) -> None:
+        """Drop every cached key of a subject (called by the process that erased it)."""
         self._by_subject.pop((tenant_id, user_id), None)
-        for key_id in key_ids or []:
-            self._by_id.pop(key_id, None)
+        for key_id in [k for k, v in self._by_id.items() if v[2] == (tenant_id, user_id)]:
+            del self._by_id[key_id]
 
     async def seal(self, event: E) -> E:
         if event.sealed is not None:
@@ -85,7 +86,7 @@ class Sealer:
         """The event with its text and metadata back; SubjectKeyDestroyed after erasure."""
         if event.sealed is None:
             return event
-        secret = await self._key(event.sealed.key_id)
+        secret = await self._key(event.sealed.key_id, (event.tenant_id, event.user_id))
         if secret is None:
             raise SubjectKeyDestroyed(f"key {event.sealed.key_id} was destroyed by an erasure")
         try:

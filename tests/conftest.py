@@ -15,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from convmem.runtime import ROLES, Runtime
-from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, load
 from services.ingest.auth import issue_token
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints, resolve
@@ -57,7 +57,8 @@ class Tap:
 async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
-    watched = [topics.TURNS, topics.REPLIES, *(topics.dead_letter_topic(t) for t in topics.CONVERSATION_TOPICS)]
+    watched = [topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
+               *(topics.dead_letter_topic(t) for t in topics.CONSUMED_TOPICS)]
     from convmem.kafka_admin import ensure_topics
 
     await ensure_topics(endpoints.kafka_bootstrap)
@@ -90,12 +91,14 @@ async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, tap: Tap, tmp_path_fa
                               "group_prefix": "convmem-test", "retry_backoff_max_s": 1.0, "log_level": "WARNING"}
     vectors: Path = tmp_path_factory.mktemp("vectors")
     rt = Runtime(
-        ROLES[:3],
+        ROLES,
         ingest=load(IngestSettings, **common, jwt_secret=JWT_SECRET, whatsapp_app_secret=APP_SECRET,
                     whatsapp_verify_token=VERIFY_TOKEN, whatsapp_tenants={"555000111": "acme"}),
         indexer=load(IndexerSettings, **common, vector_path=vectors),
         responder=load(ResponderSettings, **common, vector_path=vectors, llm_base_url=fake_llm.base_url,
                        llm_model="fake-gpt"),
+        # The timer sweep stays out of the way; tests call sweep_once when they mean to.
+        retention=load(RetentionSettings, **common, vector_path=vectors, sweep_interval_s=86_400),
         http_port=0,
     )
     await rt.start()

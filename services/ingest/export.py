@@ -21,7 +21,8 @@ CSV_COLUMNS = ["conversation_id", "seq", "message_id", "role", "channel", "conte
 
 
 def _json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    # asyncpg returns its own UUID type, which orjson does not know: str() is its canonical form.
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:
