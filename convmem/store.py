@@ -593,20 +593,14 @@ class PostgresStore:
                     """WITH d AS (DELETE FROM replies r USING messages m
                                   WHERE r.in_reply_to = m.id AND m.tenant_id = $1 AND m.user_id = $2 RETURNING 1)
                        SELECT count(*) FROM d""", tenant_id, user_id)
-                messages = await c.fetchval(
-                    "WITH d AS (DELETE FROM messages WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
-                    "SELECT count(*) FROM d", tenant_id, user_id)
-                summaries = await c.fetchval(
-                    "WITH d AS (DELETE FROM conversation_summaries WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
-                    "SELECT count(*) FROM d", tenant_id, user_id)
-                conversations = await c.fetchval(
-                    "WITH d AS (DELETE FROM conversations WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
-                    "SELECT count(*) FROM d", tenant_id, user_id)
-                profile = await c.fetchval(
-                    "WITH d AS (DELETE FROM user_summaries WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
-                    "SELECT count(*) FROM d", tenant_id, user_id)
-                counts = {"messages": messages, "replies": replies, "conversations": conversations,
-                          "conversation_summaries": summaries, "interaction_summaries": profile, "keys": keys}
+                # Children before parents; conversations cascade to nothing left by then.
+                removed = {}
+                for name, table in (("messages", "messages"), ("conversation_summaries", "conversation_summaries"),
+                                    ("conversations", "conversations"), ("interaction_summaries", "user_summaries")):
+                    removed[name] = await c.fetchval(
+                        f"WITH d AS (DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
+                        "SELECT count(*) FROM d", tenant_id, user_id)
+                counts = {**removed, "replies": replies, "keys": keys}
                 done = await c.fetchrow(
                     """UPDATE erasure_requests SET status = 'completed', completed_at = now(), counts = $2
                        WHERE request_id = $1 RETURNING *""", request_id, counts)

@@ -4,28 +4,17 @@ one reply per turn, scoped reads."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from contracts import MessageReceived, ReplyGenerated
 from convmem.errors import OwnershipConflict
-from convmem.migrations import migrate
 from convmem.ports import MemoryScope
 from convmem.store import PostgresStore
 from tests.conftest import unique
-from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="session")
-async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStore]:
-    await migrate(endpoints.database_url)
-    s = await PostgresStore.connect(endpoints.database_url)
-    yield s
-    await s.close()
 
 
 def said(user: str, conv: uuid.UUID, text: str, ext: str | None = None) -> MessageReceived:

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contracts import MessageReceived
-from convmem.migrations import migrate
 from convmem.ports import Enrichment, MemoryScope, Summary, TenantPolicy
 from convmem.store import PostgresStore
 from tests.conftest import unique
-from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="session")
-async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStore]:
-    await migrate(endpoints.database_url)
-    s = await PostgresStore.connect(endpoints.database_url)
-    yield s
-    await s.close()
 
 
 async def said(store: PostgresStore, tenant: str, user: str, conv: uuid.UUID, text: str,

@@ -4,29 +4,18 @@ scope, neighbours, conversation listing with keyset pages, soft delete, stats, s
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contracts import MessageReceived, ReplyGenerated
 from convmem.errors import ConversationClosed
-from convmem.migrations import migrate
 from convmem.ports import ConversationFilter, Enrichment, MemoryScope, Summary
 from convmem.store import PostgresStore, or_query
 from tests.conftest import unique
-from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStore]:
-    await migrate(endpoints.database_url)
-    s = await PostgresStore.connect(endpoints.database_url)
-    yield s
-    await s.close()
 
 
 async def said(store: PostgresStore, tenant: str, user: str, conv: uuid.UUID, text: str, day: int = 0,
