@@ -21,10 +21,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from convmem.migrations import migrate  # noqa: E402
-from convmem.settings import CommonSettings, load  # noqa: E402
-from convmem.store import PostgresStore  # noqa: E402
-from services.ingest.export import export_stream  # noqa: E402
+from convmem.migrations import migrate
+from convmem.settings import CommonSettings, load
+from convmem.store import PostgresStore
+from services.ingest.export import export_stream
 
 
 def peak_mb() -> float:
