@@ -244,6 +244,11 @@ class PostgresStore:
             "UPDATE messages SET turn_published_at = now() WHERE id = $1 AND turn_published_at IS NULL",
             message_id))
 
+    async def mark_turns_published(self, message_ids: Sequence[UUID]) -> None:
+        await self._run(lambda c: c.execute(
+            "UPDATE messages SET turn_published_at = now() WHERE id = ANY($1::uuid[]) AND turn_published_at IS NULL",
+            list(message_ids)))
+
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         await self._run(lambda c: c.execute(
             "UPDATE messages SET embedded_at = now() WHERE id = ANY($1::uuid[]) AND embedded_at IS NULL",

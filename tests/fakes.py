@@ -79,6 +79,9 @@ class FakeStore:
     async def mark_turn_published(self, message_id: UUID) -> None:
         self.published.add(message_id)
 
+    async def mark_turns_published(self, message_ids: Sequence[UUID]) -> None:
+        self.published.update(message_ids)
+
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         self.embedded.update(message_ids)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -15,11 +16,12 @@ from services.indexer.embedding import embed_turns
 from services.indexer.enrichment import IntentRules
 from services.indexer.recording import record
 
+Recordable = TypeVar("Recordable", MessageReceived, ReplyGenerated)
 _COMMON: dict[str, Any] = {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest"}
 
 
 async def _raw(msg: KafkaMessage) -> Any:
-    # The embed subscriber decodes each record itself, so one bad record in a batch is
+    # Batch subscribers decode each record themselves, so one bad record in a batch is
     # dead-lettered alone instead of taking its neighbours with it.
     return msg.body
 
@@ -30,25 +32,40 @@ def register(broker: KafkaBroker, res: Resources, policy: DeliveryPolicy, group_
         topics.TURNS, schema=TurnRecorded, title="indexer.record -> conv.turns.v1",
         description="A turn is durably stored in Postgres with its sequence number.")
 
-    async def announce(turn: TurnRecorded | None) -> None:
-        if turn is None:
-            return
-        await turns_out.publish(await res.sealer.seal(turn), key=turn.key)
-        await res.store.mark_turn_published(turn.message_id)
+    async def record_batch(records: tuple[Any, ...], model: type[Recordable]) -> None:
+        """Record each event of a batch in order (one short transaction each, so a poison
+        record is dead-lettered alone), then announce the new turns together: the publishes
+        overlap and one UPDATE marks them, instead of a round trip per turn. Consumers order
+        turns by `seq`, not by arrival."""
+        new: list[TurnRecorded] = []
+        for rec in records:
+            try:
+                event = await open_or_drop(res.sealer, decode_event(model, rec))
+                turn = None if event is None else await record(event, res.store, rules)
+            except PoisonError as exc:
+                await policy.dead_letter(rec, str(exc))
+                continue
+            if turn is not None:
+                new.append(turn)
+        if new:
+            sealed = [await res.sealer.seal(t) for t in new]
+            await asyncio.gather(*(turns_out.publish(t, key=t.key) for t in sealed))
+            await res.store.mark_turns_published([t.message_id for t in new])
 
-    @broker.subscriber(topics.INBOUND, group_id=f"{group_prefix}.indexer.record-inbound", **_COMMON,
+    batched: dict[str, Any] = {**_COMMON, "batch": True, "max_records": batch_size, "batch_timeout_ms": 10,
+                               "decoder": _raw}
+
+    @broker.subscriber(topics.INBOUND, group_id=f"{group_prefix}.indexer.record-inbound", **batched,
                        title="indexer.record <- conv.inbound.v1",
                        description="Records each accepted message as a turn.")
-    async def record_inbound(event: MessageReceived) -> None:
-        if (opened := await open_or_drop(res.sealer, event)) is not None:
-            await announce(await record(opened, res.store, rules))
+    async def record_inbound(msg: KafkaMessage) -> None:
+        await record_batch(msg.raw_message, MessageReceived)
 
-    @broker.subscriber(topics.REPLIES, group_id=f"{group_prefix}.indexer.record-replies", **_COMMON,
+    @broker.subscriber(topics.REPLIES, group_id=f"{group_prefix}.indexer.record-replies", **batched,
                        title="indexer.record <- conv.replies.v1",
                        description="Records each generated reply as an assistant turn.")
-    async def record_reply(event: ReplyGenerated) -> None:
-        if (opened := await open_or_drop(res.sealer, event)) is not None:
-            await announce(await record(opened, res.store, rules))
+    async def record_reply(msg: KafkaMessage) -> None:
+        await record_batch(msg.raw_message, ReplyGenerated)
 
     @broker.subscriber(topics.STATUSES, group_id=f"{group_prefix}.indexer.statuses", **_COMMON,
                        title="indexer.statuses <- conv.statuses.v1",
