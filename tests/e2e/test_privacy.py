@@ -7,6 +7,9 @@ import asyncio
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -148,7 +151,8 @@ async def _read_all(bootstrap: str, names: list[str]) -> list:
         await consumer.stop()
 
 
-async def test_export_streams_everything_and_summary_counts_in_the_same_transaction(api, runtime) -> None:
+async def test_export_streams_everything_and_summary_counts_in_the_same_transaction(
+        api, runtime, endpoints: Endpoints) -> None:
     ana = unique("ana")
     a = await post(api, ana, "Can I book a table for two on Friday evening, please?")
     await post(api, ana, "Quiero reservar una mesa para dos personas el viernes", reply_expected=False,
@@ -172,6 +176,14 @@ async def test_export_streams_everything_and_summary_counts_in_the_same_transact
     assert (await api.get(f"/v1/users/{ana}/export", params={"format": "xml"}, headers=token(ana))).status_code == 422
     boss = await api.get(f"/v1/users/{ana}/summary", headers=admin("default"))
     assert boss.status_code == 200
+
+    env = os.environ | {"CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+                        "CONVMEM_DATABASE_URL": endpoints.database_url}
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "convmem.cli", "export", "--user", ana,
+                                                   "--format", "csv"], capture_output=True, text=True, env=env,
+                                  timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert list(csv.DictReader(io.StringIO(cli.stdout))) == rows
 
 
 async def _summary(api: httpx.AsyncClient, user: str, messages: int) -> dict | None:
