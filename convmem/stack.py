@@ -136,7 +136,8 @@ class Stack:
         if not (self.kafka_dir / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             subprocess.run(  # noqa: S603
-                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                # One id in 32 starts with "-": passed as "--cluster-id=<id>" so it is never read as a flag.
+                [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
                 check=True, stdout=subprocess.DEVNULL,
             )
         out = open(self.kafka_dir / "stdout.log", "ab")
