@@ -95,6 +95,11 @@ class EdgeVectorIndex:
     async def delete_scope(self, scope: MemoryScope) -> None:
         await self._call(self._shard.update, self._qe.UpdateOperation.delete_points_by_filter(self._filter(scope)))
 
+    def optimize(self) -> None:
+        """Build the HNSW index over what was upserted. Blocking and GIL-holding for seconds
+        at scale: for bulk loads and maintenance windows, never the consume path."""
+        self._shard.optimize()
+
     async def count(self) -> int:
         return int(await self._call(self._shard.count, self._qe.CountRequest()))
 
