@@ -648,6 +648,26 @@ class PostgresStore:
                WHERE id = $1 AND pii_scrubbed_at IS NULL""", message_id, text, bool(kinds), kinds or None))
         return done.endswith(" 1")
 
+    async def derived_texts(self, conversation_id: UUID) -> tuple[str | None, str | None]:
+        """The conversation's title and rolling summary: text made from its turns."""
+        row = await self._run(lambda c: c.fetchrow(
+            """SELECT c.title, s.summary FROM conversations c
+               LEFT JOIN conversation_summaries s ON s.conversation_id = c.id WHERE c.id = $1""", conversation_id))
+        return (None, None) if row is None else (row["title"], row["summary"])
+
+    async def replace_derived_texts(self, conversation_id: UUID, title: str | None, summary: str | None) -> None:
+        async def tx(c: asyncpg.Connection) -> None:
+            async with c.transaction():
+                if title is not None:
+                    await c.execute("UPDATE conversations SET title = $2 WHERE id = $1 AND title IS DISTINCT FROM $2",
+                                    conversation_id, title)
+                if summary is not None:
+                    await c.execute("""UPDATE conversation_summaries SET summary = $2
+                                       WHERE conversation_id = $1 AND summary IS DISTINCT FROM $2""",
+                                    conversation_id, summary)
+
+        await self._run(tx)
+
     async def turns_due_for_scrub(self, default_cutoff: datetime, default_mode: str, batch: int
                                   ) -> list[TurnRecorded]:
         rows = await self._run(lambda c: c.fetch(

@@ -38,6 +38,11 @@ async def scrub_one(turn: TurnRecorded, region: str, store: Store, index: Vector
     changed = await store.record_scrub(turn.message_id, text if kinds else None, kinds)
     if not changed or not kinds:
         return None
+    # What was derived from the turn's text (the conversation's title, its rolling summary)
+    # may carry the same values: scrub those too.
+    title, summary = await store.derived_texts(turn.conversation_id)
+    await store.replace_derived_texts(turn.conversation_id, scrub(title, region)[0] if title else None,
+                                      scrub(summary, region)[0] if summary else None)
     if text.strip():
         [vector] = await embedder.embed([text])
         await index.upsert([VectorPoint(turn.message_id, vector, turn_payload(turn))])

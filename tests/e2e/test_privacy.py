@@ -57,6 +57,8 @@ async def test_pii_is_scrubbed_at_once_when_the_tenant_says_so(api, runtime, tap
                       tenant, reply_expected=False)
     turns = await eventually(lambda: _scrubbed(api, ana, said["conversation_id"], tenant), timeout=60)
     assert turns[0]["text"] == "Ring me on <PHONE> or write to <EMAIL>, card <CARD>"
+    conv = (await api.get(f"/v1/conversations/{said['conversation_id']}", headers=token(ana, tenant))).json()
+    assert "7946" not in conv["title"] and "<PHONE>" in conv["title"]  # the title was made from that text
     [audit] = await eventually(lambda: [e for e in privacy_events(tap, "kinds") if e["message_id"] == said["message_id"]])
     assert audit["kinds"] == {"PHONE": 1, "EMAIL": 1, "CARD": 1}
     assert "7946" not in json.dumps(audit) and "silva" not in json.dumps(audit)

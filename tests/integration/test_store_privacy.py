@@ -63,7 +63,12 @@ async def test_policies_scrub_marks_and_exports(store: PostgresStore) -> None:
     tenant, ana = unique("t"), unique("ana")
     saved = await store.set_tenant_policy(TenantPolicy(tenant, "immediate", 0, "GB", 30, None))
     assert saved == TenantPolicy(tenant, "immediate", 0, "GB", 30, None) == await store.tenant_policy(tenant)
-    e = await said(store, tenant, ana, uuid.uuid4(), "call 020 7946 0958")
+    conv = uuid.uuid4()
+    e = await said(store, tenant, ana, conv, "call 020 7946 0958")
+    await store.save_summary(MemoryScope(tenant, ana, conv), Summary(conv, "2026: call 020 7946 0958", 1, "extractive"))
+    assert await store.derived_texts(conv) == ("call 020 7946 0958", "2026: call 020 7946 0958")
+    await store.replace_derived_texts(conv, "call <PHONE>", "2026: call <PHONE>")
+    assert await store.derived_texts(conv) == ("call <PHONE>", "2026: call <PHONE>")
     due = await store.turns_due_for_scrub(datetime.now(UTC) - timedelta(hours=24), "delayed", 1000)
     assert e.message_id in {t.message_id for t in due}  # delay 0 for this tenant: due at once
     assert await store.record_scrub(e.message_id, "call <PHONE>", {"PHONE": 1})
