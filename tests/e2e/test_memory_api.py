@@ -56,7 +56,8 @@ async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(
     assert found["role"] == "user" and found["conversation_id"] == fact["conversation_id"]
     assert "vector" in found["matched_by"]
 
-    body = await search(api, ana, "Lucia Porto", k=3, stages="neighbours")
+    # the turn after the fact may still be on its way to the recorder: wait for both neighbours
+    body = await eventually(lambda: _with_context(api, ana, "Lucia Porto", 2), timeout=30)
     top = body["hits"][0]
     assert top["message_id"] == fact["message_id"] and set(top["matched_by"]) == {"fts", "vector"}
     assert [c["text"] for c in top["context"]] == ["hi", "How exciting, say hi to her!"]
@@ -73,6 +74,11 @@ async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(
     admin = await api.get("/v1/search", params={"q": "Lucia", "user_id": ana},
                           headers=token("boss", roles=("admin",)))
     assert admin.status_code == 200 and admin.json()["hits"][0]["message_id"] == fact["message_id"]
+
+
+async def _with_context(api: httpx.AsyncClient, user: str, q: str, n: int) -> dict | None:
+    body = await search(api, user, q, k=3, stages="neighbours")
+    return body if body["hits"] and len(body["hits"][0]["context"]) == n else None
 
 
 async def _hit(api: httpx.AsyncClient, user: str, q: str, message_id: str, **params: object) -> dict | None:
