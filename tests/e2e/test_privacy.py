@@ -79,6 +79,7 @@ async def test_erasure_reaches_every_store_and_the_event_log(api, runtime, tap: 
     second = await post(api, ana, f"Remember {marker} for me", conversation_id=first["conversation_id"])
     other = await post(api, ben, f"I also like {marker}")
     await eventually(lambda: _replied(api, ana, 2), timeout=60)
+    await eventually(lambda: _count(api, ana, "default", 4), timeout=60)  # both replies recorded as turns
     await eventually(lambda: _replied(api, ben, 1), timeout=60)
     await eventually(lambda: _found(api, ana, marker), timeout=60)
 
