@@ -214,11 +214,7 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
         after_seq: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> ConversationMessages:
-        who = principal(authorization)
-        owner = await store().conversation(conversation_id)
-        # Another user's conversation is indistinguishable from a missing one.
-        if owner is None or owner.tenant_id != who.tenant_id or not who.may_read(owner.user_id):
-            raise ApiError(404, "conversation_not_found", "no such conversation for this user")
+        owner = await readable(principal(authorization), conversation_id)
         turns = await store().conversation_turns(
             MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1)
         if turns is None:
@@ -243,6 +239,10 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
             raise ApiError(403, "forbidden", "a user token may read only its own memory")
         return user_id
 
+    def reader_or_tenant(who: Principal, user_id: str | None) -> str | None:
+        """Admins: the named user, or None for the whole tenant; anyone else: themselves."""
+        return user_id if "admin" in who.roles else reader_for(who, user_id)
+
     @app.get("/v1/conversations", response_model=ConversationPage, responses=_ERRORS, tags=["conversations"])
     async def list_conversations(
         authorization: Annotated[str | None, Header()] = None,
@@ -258,10 +258,7 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
         who = principal(authorization)
         _aware("since", since)
         _aware("until", until)
-        if "admin" in who.roles:
-            owner = user_id
-        else:
-            owner = reader_for(who, user_id)
+        owner = reader_or_tenant(who, user_id)
         try:
             after = decode_cursor(cursor) if cursor else None
         except CursorError as exc:
@@ -366,7 +363,7 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
                                              description="admins: one user; omit for the whole tenant")] = None,
     ) -> StatsView:
         who = principal(authorization)
-        owner = user_id if "admin" in who.roles else reader_for(who, user_id)
+        owner = reader_or_tenant(who, user_id)
         st = await store().stats(who.tenant_id, owner)
         return StatsView(scope="tenant" if owner is None else "user", tenant_id=who.tenant_id, user_id=owner,
                          users=st.users, conversations=st.conversations, messages=st.messages, by_role=st.by_role,
@@ -375,7 +372,7 @@ def create_app(settings: IngestSettings, store: Callable[[], Store], sink: Calla
 
     def subject(who: Principal, user_id: str) -> str:
         """The user itself, or an admin of its tenant, may act on a user's data as a whole."""
-        if user_id != who.subject and "admin" not in who.roles:
+        if not who.may_read(user_id):
             raise ApiError(403, "forbidden", "only the user itself or an admin of its tenant may do this")
         return user_id
 

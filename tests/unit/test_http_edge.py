@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -77,7 +78,8 @@ async def test_auth_rules(client) -> None:
 async def test_another_users_conversation_is_404(client) -> None:
     c, store, _ = client
     conv = uuid.uuid4()
-    store.owners[conv] = ("default", "ana")
+    await store.record_turn(MessageReceived(tenant_id="default", user_id="ana", conversation_id=conv,
+                                            message_id=uuid.uuid4(), text="hi", occurred_at=datetime.now(UTC)))
     assert (await c.get(f"/v1/conversations/{conv}/messages", headers=auth("ana"))).status_code == 200
     r = await c.get(f"/v1/conversations/{conv}/messages", headers=auth("ben"))
     assert r.status_code == 404 and r.json()["error"] == "conversation_not_found"
