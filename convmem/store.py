@@ -704,12 +704,9 @@ class PostgresStore:
             "conversation_summaries": """SELECT conversation_id, summary, through_seq, method, updated_at
                                          FROM conversation_summaries WHERE tenant_id = $1 AND user_id = $2""",
         }[what]
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                async for row in conn.cursor(sql, tenant_id, user_id, prefetch=batch):
-                    yield dict(row)
-        except _UNAVAILABLE as exc:
-            raise RetryableError(f"postgres unavailable: {type(exc).__name__}") from exc
+        async with self._conn() as conn, conn.transaction():
+            async for row in conn.cursor(sql, tenant_id, user_id, prefetch=batch):
+                yield dict(row)
 
     async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]:
         rows = await self._run(lambda c: c.fetch(
