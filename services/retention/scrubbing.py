@@ -65,11 +65,14 @@ async def scrub_due(store: Store, index: VectorIndex, embedder: Embedder, defaul
     in bounded batches."""
     at = now or datetime.now(UTC)
     events: list[PiiScrubbed] = []
+    policies: dict[str, ScrubPolicy] = {}  # one lookup per tenant per sweep, not per turn
     while True:
         due = await store.turns_due_for_scrub(at - timedelta(hours=defaults.delay_hours),
                                               defaults.mode, batch)
         for turn in due:
-            policy = defaults.for_tenant(await store.tenant_policy(turn.tenant_id))
+            if turn.tenant_id not in policies:
+                policies[turn.tenant_id] = defaults.for_tenant(await store.tenant_policy(turn.tenant_id))
+            policy = policies[turn.tenant_id]
             if (found := await scrub_one(turn, policy.region, store, index, embedder)) is not None:
                 events.append(found)
         if len(due) < batch:
