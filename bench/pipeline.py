@@ -19,14 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.percentiles import pct
 from convmem.embedder import OnnxEmbedder
 from convmem.runtime import ROLES, Runtime
 from convmem.settings import CommonSettings, IngestSettings, load
@@ -39,13 +44,6 @@ TEXTS = [
     "The package arrived damaged, the box was crushed on one side.",
     "We need 400 boxes for 10 inch pizzas by Friday morning.",
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def row(name: str, values_ms: list[float], rate: float | None = None) -> str:

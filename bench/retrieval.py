@@ -29,6 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evalset import EvalSet, Question, generate
+from bench.percentiles import pct
 from convmem.home import state_dir
 from convmem.runtime import Runtime
 from convmem.settings import IndexerSettings, IngestSettings, load
@@ -45,11 +46,6 @@ CONFIGS = [
     ("hybrid + all stages", "hybrid", "temporal,neighbours,rerank"),
 ]
 KS = (5, 10, 25)
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
 async def load_history(api: httpx.AsyncClient, data: EvalSet, tenant: str, service: str, concurrency: int) -> float:

@@ -26,6 +26,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evalset import generate
+from bench.percentiles import pct
 from convmem.embedder import OnnxEmbedder
 from convmem.migrations import migrate
 from convmem.ports import MemoryScope, VectorPoint
@@ -39,11 +40,6 @@ CONFIGS = [("full-text only", Stages("fts", False, False, False)),
            ("hybrid (RRF)", Stages("hybrid", False, False, False)),
            ("hybrid + temporal + neighbours (default)", Stages()),
            ("hybrid + all stages", Stages(rerank=True))]
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
 def line(name: str, ms: list[float]) -> str:
