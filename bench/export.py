@@ -21,9 +21,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from convmem.adapters.postgres import PostgresStorage
 from convmem.migrations import migrate
 from convmem.settings import CommonSettings, load
-from convmem.store import PostgresStore
 from services.ingest.export import export_stream
 
 
@@ -36,7 +36,7 @@ async def run(turns: int) -> None:
     await migrate(url)
     tenant, user = f"export-{uuid.uuid4().hex[:8]}", "heavy-user"
     conn = await asyncpg.connect(url)
-    store = await PostgresStore.connect(url, max_size=2)
+    storage = await PostgresStorage.connect(url, max_size=2)
     try:
         convs = [uuid.uuid4() for _ in range(max(1, turns // 200))]
         t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -55,7 +55,7 @@ async def run(turns: int) -> None:
             before = peak_mb()
             t = time.perf_counter()
             size = 0
-            async for chunk in export_stream(store, tenant, user, fmt):  # type: ignore[arg-type]
+            async for chunk in export_stream(storage.privacy, tenant, user, fmt):
                 size += len(chunk)
             s = time.perf_counter() - t
             print(f"  streamed {fmt:<4} export                {s:6.2f} s  {turns / s:9,.0f} rows/s  "
@@ -69,7 +69,7 @@ async def run(turns: int) -> None:
     finally:
         await conn.execute("DELETE FROM conversations WHERE tenant_id = $1", tenant)
         await conn.close()
-        await store.close()
+        await storage.close()
 
 
 def main() -> None:

@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evalset import generate
 from bench.percentiles import pct
-from convmem.embedder import OnnxEmbedder
+from convmem.adapters.embedder import OnnxEmbedder
+from convmem.adapters.postgres import PostgresStorage
+from convmem.adapters.vectors import EdgeVectorIndex
 from convmem.migrations import migrate
 from convmem.ports import MemoryScope, VectorPoint
 from convmem.retrieval import Retriever, Stages
 from convmem.settings import CommonSettings, load
-from convmem.store import PostgresStore
-from convmem.vectors import EdgeVectorIndex
 
 CONFIGS = [("full-text only", Stages("fts", False, False, False)),
            ("vector only", Stages("vector", False, False, False)),
@@ -101,7 +101,7 @@ async def run(sizes: list[int], queries: int) -> None:
         folder = Path(tempfile.mkdtemp(prefix="convmem-latency-"))
         index = EdgeVectorIndex(folder, embedder.dimension)
         conn = await asyncpg.connect(url)
-        store = await PostgresStore.connect(url, max_size=4)
+        storage = await PostgresStorage.connect(url, max_size=4)
         try:
             users, questions, loaded = await load_turns(conn, index, embedder, tenant, size, cache)
             await asyncio.get_running_loop().run_in_executor(None, index.optimize)  # build HNSW off the clock
@@ -127,7 +127,7 @@ async def run(sizes: list[int], queries: int) -> None:
             print(line("raw vector query, user filter, k=50", base_vec))
             print(line("raw full-text query (AND), user filter", base_fts))
             print(" Retriever.search, k=10:")
-            retriever = Retriever(store, index, embedder)
+            retriever = Retriever(storage.memory, index, embedder)
             now = datetime.now(UTC)
             for name, stages in CONFIGS:
                 lat = []
@@ -139,7 +139,7 @@ async def run(sizes: list[int], queries: int) -> None:
         finally:
             await conn.execute("DELETE FROM conversations WHERE tenant_id = $1", tenant)
             await conn.close()
-            await store.close()
+            await storage.close()
             await index.close()
             shutil.rmtree(folder, ignore_errors=True)
 

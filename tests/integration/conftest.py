@@ -4,14 +4,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from convmem.adapters.postgres import PostgresStorage
 from convmem.migrations import migrate
-from convmem.store import PostgresStore
 from tests.services import Endpoints
 
 
 @pytest.fixture(scope="session")
-async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStore]:
+async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStorage]:
+    """Every storage port over the real database, one pool for the whole session."""
     await migrate(endpoints.database_url)
-    s = await PostgresStore.connect(endpoints.database_url)
+    s = await PostgresStorage.connect(endpoints.database_url)
     yield s
     await s.close()

@@ -6,16 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from convmem.adapters.vectors import EdgeVectorIndex, QdrantServerIndex
 from convmem.ports import MemoryScope, VectorIndex, VectorPoint
-from convmem.vectors import EdgeVectorIndex, QdrantServerIndex
 from tests.fakes import FakeIndex
 
 
 @pytest.fixture(params=["fake", "edge", "qdrant-client"])
-async def index(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[VectorIndex]:
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
     if request.param == "fake":
         ix: VectorIndex = FakeIndex()
     elif request.param == "edge":

@@ -50,7 +50,8 @@ class OnnxEmbedder:
         summed = (hidden * mask[..., None]).sum(axis=1)
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return pooled.astype(np.float32).tolist()
+        vectors: list[list[float]] = pooled.astype(np.float32).tolist()  # numpy types tolist() as Any
+        return vectors
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         # In one process the responder embeds a user's message as its query and the indexer

@@ -1,0 +1,195 @@
+"""The values that cross the ports: plain frozen records, no behaviour that touches I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from contracts import ReplyGenerated, TurnRecorded
+
+
+@dataclass(frozen=True)
+class MemoryScope:
+    """Whose memory a read may touch. Every read of turns or vectors takes one; tenant and
+    user are mandatory, so an unscoped read cannot be written."""
+
+    tenant_id: str
+    user_id: str
+    conversation_id: UUID | None = None
+    since: datetime | None = None  # inclusive, on the turn's occurred_at
+    until: datetime | None = None  # exclusive
+
+    def __post_init__(self) -> None:
+        if not self.tenant_id or not self.user_id:
+            raise ValueError("a memory scope needs both tenant_id and user_id")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("a memory scope's since must be before its until")
+
+    def between(self, since: datetime | None, until: datetime | None) -> MemoryScope:
+        return replace(self, since=since, until=until)
+
+    def admits(self, tenant_id: str, user_id: str, conversation_id: UUID, occurred_at: datetime) -> bool:
+        """The in-memory form of the filter the adapters push down (fakes use it)."""
+        return ((tenant_id, user_id) == (self.tenant_id, self.user_id)
+                and (self.conversation_id is None or conversation_id == self.conversation_id)
+                and (self.since is None or occurred_at >= self.since)
+                and (self.until is None or occurred_at < self.until))
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    turn: TurnRecorded
+    created: bool  # False: this message was already stored (a redelivery)
+    published: bool  # True: its TurnRecorded event already went out
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    reply: ReplyGenerated
+    published: bool
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    conversation_id: UUID
+    tenant_id: str
+    user_id: str
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    language: str | None = None  # ISO 639-1
+    intent: str | None = None
+    intent_confidence: float | None = None
+
+
+ConversationStatus = Literal["active", "archived", "deleted"]
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    conversation_id: UUID
+    tenant_id: str
+    user_id: str
+    channel: str
+    title: str | None
+    title_source: str
+    conversation_type: str
+    status: ConversationStatus
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    tenant_id: str
+    user_id: str | None  # None: the whole tenant (admins only; the HTTP edge decides)
+    status: ConversationStatus | None = None
+    conversation_type: str | None = None
+    since: datetime | None = None  # on created_at
+    until: datetime | None = None
+    after: tuple[datetime, UUID] | None = None  # keyset cursor: (created_at, id) of the last row seen
+
+
+@dataclass(frozen=True)
+class Summary:
+    conversation_id: UUID
+    text: str
+    through_seq: int  # turns up to and including this seq are folded in
+    method: str  # "model" or "extractive"
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """What convmem knows about a user's interactions as a whole (kept longer than messages)."""
+
+    conversations: int
+    messages: int
+    user_messages: int
+    first_at: datetime | None
+    last_at: datetime | None
+    languages: dict[str, int]
+    intents: dict[str, int]
+    updated_at: datetime
+
+    @property
+    def preferred_language(self) -> str | None:
+        return max(self.languages.items(), key=lambda kv: (kv[1], kv[0]))[0] if self.languages else None
+
+    def common_intents(self, n: int = 3) -> list[tuple[str, int]]:
+        return sorted(self.intents.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """A tenant's own privacy and retention settings; None fields fall back to the defaults."""
+
+    tenant_id: str
+    pii_mode: Literal["immediate", "delayed", "off"] | None = None
+    pii_delay_hours: int | None = None
+    phone_region: str | None = None
+    message_retention_days: int | None = None
+    summary_retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ErasureStatus:
+    request_id: UUID
+    tenant_id: str
+    user_id: str
+    status: Literal["requested", "completed"]
+    requested_at: datetime
+    completed_at: datetime | None
+    counts: dict[str, int]
+    announced: bool = False
+
+
+@dataclass(frozen=True)
+class Stats:
+    users: int
+    conversations: int
+    messages: int
+    by_role: dict[str, int]
+    reply_expected: int  # user turns that asked for a reply
+    replied: int  # ... and got one
+    first_interaction: datetime | None
+    last_interaction: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if not self.reply_expected else round(self.replied / self.reply_expected, 4)
+
+
+@dataclass(frozen=True)
+class VectorPoint:
+    id: UUID
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    id: UUID
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None

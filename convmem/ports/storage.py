@@ -1,0 +1,161 @@
+"""The storage ports, one per role that uses them. A domain function takes only the ports it
+needs, so its signature says what it may touch: the recorder cannot read memory, the
+responder cannot erase a subject. Every read of turns takes a MemoryScope (tenant and user
+are mandatory), so an unscoped read cannot be written.
+
+Postgres implements each port in its own module (convmem.adapters.postgres); the tests have
+one fake per port (tests/fakes), declared against the protocol so that the type checker
+flags a method the fake forgot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.ports.records import (
+    ConversationFilter,
+    ConversationInfo,
+    ConversationRef,
+    ConversationStatus,
+    Enrichment,
+    ErasureStatus,
+    MemoryScope,
+    RecordOutcome,
+    Stats,
+    StoredReply,
+    Summary,
+    TenantPolicy,
+    UserSummary,
+)
+
+
+class TurnLedger(Protocol):
+    """Recording turns once each and remembering which were announced (indexer.record)."""
+
+    async def record_turn(self, event: MessageReceived | ReplyGenerated,
+                          enrichment: Enrichment | None = None) -> RecordOutcome: ...
+    async def mark_turn_published(self, message_id: UUID) -> None: ...
+    async def mark_turns_published(self, message_ids: Sequence[UUID]) -> None: ...
+
+
+class DeliveryLog(Protocol):
+    """Delivery states a channel reported for a message (indexer.statuses)."""
+
+    async def record_delivery_status(self, event: DeliveryStatusChanged) -> None: ...
+
+
+class EmbeddingLedger(Protocol):
+    """The current text of turns to embed, and which were embedded (indexer.embed)."""
+
+    async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]: ...
+    async def mark_embedded(self, message_ids: Sequence[UUID]) -> None: ...
+
+
+class MemoryReader(Protocol):
+    """Scoped reads of one user's turns: history, search candidates and summaries."""
+
+    async def recent_turns(self, scope: MemoryScope, before_seq: int, limit: int) -> list[TurnRecorded]: ...
+    async def turns_by_ids(self, scope: MemoryScope, ids: Sequence[UUID]) -> list[TurnRecorded]: ...
+    async def conversation_turns(
+        self, scope: MemoryScope, after_seq: int, limit: int
+    ) -> list[TurnRecorded] | None: ...
+    async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]: ...
+    async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
+                         radius: int) -> list[TurnRecorded]: ...
+    async def summary(self, conversation_id: UUID) -> Summary | None: ...
+
+
+class ReplyLedger(Protocol):
+    """One reply per user turn: claimed before it is published, marked once it was."""
+
+    async def find_reply(self, in_reply_to: UUID) -> StoredReply | None: ...
+    async def claim_reply(self, reply: ReplyGenerated) -> StoredReply: ...
+    async def mark_reply_published(self, in_reply_to: UUID) -> None: ...
+
+
+class Conversations(Protocol):
+    """Conversations as a resource: who owns one, listing, renaming, archiving, deleting,
+    the summary and title written about one, and usage statistics."""
+
+    async def conversation(self, conversation_id: UUID) -> ConversationRef | None: ...
+    async def conversation_info(self, tenant_id: str, conversation_id: UUID) -> ConversationInfo | None: ...
+    async def list_conversations(self, where: ConversationFilter, limit: int) -> list[ConversationInfo]: ...
+    async def update_conversation(self, tenant_id: str, conversation_id: UUID, *, title: str | None = None,
+                                  status: ConversationStatus | None = None) -> ConversationInfo | None: ...
+    async def delete_conversation(self, tenant_id: str, conversation_id: UUID) -> list[UUID]: ...
+    async def set_model_title(self, conversation_id: UUID, title: str) -> bool: ...
+    async def save_summary(self, scope: MemoryScope, summary: Summary) -> None: ...
+    async def stats(self, tenant_id: str, user_id: str | None) -> Stats: ...
+
+
+class MessageLookup(Protocol):
+    """Was this producer's idempotency key (external id) stored already?"""
+
+    async def message_ref(self, tenant_id: str, external_id: str) -> tuple[UUID, UUID] | None: ...
+    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]: ...
+
+
+class SubjectKeys(Protocol):
+    """Per-user data keys that seal event text; erasure destroys them (crypto-shredding)."""
+
+    async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]: ...
+    async def key_by_id(self, key_id: UUID) -> bytes | None: ...
+
+
+class PrivacyLedger(Protocol):
+    """A data subject as a whole: erasure requests, the interaction summary, the export."""
+
+    async def request_erasure(self, request_id: UUID, tenant_id: str, user_id: str, requested_by: str,
+                              requested_at: datetime) -> ErasureStatus: ...
+    async def erasure_status(self, tenant_id: str, user_id: str) -> ErasureStatus | None: ...
+    async def erase_subject(self, request_id: UUID, tenant_id: str, user_id: str) -> ErasureStatus: ...
+    async def mark_erasure_announced(self, request_id: UUID) -> None: ...
+    async def user_summary(self, tenant_id: str, user_id: str) -> UserSummary | None: ...
+    def export_rows(self, tenant_id: str, user_id: str, what: str,
+                    batch: int = 500) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class TenantPolicies(Protocol):
+    async def tenant_policy(self, tenant_id: str) -> TenantPolicy | None: ...
+    async def set_tenant_policy(self, policy: TenantPolicy) -> TenantPolicy: ...
+
+
+class RetentionLedger(Protocol):
+    """What the retention sweep and the PII scrubber change: expiry, and scrubbed text
+    together with what was derived from it (titles, summaries)."""
+
+    async def purge_expired(self, cutoff: datetime, batch: int,
+                            deleted_before: datetime | None = None) -> list[UUID]: ...
+    async def purge_summaries(self, cutoff: datetime) -> tuple[int, int]: ...
+    async def turns_due_for_scrub(self, default_cutoff: datetime, default_mode: str, batch: int
+                                  ) -> list[TurnRecorded]: ...
+    async def record_scrub(self, message_id: UUID, text: str | None, kinds: dict[str, int]) -> bool: ...
+    async def derived_texts(self, conversation_id: UUID) -> tuple[str | None, str | None]: ...
+    async def replace_derived_texts(self, conversation_id: UUID, title: str | None, summary: str | None) -> None: ...
+
+
+class Health(Protocol):
+    async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Every storage port of one backing store, each its own object. The composition root
+    hands each role the few it needs; nothing else holds the whole set."""
+
+    turns: TurnLedger
+    deliveries: DeliveryLog
+    embeddings: EmbeddingLedger
+    memory: MemoryReader
+    replies: ReplyLedger
+    conversations: Conversations
+    lookup: MessageLookup
+    keys: SubjectKeys
+    privacy: PrivacyLedger
+    policies: TenantPolicies
+    retention: RetentionLedger
+    health: Health

@@ -1,0 +1,164 @@
+"""Fakes of the write-side ports: turns, delivery states, embeddings, replies, lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from uuid import UUID
+
+from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError
+from convmem.ports import (
+    ConversationInfo,
+    DeliveryLog,
+    EmbeddingLedger,
+    Enrichment,
+    MessageLookup,
+    RecordOutcome,
+    ReplyLedger,
+    StoredReply,
+    TurnLedger,
+    UserSummary,
+)
+from tests.fakes.db import FakeDb
+
+
+class FakeTurnLedger(TurnLedger):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def record_turn(self, event: MessageReceived | ReplyGenerated,
+                          enrichment: Enrichment | None = None) -> RecordOutcome:
+        # The checks run before anything changes: Postgres rolls the whole transaction back.
+        db = self.db
+        if event.message_id in db.turns:
+            return RecordOutcome(db.turns[event.message_id], False, event.message_id in db.published)
+        owner = db.owners.get(event.conversation_id, (event.tenant_id, event.user_id))
+        if owner != (event.tenant_id, event.user_id):
+            raise OwnershipConflict("conversation belongs to another user")
+        info = db.conversations.get(event.conversation_id)
+        if info is not None and info.status == "deleted":
+            raise ConversationClosed("deleted")
+        if isinstance(event, MessageReceived) and event.external_id is not None and any(
+                (t.tenant_id, t.external_id) == (event.tenant_id, event.external_id) for t in db.turns.values()):
+            raise PoisonError("external_id already used by another message of this tenant")
+        role = event.role if isinstance(event, MessageReceived) else "assistant"
+        # As in Postgres: a user turn titles a conversation that has no title yet.
+        title = (event.text[:80].strip() or None) if role == "user" else None
+        now = datetime.now(UTC)
+        new_conversation = info is None
+        if info is None:
+            info = ConversationInfo(
+                event.conversation_id, event.tenant_id, event.user_id, event.channel, None,
+                "first_message", "general", "active", 0, event.occurred_at, now, None, {})
+        # seq follows the conversation's counter, not the turns left: purged turns keep their numbers.
+        seq = info.message_count + 1
+        db.conversations[event.conversation_id] = replace(
+            info, message_count=seq, updated_at=now, title=info.title if info.title is not None else title,
+            last_message_at=max(info.last_message_at or event.occurred_at, event.occurred_at))
+        db.owners[event.conversation_id] = owner
+        found = enrichment or Enrichment()
+        if isinstance(event, MessageReceived):
+            turn = TurnRecorded(
+                tenant_id=event.tenant_id, user_id=event.user_id, conversation_id=event.conversation_id,
+                message_id=event.message_id, seq=seq, role=role, channel=event.channel,
+                content_type=event.content_type, text=event.text, external_id=event.external_id,
+                reply_expected=event.reply_expected, occurred_at=event.occurred_at, recorded_at=now,
+                metadata=event.metadata, language=found.language, intent=found.intent,
+                intent_confidence=found.intent_confidence)
+        else:
+            turn = TurnRecorded(
+                tenant_id=event.tenant_id, user_id=event.user_id, conversation_id=event.conversation_id,
+                message_id=event.message_id, seq=seq, role=role, channel=event.channel, text=event.text,
+                in_reply_to=event.in_reply_to, reply_expected=False, occurred_at=event.occurred_at,
+                recorded_at=now, language=found.language, intent=found.intent,
+                intent_confidence=found.intent_confidence,
+                metadata={"model": event.model, "sources": [str(s) for s in event.sources],
+                          "finish_reason": event.finish_reason})
+            db.reply_facts[event.message_id] = {
+                "model": event.model, "prompt_tokens": event.usage.prompt_tokens,
+                "completion_tokens": event.usage.completion_tokens, "latency_ms": event.latency_ms}
+        db.turns[event.message_id] = turn
+        self._count(turn, new_conversation, found)
+        return RecordOutcome(turn, True, False)
+
+    def _count(self, turn: TurnRecorded, new_conversation: bool, found: Enrichment) -> None:
+        key = (turn.tenant_id, turn.user_id)
+        old = self.db.user_summaries.get(key) or UserSummary(0, 0, 0, None, None, {}, {}, datetime.now(UTC))
+        by_user = turn.role == "user"
+        languages, intents = dict(old.languages), dict(old.intents)
+        if by_user and found.language:
+            languages[found.language] = languages.get(found.language, 0) + 1
+        if by_user and found.intent:
+            intents[found.intent] = intents.get(found.intent, 0) + 1
+        self.db.user_summaries[key] = UserSummary(
+            old.conversations + int(new_conversation), old.messages + 1, old.user_messages + int(by_user),
+            min(old.first_at or turn.occurred_at, turn.occurred_at), max(old.last_at or turn.occurred_at,
+                                                                         turn.occurred_at),
+            languages, intents, datetime.now(UTC))
+
+    async def mark_turn_published(self, message_id: UUID) -> None:
+        self.db.published.add(message_id)
+
+    async def mark_turns_published(self, message_ids: Sequence[UUID]) -> None:
+        self.db.published.update(message_ids)
+
+
+class FakeDeliveryLog(DeliveryLog):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def record_delivery_status(self, event: DeliveryStatusChanged) -> None:
+        # One row per (tenant, message, status), as Postgres's primary key: the first report wins.
+        key = (event.tenant_id, event.external_id, event.status)
+        if all((s.tenant_id, s.external_id, s.status) != key for s in self.db.statuses):
+            self.db.statuses.append(event)
+
+
+class FakeEmbeddingLedger(EmbeddingLedger):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
+        hidden = self.db.deleted
+        return {i: self.db.turns[i].text for i in message_ids if i in self.db.turns and i not in hidden}
+
+    async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
+        self.db.embedded.update(message_ids)
+
+
+class FakeReplyLedger(ReplyLedger):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def find_reply(self, in_reply_to: UUID) -> StoredReply | None:
+        return self.db.replies.get(in_reply_to)
+
+    async def claim_reply(self, reply: ReplyGenerated) -> StoredReply:
+        if (stored := self.db.replies.get(reply.in_reply_to)) is not None:
+            return stored
+        # A reply's message id is unique in Postgres too: one reply cannot answer two turns.
+        if any(r.reply.message_id == reply.message_id for r in self.db.replies.values()):
+            raise PoisonError("reply message_id already claimed for another turn")
+        return self.db.replies.setdefault(reply.in_reply_to, StoredReply(reply, False))
+
+    async def mark_reply_published(self, in_reply_to: UUID) -> None:
+        if (stored := self.db.replies.get(in_reply_to)) is not None:
+            self.db.replies[in_reply_to] = StoredReply(stored.reply, True)
+
+
+class FakeMessageLookup(MessageLookup):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def message_ref(self, tenant_id: str, external_id: str) -> tuple[UUID, UUID] | None:
+        for t in self.db.turns.values():
+            if (t.tenant_id, t.external_id) == (tenant_id, external_id):
+                return t.message_id, t.conversation_id
+        return None
+
+    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]:
+        wanted = set(external_ids)
+        return {t.external_id for t in self.db.turns.values()
+                if t.tenant_id == tenant_id and t.external_id is not None and t.external_id in wanted}
