@@ -32,8 +32,8 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.percentiles import pct
-from convmem.embedder import OnnxEmbedder
-from convmem.runtime import ROLES, Runtime
+from composition.runtime import ROLES, Runtime
+from convmem.adapters.embedder import OnnxEmbedder
 from convmem.settings import CommonSettings, IngestSettings, load
 from services.ingest.auth import issue_token
 

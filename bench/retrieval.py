@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evalset import EvalSet, Question, generate
 from bench.percentiles import pct
+from composition.runtime import Runtime
 from convmem.home import state_dir
-from convmem.runtime import Runtime
 from convmem.settings import IndexerSettings, IngestSettings, load
 from services.ingest.auth import issue_token
 

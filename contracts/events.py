@@ -156,6 +156,10 @@ class SubjectErased(Event):
     requested_at: datetime
     completed_at: datetime
 
+    @property
+    def key(self) -> bytes:
+        return self.tenant_id.encode()
+
 
 class PiiScrubbed(Event):
     """Personal data was replaced by typed placeholders in a stored turn. Kinds and counts
@@ -166,6 +170,10 @@ class PiiScrubbed(Event):
     message_id: UUID
     kinds: dict[str, int]
 
+    @property
+    def key(self) -> bytes:
+        return str(self.conversation_id).encode()
+
 
 class RetentionPurged(Event):
     """A retention sweep removed data past its tenant's retention period."""
@@ -175,3 +183,7 @@ class RetentionPurged(Event):
     conversation_summaries: int
     user_summaries: int
     swept_at: datetime
+
+    @property
+    def key(self) -> bytes:
+        return (self.tenant_id or "retention").encode()

@@ -14,7 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 from contracts import TurnRecorded
-from convmem.ports import Embedder, MemoryScope, Store, VectorIndex
+from convmem.ports import Embedder, MemoryReader, MemoryScope, VectorIndex
 from convmem.timeframe import TimeFrame, parse_timeframe
 
 Mode = Literal["hybrid", "fts", "vector"]
@@ -81,7 +81,7 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 @dataclass
 class Retriever:
-    store: Store
+    memory: MemoryReader
     index: VectorIndex
     embedder: Embedder
     default: Stages = field(default_factory=Stages)
@@ -111,7 +111,7 @@ class Retriever:
             scopes["@time"] = scope.between(frame.since, frame.until)
         for suffix, sc in scopes.items():
             if st.mode in ("hybrid", "fts"):
-                found_text = await self.store.search_text(sc, query, depth)
+                found_text = await self.memory.search_text(sc, query, depth)
                 lists["fts" + suffix] = [i for i, _ in found_text]
                 coverage["fts" + suffix] = dict(found_text)
             if qvec is not None:
@@ -124,14 +124,14 @@ class Retriever:
             return SearchResult([], frame)
         pool = list(fused)[: max(depth, k)]
         # Postgres is the source of truth: a turn deleted since it was indexed does not come back.
-        turns = {t.message_id: t for t in await self.store.turns_by_ids(scope, pool)}
+        turns = {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}
         pool = [i for i in pool if i in turns]
         positions = {name: {item: rank for rank, item in enumerate(ids, 1)} for name, ids in lists.items()}
         ranks = {i: {name: pos[i] for name, pos in positions.items() if i in pos} for i in pool}
         scores = {i: fused[i] for i in pool}
         context: dict[UUID, list[TurnRecorded]] = {}
         if st.neighbours or st.rerank:
-            near = await self.store.neighbours(scope, [(turns[i].conversation_id, turns[i].seq) for i in pool],
+            near = await self.memory.neighbours(scope, [(turns[i].conversation_id, turns[i].seq) for i in pool],
                                                self.neighbour_radius)
             by_place = {(t.conversation_id, t.seq): t for t in near}
             for i in pool:

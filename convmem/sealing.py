@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -19,13 +19,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts import MessageReceived, ReplyGenerated, Sealed, TurnRecorded
 from convmem.errors import ConvmemError, PoisonError
+from convmem.ports import SubjectKeys
 
 E = TypeVar("E", MessageReceived, ReplyGenerated, TurnRecorded)
-
-
-class KeyStore(Protocol):
-    async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]: ...
-    async def key_by_id(self, key_id: UUID) -> bytes | None: ...
 
 
 class SubjectKeyDestroyed(ConvmemError):
@@ -37,12 +33,12 @@ def _aad(event: MessageReceived | ReplyGenerated | TurnRecorded) -> bytes:
 
 
 class Sealer:
-    def __init__(self, keys: KeyStore, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
+    def __init__(self, keys: SubjectKeys, ttl_s: float = 30.0, max_entries: int = 50_000) -> None:
         self._keys, self._ttl, self._max = keys, ttl_s, max_entries
         self._by_subject: dict[tuple[str, str], tuple[float, UUID, bytes]] = {}
         self._by_id: dict[UUID, tuple[float, bytes | None, tuple[str, str]]] = {}
 
-    def _room(self, cache: dict) -> None:
+    def _room(self, cache: dict[Any, Any]) -> None:
         if len(cache) >= self._max:
             cache.clear()  # rare; a cold cache costs one query per subject
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,17 +84,9 @@ class IngestSettings(VectorSettings):
 
 class IndexerSettings(VectorSettings):
     # Intent detection: "default" (the built-in rule set), "off", or a JSON file mapping
-    # intent -> list of regular expressions.
+    # intent -> list of regular expressions. The composition root loads it at start-up and
+    # fails naming the variable, not on the first message.
     intent_rules: str = "default"
-
-    @field_validator("intent_rules")
-    @classmethod
-    def _rules_load(cls, v: str) -> str:
-        if v not in ("default", "off"):
-            from services.indexer.enrichment import load_rules
-
-            load_rules(v)  # fail at start-up, naming the variable, not on the first message
-        return v
 
 
 class ResponderSettings(VectorSettings):
@@ -116,7 +108,7 @@ class RetentionSettings(VectorSettings):
     # Defaults for tenants without their own policy (PUT /v1/tenant/policy); from the seeds.
     message_retention_days: int = Field(default=90, ge=1)
     summary_retention_days: int = Field(default=730, ge=1)
-    pii_mode: str = Field(default="delayed", pattern="^(immediate|delayed|off)$")
+    pii_mode: Literal["immediate", "delayed", "off"] = "delayed"
     pii_delay_hours: int = Field(default=24, ge=0)
     phone_region: str = Field(default="US", pattern="^[A-Z]{2}$")
     # Deleted conversations leave every read at once and storage after this long.

@@ -3,18 +3,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from composition.runtime import ROLES, Runtime
 from contracts import topics
-from convmem.runtime import ROLES, Runtime
 from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, load
 from services.ingest.auth import issue_token
 from tests.fake_llm import FakeLLM
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> Endpoints:
+def endpoints() -> Iterator[Endpoints]:
     ep = resolve()
     yield ep
     if ep.cleanup:
@@ -128,15 +128,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]] | Callable[[], T | None], timeout: float = 30.0,
-                     interval: float = 0.1) -> T:
+@overload
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0,
+                     interval: float = 0.1) -> T: ...
+@overload
+async def eventually(probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1) -> T: ...
+
+
+async def eventually(probe: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """The probe's first truthy value (awaited when the probe is async), polling until `timeout`.
+    (The first overload is matched first: an async probe yields what its coroutine returns.)"""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if asyncio.iscoroutine(value):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)

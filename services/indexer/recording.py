@@ -4,13 +4,13 @@ import structlog
 
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.errors import ConversationClosed
-from convmem.ports import Store
+from convmem.ports import TurnLedger
 from services.indexer.enrichment import IntentRules, enrich
 
 log = structlog.get_logger("convmem.indexer")
 
 
-async def record(event: MessageReceived | ReplyGenerated, store: Store,
+async def record(event: MessageReceived | ReplyGenerated, ledger: TurnLedger,
                  rules: IntentRules | None = None) -> TurnRecorded | None:
     """Store the turn (idempotent on message id) and return the TurnRecorded to publish.
 
@@ -18,7 +18,7 @@ async def record(event: MessageReceived | ReplyGenerated, store: Store,
     published twice. One that was stored but not yet announced (a crash between the write
     and the publish) is announced now."""
     try:
-        outcome = await store.record_turn(event, enrich(event.text, rules))
+        outcome = await ledger.record_turn(event, enrich(event.text, rules))
     except ConversationClosed:
         # Deleted history stays deleted: a late or replayed event for it is dropped.
         log.info("turn_dropped_conversation_deleted", message_id=str(event.message_id),

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from convmem.ports import Store
+from convmem.ports import PrivacyLedger
 
 ExportFormat = Literal["json", "csv"]
 CSV_COLUMNS = ["conversation_id", "seq", "message_id", "role", "channel", "content_type", "occurred_at", "text",
@@ -32,26 +32,26 @@ def _message(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def export_json(store: Store, tenant_id: str, user_id: str) -> AsyncIterator[bytes]:
-    summary = await store.user_summary(tenant_id, user_id)
+async def export_json(privacy: PrivacyLedger, tenant_id: str, user_id: str) -> AsyncIterator[bytes]:
+    summary = await privacy.user_summary(tenant_id, user_id)
     head = {"tenant_id": tenant_id, "user_id": user_id, "exported_at": datetime.now(UTC),
             "interaction_summary": None if summary is None else asdict(summary)}
     yield _json(head)[:-1]  # the object stays open: the lists follow
     for name in ("conversations", "conversation_summaries", "messages"):
         yield b',"' + name.encode() + b'":['
         first = True
-        async for row in store.export_rows(tenant_id, user_id, name):
+        async for row in privacy.export_rows(tenant_id, user_id, name):
             yield (b"" if first else b",") + _json(_message(row) if name == "messages" else row)
             first = False
         yield b"]"
     yield b"}\n"
 
 
-async def export_csv(store: Store, tenant_id: str, user_id: str) -> AsyncIterator[bytes]:
+async def export_csv(privacy: PrivacyLedger, tenant_id: str, user_id: str) -> AsyncIterator[bytes]:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    async for row in store.export_rows(tenant_id, user_id, "messages"):
+    async for row in privacy.export_rows(tenant_id, user_id, "messages"):
         message = _message(row)
         message["metadata"] = orjson.dumps(message.get("metadata") or {}).decode()
         writer.writerow(message)
@@ -62,5 +62,5 @@ async def export_csv(store: Store, tenant_id: str, user_id: str) -> AsyncIterato
     yield buf.getvalue().encode()
 
 
-def export_stream(store: Store, tenant_id: str, user_id: str, fmt: ExportFormat) -> AsyncIterator[bytes]:
-    return export_json(store, tenant_id, user_id) if fmt == "json" else export_csv(store, tenant_id, user_id)
+def export_stream(privacy: PrivacyLedger, tenant_id: str, user_id: str, fmt: ExportFormat) -> AsyncIterator[bytes]:
+    return export_json(privacy, tenant_id, user_id) if fmt == "json" else export_csv(privacy, tenant_id, user_id)

@@ -1,37 +1,24 @@
-"""Kafka side of ingest: the publishers it declares (and documents)."""
+"""Kafka side of ingest: the topics it publishes to, behind the EventSink the HTTP edge uses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from faststream.kafka import KafkaBroker
-
 from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived, topics
-from convmem.resources import Resources
-from services.ingest.app import EventSink
+from convmem.delivery import Subscriptions
+from services.ingest.sink import EventSink
 
 
-def register(broker: KafkaBroker, res: Resources) -> EventSink:
-    inbound = broker.publisher(topics.INBOUND, schema=MessageReceived, title="ingest -> conv.inbound.v1",
-                               description="Every accepted message, keyed by conversation id.")
-    erasures = broker.publisher(topics.PRIVACY_REQUESTS, schema=ErasureRequested,
-                                title="ingest -> privacy.requests.v1",
-                                description="Erasure requests, keyed by tenant and user.")
-    statuses = broker.publisher(topics.STATUSES, schema=DeliveryStatusChanged, title="ingest -> conv.statuses.v1",
-                                description="Delivery states reported by WhatsApp.")
-
-    async def publish_inbound(events: Sequence[MessageReceived]) -> None:
-        for e in events:
-            await inbound.publish(await res.sealer.seal(e), key=e.key)
-
-    async def publish_statuses(events: Sequence[DeliveryStatusChanged]) -> None:
-        for e in events:
-            await statuses.publish(e, key=e.key)
+def register(subs: Subscriptions) -> EventSink:
+    inbound = subs.outlet(topics.INBOUND, MessageReceived, "ingest -> conv.inbound.v1",
+                          "Every accepted message, keyed by conversation id.")
+    erasures = subs.outlet(topics.PRIVACY_REQUESTS, ErasureRequested, "ingest -> privacy.requests.v1",
+                           "Erasure requests, keyed by tenant and user.")
+    statuses = subs.outlet(topics.STATUSES, DeliveryStatusChanged, "ingest -> conv.statuses.v1",
+                           "Delivery states reported by WhatsApp.")
 
     async def kafka_ready() -> bool:
-        return bool(await broker.ping(timeout=2))
+        return bool(await subs.broker.ping(timeout=2))
 
     async def publish_erasure(request: ErasureRequested) -> None:
-        await erasures.publish(request, key=request.key)
+        await erasures.publish([request])
 
-    return EventSink(publish_inbound, publish_statuses, kafka_ready, publish_erasure)
+    return EventSink(inbound.publish, statuses.publish, kafka_ready, publish_erasure)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from contracts import TurnRecorded
-from convmem.ports import ChatMessage, MemoryScope, Store, Summary
+from convmem.ports import ChatMessage, MemoryReader, MemoryScope, Summary
 from convmem.retrieval import Retriever, SearchHit
 
 SYSTEM_PROMPT = (
@@ -114,12 +114,13 @@ def fit(current: TurnRecorded, recent: list[TurnRecorded], recalled: list[Recall
     return Context(window, kept, summary)
 
 
-async def build_context(turn: TurnRecorded, store: Store, retriever: Retriever, policy: RecallPolicy) -> Context:
+async def build_context(turn: TurnRecorded, memory: MemoryReader, retriever: Retriever,
+                        policy: RecallPolicy) -> Context:
     user = MemoryScope(turn.tenant_id, turn.user_id)
     conversation = MemoryScope(turn.tenant_id, turn.user_id, turn.conversation_id)
-    recent = await store.recent_turns(conversation, before_seq=turn.seq, limit=policy.recent_turns) \
+    recent = await memory.recent_turns(conversation, before_seq=turn.seq, limit=policy.recent_turns) \
         if policy.recent_turns else []
-    summary = await store.summary(turn.conversation_id)
+    summary = await memory.summary(turn.conversation_id)
     recalled: list[Recalled] = []
     if policy.recall_k and turn.text.strip():
         seen = {t.message_id for t in recent} | {turn.message_id}

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from contracts import ReplyGenerated, TokenUsage, TurnRecorded, identity
-from convmem.ports import ChatModel, Completion, Store
+from convmem.ports import ChatModel, Completion, MemoryReader, ReplyLedger
 from convmem.retrieval import Retriever
 from services.responder.context import Context, RecallPolicy, build_context
 
@@ -27,18 +27,18 @@ def offline_completion(ctx: Context) -> Completion:
     return Completion(f"{head}\n{body}", OFFLINE_MODEL, finish_reason="offline")
 
 
-async def respond(turn: TurnRecorded, *, store: Store, retriever: Retriever,
+async def respond(turn: TurnRecorded, *, replies: ReplyLedger, memory: MemoryReader, retriever: Retriever,
                   model: ChatModel | None, policy: RecallPolicy) -> ReplyGenerated | None:
     """The reply to publish for this turn, or None (not a user turn awaiting a reply, or its
     reply was already published). The reply is claimed in the store before it is returned,
     so a redelivery or a second worker re-publishes the same reply instead of a new one."""
     if turn.role != "user" or not turn.reply_expected:
         return None
-    existing = await store.find_reply(turn.message_id)
+    existing = await replies.find_reply(turn.message_id)
     if existing is not None:
         return None if existing.published else existing.reply
     started = time.perf_counter()
-    ctx = await build_context(turn, store, retriever, policy)
+    ctx = await build_context(turn, memory, retriever, policy)
     completion = offline_completion(ctx) if model is None else await model.complete(ctx.messages(turn))
     reply = ReplyGenerated(
         tenant_id=turn.tenant_id, user_id=turn.user_id, conversation_id=turn.conversation_id,
@@ -49,5 +49,5 @@ async def respond(turn: TurnRecorded, *, store: Store, retriever: Retriever,
         latency_ms=int((time.perf_counter() - started) * 1000), finish_reason=completion.finish_reason,
         occurred_at=datetime.now(UTC),
     )
-    claimed = await store.claim_reply(reply)
+    claimed = await replies.claim_reply(reply)
     return None if claimed.published else claimed.reply

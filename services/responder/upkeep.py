@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from contracts import TurnRecorded
-from convmem.ports import ChatMessage, ChatModel, MemoryScope, Store, Summary
+from convmem.ports import ChatMessage, ChatModel, Conversations, MemoryReader, MemoryScope, Summary
 from services.responder.context import RecallPolicy
 
 SUMMARY_PROMPT = (
@@ -53,16 +53,16 @@ def extractive_summary(previous: str | None, turns: list[TurnRecorded], max_char
     return "\n".join(lines)
 
 
-async def refresh_summary(turn: TurnRecorded, store: Store, model: ChatModel | None,
-                          policy: RecallPolicy) -> Summary | None:
+async def refresh_summary(turn: TurnRecorded, memory: MemoryReader, conversations: Conversations,
+                          model: ChatModel | None, policy: RecallPolicy) -> Summary | None:
     """Fold the turns that have left the recent window into the summary, once enough have."""
     horizon = turn.seq - policy.recent_turns  # turns up to here are no longer in the window
-    current = await store.summary(turn.conversation_id)
+    current = await memory.summary(turn.conversation_id)
     done = current.through_seq if current else 0
     if horizon - done < policy.summary_every:
         return None
     scope = MemoryScope(turn.tenant_id, turn.user_id, turn.conversation_id)
-    new = [t for t in (await store.conversation_turns(scope, after_seq=done, limit=horizon - done) or [])
+    new = [t for t in (await memory.conversation_turns(scope, after_seq=done, limit=horizon - done) or [])
            if t.seq <= horizon]
     if not new:
         return None
@@ -77,11 +77,11 @@ async def refresh_summary(turn: TurnRecorded, store: Store, model: ChatModel | N
         ])
         text, method = completion.text.strip()[: policy.summary_max_chars], "model"
     summary = Summary(turn.conversation_id, text, new[-1].seq, method)
-    await store.save_summary(scope, summary)
+    await conversations.save_summary(scope, summary)
     return summary
 
 
-async def name_conversation(turn: TurnRecorded, store: Store, model: ChatModel | None) -> str | None:
+async def name_conversation(turn: TurnRecorded, conversations: Conversations, model: ChatModel | None) -> str | None:
     """A model-written title for a live conversation's first turn. Without a model, and for
     imported history (no model calls in bulk), the title stays the first message's opening,
     set when it was recorded; a title a person set is kept."""
@@ -91,4 +91,4 @@ async def name_conversation(turn: TurnRecorded, store: Store, model: ChatModel |
     title = completion.text.strip().strip("\"'").splitlines()[0][:_TITLE_CHARS].strip() if completion.text.strip() else ""
     if not title:
         return None
-    return title if await store.set_model_title(turn.conversation_id, title) else None
+    return title if await conversations.set_model_title(turn.conversation_id, title) else None

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from contracts import PiiScrubbed, TurnRecorded
-from convmem.ports import Embedder, Store, TenantPolicy, VectorIndex, VectorPoint
-from services.indexer.embedding import turn_payload
+from convmem.ports import Embedder, RetentionLedger, TenantPolicies, TenantPolicy, VectorIndex, VectorPoint
+from convmem.vector_payload import turn_payload
 from services.retention.pii import scrub
 
 PiiMode = Literal["immediate", "delayed", "off"]
@@ -30,18 +30,18 @@ class ScrubPolicy:
                            else own.pii_delay_hours, own.phone_region or self.region)
 
 
-async def scrub_one(turn: TurnRecorded, region: str, store: Store, index: VectorIndex,
+async def scrub_one(turn: TurnRecorded, region: str, ledger: RetentionLedger, index: VectorIndex,
                     embedder: Embedder) -> PiiScrubbed | None:
     """Scrub a turn (idempotent: a turn already checked is left alone). Returns the audit
     event when something was replaced."""
     text, kinds = scrub(turn.text, region)
-    changed = await store.record_scrub(turn.message_id, text if kinds else None, kinds)
+    changed = await ledger.record_scrub(turn.message_id, text if kinds else None, kinds)
     if not changed or not kinds:
         return None
     # What was derived from the turn's text (the conversation's title, its rolling summary)
     # may carry the same values: scrub those too.
-    title, summary = await store.derived_texts(turn.conversation_id)
-    await store.replace_derived_texts(turn.conversation_id, scrub(title, region)[0] if title else None,
+    title, summary = await ledger.derived_texts(turn.conversation_id)
+    await ledger.replace_derived_texts(turn.conversation_id, scrub(title, region)[0] if title else None,
                                       scrub(summary, region)[0] if summary else None)
     if text.strip():
         [vector] = await embedder.embed([text])
@@ -50,30 +50,30 @@ async def scrub_one(turn: TurnRecorded, region: str, store: Store, index: Vector
                        kinds=kinds)
 
 
-async def scrub_turn(turn: TurnRecorded, store: Store, index: VectorIndex, embedder: Embedder,
-                     defaults: ScrubPolicy) -> PiiScrubbed | None:
+async def scrub_turn(turn: TurnRecorded, ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex,
+                     embedder: Embedder, defaults: ScrubPolicy) -> PiiScrubbed | None:
     """On a freshly recorded turn: scrub now if the tenant says so; otherwise the sweep will."""
-    policy = defaults.for_tenant(await store.tenant_policy(turn.tenant_id))
+    policy = defaults.for_tenant(await policies.tenant_policy(turn.tenant_id))
     if policy.mode != "immediate":
         return None
-    return await scrub_one(turn, policy.region, store, index, embedder)
+    return await scrub_one(turn, policy.region, ledger, index, embedder)
 
 
-async def scrub_due(store: Store, index: VectorIndex, embedder: Embedder, defaults: ScrubPolicy,
-                    batch: int, now: datetime | None = None) -> list[PiiScrubbed]:
+async def scrub_due(ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex, embedder: Embedder,
+                    defaults: ScrubPolicy, batch: int, now: datetime | None = None) -> list[PiiScrubbed]:
     """The sweep: turns recorded longer ago than their tenant's delay and not yet checked,
     in bounded batches."""
     at = now or datetime.now(UTC)
     events: list[PiiScrubbed] = []
-    policies: dict[str, ScrubPolicy] = {}  # one lookup per tenant per sweep, not per turn
+    policies_seen: dict[str, ScrubPolicy] = {}  # one lookup per tenant per sweep, not per turn
     while True:
-        due = await store.turns_due_for_scrub(at - timedelta(hours=defaults.delay_hours),
+        due = await ledger.turns_due_for_scrub(at - timedelta(hours=defaults.delay_hours),
                                               defaults.mode, batch)
         for turn in due:
-            if turn.tenant_id not in policies:
-                policies[turn.tenant_id] = defaults.for_tenant(await store.tenant_policy(turn.tenant_id))
-            policy = policies[turn.tenant_id]
-            if (found := await scrub_one(turn, policy.region, store, index, embedder)) is not None:
+            if turn.tenant_id not in policies_seen:
+                policies_seen[turn.tenant_id] = defaults.for_tenant(await policies.tenant_policy(turn.tenant_id))
+            policy = policies_seen[turn.tenant_id]
+            if (found := await scrub_one(turn, policy.region, ledger, index, embedder)) is not None:
                 events.append(found)
         if len(due) < batch:
             return events

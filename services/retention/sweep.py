@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from contracts import Event, RetentionPurged
-from convmem.ports import Embedder, Store, VectorIndex
+from convmem.ports import Embedder, RetentionLedger, TenantPolicies, VectorIndex
 from services.retention.scrubbing import ScrubPolicy, scrub_due
 
 
@@ -23,30 +23,30 @@ class RetentionPolicy:
     batch: int = 500
 
 
-async def purge_expired(store: Store, index: VectorIndex, policy: RetentionPolicy,
+async def purge_expired(ledger: RetentionLedger, index: VectorIndex, policy: RetentionPolicy,
                         now: datetime | None = None) -> RetentionPurged | None:
     at = now or datetime.now(UTC)
     cutoff = at - timedelta(days=policy.message_days)
     deleted_before = at - timedelta(hours=policy.deleted_grace_hours)
     messages = 0
     while True:
-        ids = await store.purge_expired(cutoff, policy.batch, deleted_before)
+        ids = await ledger.purge_expired(cutoff, policy.batch, deleted_before)
         # Postgres first: a vector without its row is never recalled (reads go through the store).
         await index.delete(ids)
         messages += len(ids)
         if len(ids) < policy.batch:
             break
-    conversation_summaries, user_summaries = await store.purge_summaries(at - timedelta(days=policy.summary_days))
+    conversation_summaries, user_summaries = await ledger.purge_summaries(at - timedelta(days=policy.summary_days))
     if not (messages or conversation_summaries or user_summaries):
         return None
     return RetentionPurged(messages=messages, conversation_summaries=conversation_summaries,
                            user_summaries=user_summaries, swept_at=at)
 
 
-async def sweep(store: Store, index: VectorIndex, embedder: Embedder, retention: RetentionPolicy,
-                scrubbing: ScrubPolicy, now: datetime | None = None) -> list[Event]:
+async def sweep(ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex, embedder: Embedder,
+                retention: RetentionPolicy, scrubbing: ScrubPolicy, now: datetime | None = None) -> list[Event]:
     events: list[Event] = []
-    if (purged := await purge_expired(store, index, retention, now)) is not None:
+    if (purged := await purge_expired(ledger, index, retention, now)) is not None:
         events.append(purged)
-    events += await scrub_due(store, index, embedder, scrubbing, retention.batch, now)
+    events += await scrub_due(ledger, policies, index, embedder, scrubbing, retention.batch, now)
     return events

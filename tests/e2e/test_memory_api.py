@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -10,10 +11,12 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from composition.runtime import Runtime
 from contracts import topics
 from tests.conftest import Tap, eventually, token, unique
 from tests.services import Endpoints
@@ -24,12 +27,13 @@ PAST = datetime(2026, 6, 1, 9, tzinfo=UTC)
 
 
 async def history(api: httpx.AsyncClient, user: str, turns: list[tuple[str, str]], days_ago: int = 0,
-                  conversation_id: str | None = None) -> list[dict]:
+                  conversation_id: str | None = None) -> list[dict[str, Any]]:
     """Backfill turns as a chatbot backend would: service token, no replies wanted."""
-    out = []
+    out: list[dict[str, Any]] = []
     for i, (role, text) in enumerate(turns):
-        body = {"user_id": user, "text": text, "role": role, "reply_expected": False,
-                "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago, minutes=len(turns) - i)).isoformat()}
+        body: dict[str, Any] = {
+            "user_id": user, "text": text, "role": role, "reply_expected": False,
+            "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago, minutes=len(turns) - i)).isoformat()}
         if conversation_id:
             body["conversation_id"] = conversation_id
         resp = await api.post("/v1/messages", json=body, headers=token("backend", roles=SERVICE))
@@ -39,13 +43,15 @@ async def history(api: httpx.AsyncClient, user: str, turns: list[tuple[str, str]
     return out
 
 
-async def search(api: httpx.AsyncClient, user: str, q: str, **params: object) -> dict:
+async def search(api: httpx.AsyncClient, user: str, q: str, **params: str | int) -> dict[str, Any]:
     resp = await api.get("/v1/search", params={"q": q, **params}, headers=token(user))
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    body: dict[str, Any] = resp.json()
+    return body
 
 
-async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(api, runtime) -> None:
+async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(
+        api: httpx.AsyncClient, runtime: Runtime) -> None:
     ana, ben = unique("ana"), unique("ben")
     [_, fact, _] = await history(api, ana, [("user", "hi"), ("user", "My sister Lucia just moved to Porto"),
                                             ("assistant", "How exciting, say hi to her!")], days_ago=20)
@@ -76,12 +82,13 @@ async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(
     assert admin.status_code == 200 and admin.json()["hits"][0]["message_id"] == fact["message_id"]
 
 
-async def _with_context(api: httpx.AsyncClient, user: str, q: str, n: int) -> dict | None:
+async def _with_context(api: httpx.AsyncClient, user: str, q: str, n: int) -> dict[str, Any] | None:
     body = await search(api, user, q, k=3, stages="neighbours")
     return body if body["hits"] and len(body["hits"][0]["context"]) == n else None
 
 
-async def _hit(api: httpx.AsyncClient, user: str, q: str, message_id: str, **params: object) -> dict | None:
+async def _hit(api: httpx.AsyncClient, user: str, q: str, message_id: str, **params: str | int
+               ) -> dict[str, Any] | None:
     hits = (await search(api, user, q, **params))["hits"]
     return next((h for h in hits if h["message_id"] == message_id), None)
 
@@ -96,7 +103,8 @@ async def _hit(api: httpx.AsyncClient, user: str, q: str, message_id: str, **par
     ({"q": "x", "user_id": "someone-else"}, 403, None),
     ({"q": "x", "conversation_id": str(uuid.uuid4())}, 404, None),
 ])
-async def test_bad_search_requests_get_a_precise_4xx(api, runtime, params: dict, status: int,
+async def test_bad_search_requests_get_a_precise_4xx(api: httpx.AsyncClient, runtime: Runtime,
+                                                     params: dict[str, str | int], status: int,
                                                      field: str | None) -> None:
     resp = await api.get("/v1/search", params=params, headers=token(unique("u")))
     assert resp.status_code == status, resp.text
@@ -106,17 +114,18 @@ async def test_bad_search_requests_get_a_precise_4xx(api, runtime, params: dict,
         assert field in [f["field"].split(".")[-1] for f in body["fields"]], body
 
 
-async def test_conversations_list_page_rename_archive_and_delete(api, runtime) -> None:
+async def test_conversations_list_page_rename_archive_and_delete(
+        api: httpx.AsyncClient, runtime: Runtime) -> None:
     ana = unique("ana")
-    convs = []
+    convs: list[str] = []
     for i in range(3):
         [turn] = await history(api, ana, [("user", f"Plan number {i}: repaint the kitchen blue")])
         convs.append(turn["conversation_id"])
     me = token(ana)
     listed: list[str] = []
-    cursor = None
+    cursor: str | None = None
     for _ in range(3):
-        resp = await eventually(lambda c=cursor: _page(api, ana, c, len(convs)), timeout=30)
+        resp = await eventually(functools.partial(_page, api, ana, cursor, len(convs)), timeout=30)
         listed += [c["conversation_id"] for c in resp["conversations"]]
         cursor = resp["next_cursor"]
         if cursor is None:
@@ -150,14 +159,15 @@ async def test_conversations_list_page_rename_archive_and_delete(api, runtime) -
     assert again.status_code == 404
 
 
-async def _page(api: httpx.AsyncClient, user: str, cursor: str | None, expected: int) -> dict | None:
+async def _page(api: httpx.AsyncClient, user: str, cursor: str | None, expected: int) -> dict[str, Any] | None:
     params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
     body = (await api.get("/v1/conversations", params=params, headers=token(user))).json()
     total = (await api.get("/v1/conversations", params={"limit": 50}, headers=token(user))).json()
     return body if len(total["conversations"]) == expected else None
 
 
-async def test_stats_per_user_and_per_tenant_for_admins(api, runtime, tap) -> None:
+async def test_stats_per_user_and_per_tenant_for_admins(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap) -> None:
     ana = unique("ana")
     resp = await api.post("/v1/messages", json={"user_id": ana, "text": "Can you help me book a table?"},
                           headers=token(ana))
@@ -175,18 +185,18 @@ async def test_stats_per_user_and_per_tenant_for_admins(api, runtime, tap) -> No
     assert (await api.get("/v1/stats")).status_code == 401
 
 
-async def _titled_by_model(api: httpx.AsyncClient, user: str) -> dict | None:
+async def _titled_by_model(api: httpx.AsyncClient, user: str) -> dict[str, Any] | None:
     [conv] = (await api.get("/v1/conversations", headers=token(user))).json()["conversations"]
     return conv if conv["title_source"] == "model" else None
 
 
-async def _stats(api: httpx.AsyncClient, user: str, replied: int) -> dict | None:
+async def _stats(api: httpx.AsyncClient, user: str, replied: int) -> dict[str, Any] | None:
     body = (await api.get("/v1/stats", headers=token(user))).json()
     return body if body["replied"] == replied and body["messages"] == 2 else None
 
 
 async def test_import_is_idempotent_keeps_timestamps_and_asks_for_no_replies(
-        api, runtime, tap: Tap, endpoints: Endpoints, tmp_path: Path) -> None:
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, endpoints: Endpoints, tmp_path: Path) -> None:
     ana, chat = unique("ana"), unique("chat")
     lines = [json.dumps({"tenant": "default", "user": ana, "conversation": chat, "role": role, "text": text,
                          "external_id": f"{chat}-{i}", "timestamp": (PAST + timedelta(minutes=i)).isoformat(),
@@ -199,7 +209,7 @@ async def test_import_is_idempotent_keeps_timestamps_and_asks_for_no_replies(
     file.write_text("\n".join(lines) + "\n")
     env = os.environ | {"CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
                         "CONVMEM_DATABASE_URL": endpoints.database_url}
-    first = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "convmem.cli", "import", str(file)],
+    first = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "composition.cli", "import", str(file)],
                                     capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "imported 3 message(s) from 4 line(s)" in first.stdout and "msg/s" in first.stdout
@@ -212,7 +222,7 @@ async def test_import_is_idempotent_keeps_timestamps_and_asks_for_no_replies(
     assert datetime.fromisoformat(detail["messages"][0]["occurred_at"]) == PAST
     assert detail["messages"][0]["metadata"] == {"source": "legacy-crm"} and detail["channel"] == "import"
 
-    second = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "convmem.cli", "import", str(file)],
+    second = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "composition.cli", "import", str(file)],
                                      capture_output=True, text=True, env=env, timeout=120)
     assert second.returncode == 0 and "imported 0 message(s)" in second.stdout and "3 already stored" in second.stdout
     await asyncio.sleep(2)

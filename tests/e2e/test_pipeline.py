@@ -8,13 +8,19 @@ import hmac
 import json
 import time
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from composition.runtime import Runtime
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded, topics
 from tests.conftest import APP_SECRET, Tap, eventually, token, unique
+from tests.fake_llm import FakeLLM
+from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
 
@@ -24,19 +30,20 @@ def replies_to(tap: Tap, message_id: str) -> list[ReplyGenerated]:
     return [r for r in out if str(r.in_reply_to) == message_id]
 
 
-async def post(api: httpx.AsyncClient, user: str, text: str, **extra: object) -> dict:
+async def post(api: httpx.AsyncClient, user: str, text: str, **extra: object) -> dict[str, Any]:
     resp = await api.post("/v1/messages", json={"user_id": user, "text": text, **extra}, headers=token(user))
     assert resp.status_code == 202, resp.text
-    return resp.json()
+    body: dict[str, Any] = resp.json()
+    return body
 
 
-def signed(body: dict) -> tuple[bytes, dict[str, str]]:
+def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     sig = hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     return raw, {"X-Hub-Signature-256": f"sha256={sig}", "Content-Type": "application/json"}
 
 
-def whatsapp_text(wa_id: str, wamid: str, text: str) -> dict:
+def whatsapp_text(wa_id: str, wamid: str, text: str) -> dict[str, Any]:
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": "555000111"},
@@ -45,7 +52,8 @@ def whatsapp_text(wa_id: str, wamid: str, text: str) -> dict:
                       "text": {"body": text}}]}}]}]}
 
 
-async def test_http_message_is_recorded_and_answered_once(api, runtime, tap, fake_llm) -> None:
+async def test_http_message_is_recorded_and_answered_once(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, fake_llm: FakeLLM) -> None:
     user = unique("u")
     accepted = await post(api, user, "Hello there, what can you do?")
     [reply] = await eventually(lambda: replies_to(tap, accepted["message_id"]))
@@ -57,13 +65,14 @@ async def test_http_message_is_recorded_and_answered_once(api, runtime, tap, fak
     assert [m["seq"] for m in history] == [1, 2]
 
 
-async def _history_len(api: httpx.AsyncClient, user: str, conv: str, n: int) -> list[dict] | None:
+async def _history_len(api: httpx.AsyncClient, user: str, conv: str, n: int) -> list[dict[str, Any]] | None:
     resp = await api.get(f"/v1/conversations/{conv}/messages", headers=token(user))
     msgs = resp.json()["messages"] if resp.status_code == 200 else []
     return msgs if len(msgs) >= n else None
 
 
-async def test_same_external_id_answers_same_ids_and_makes_no_new_turn(api, runtime, tap) -> None:
+async def test_same_external_id_answers_same_ids_and_makes_no_new_turn(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap) -> None:
     user, ext = unique("u"), unique("ext")
     first = await post(api, user, "Remember my order 1234", external_id=ext)
     [reply] = await eventually(lambda: replies_to(tap, first["message_id"]))
@@ -76,7 +85,8 @@ async def test_same_external_id_answers_same_ids_and_makes_no_new_turn(api, runt
     assert history is not None and len(history) == 2
 
 
-async def test_signed_whatsapp_webhook_gives_one_reply_even_when_redelivered(api, runtime, tap, endpoints) -> None:
+async def test_signed_whatsapp_webhook_gives_one_reply_even_when_redelivered(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, endpoints: Endpoints) -> None:
     wa_id, wamid = str(uuid.uuid4().int)[:12], f"wamid.{uuid.uuid4().hex}"
     raw, headers = signed(whatsapp_text(wa_id, wamid, "Hi! Do you deliver on Sundays?"))
     resp = await api.post("/webhooks/whatsapp", content=raw, headers=headers)
@@ -99,7 +109,7 @@ async def test_signed_whatsapp_webhook_gives_one_reply_even_when_redelivered(api
         await conn.close()
 
 
-async def test_bad_or_missing_signature_is_refused(api, runtime) -> None:
+async def test_bad_or_missing_signature_is_refused(api: httpx.AsyncClient, runtime: Runtime) -> None:
     raw, headers = signed(whatsapp_text("123", f"wamid.{uuid.uuid4().hex}", "hi"))
     bad = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
     assert (await api.post("/webhooks/whatsapp", content=raw, headers=bad)).status_code == 401
@@ -110,7 +120,8 @@ async def test_bad_or_missing_signature_is_refused(api, runtime) -> None:
     assert (await api.post("/webhooks/whatsapp", content=tampered, headers=headers)).status_code == 401
 
 
-async def test_fact_is_recalled_in_another_conversation_and_never_for_another_user(api, runtime, tap, endpoints) -> None:
+async def test_fact_is_recalled_in_another_conversation_and_never_for_another_user(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, endpoints: Endpoints) -> None:
     alice, mallory = unique("alice"), unique("mallory")
     fact = await post(api, alice, "My dog's name is Biscuit and he is a beagle.")
     await eventually(lambda: replies_to(tap, fact["message_id"]))
@@ -135,16 +146,19 @@ async def test_fact_is_recalled_in_another_conversation_and_never_for_another_us
     assert "Biscuit" not in reply2.text
 
 
-async def test_poison_event_goes_to_dlq_and_the_next_event_is_processed(api, runtime, tap, producer) -> None:
+async def test_poison_event_goes_to_dlq_and_the_next_event_is_processed(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, producer: AIOKafkaProducer) -> None:
     conv = uuid.uuid4()
     key = str(conv).encode()
     await producer.send_and_wait(topics.INBOUND, b"{not json", key=key)
     wrong_version = MessageReceived(tenant_id="default", user_id=unique("u"), conversation_id=conv,
-                                    message_id=uuid.uuid4(), text="v2?", occurred_at="2026-11-01T00:00:00Z")
+                                    message_id=uuid.uuid4(), text="v2?",
+                                    occurred_at=datetime(2026, 11, 1, tzinfo=UTC))
     as_v2 = json.loads(wrong_version.model_dump_json()) | {"schema_version": 2}
     await producer.send_and_wait(topics.INBOUND, json.dumps(as_v2).encode(), key=key)
     good = MessageReceived(tenant_id="default", user_id=wrong_version.user_id, conversation_id=conv,
-                           message_id=uuid.uuid4(), text="I am fine", occurred_at="2026-11-01T00:00:01Z")
+                           message_id=uuid.uuid4(), text="I am fine",
+                           occurred_at=datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC))
     await producer.send_and_wait(topics.INBOUND, good.model_dump_json().encode(), key=key)
 
     dlq = topics.dead_letter_topic(topics.INBOUND)
@@ -160,7 +174,8 @@ async def test_poison_event_goes_to_dlq_and_the_next_event_is_processed(api, run
     assert [t.message_id for t in turns] == [good.message_id]
 
 
-async def test_llm_429_and_500_are_retried_without_losing_the_reply(api, runtime, tap, fake_llm) -> None:
+async def test_llm_429_and_500_are_retried_without_losing_the_reply(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, fake_llm: FakeLLM) -> None:
     fake_llm.failures.extend([429, 500])
     accepted = await post(api, unique("u"), "Are you there?")
     [reply] = await eventually(lambda: replies_to(tap, accepted["message_id"]), timeout=30)

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import MessageReceived, topics
-from convmem.runtime import sweep_once
+from composition.runtime import Runtime
+from contracts import MessageReceived, RetentionPurged, topics
 from convmem.sealing import SubjectKeyDestroyed
 from tests.conftest import Tap, eventually, token, unique
 from tests.services import Endpoints
@@ -30,22 +31,26 @@ def admin(tenant: str) -> dict[str, str]:
     return token("boss", tenant, ("admin",))
 
 
-async def post(api: httpx.AsyncClient, user: str, text: str, tenant: str = "default", **extra: object) -> dict:
+async def post(api: httpx.AsyncClient, user: str, text: str, tenant: str = "default",
+               **extra: object) -> dict[str, Any]:
     resp = await api.post("/v1/messages", json={"user_id": user, "text": text, **extra}, headers=token(user, tenant))
     assert resp.status_code == 202, resp.text
-    return resp.json()
+    body: dict[str, Any] = resp.json()
+    return body
 
 
-async def history(api: httpx.AsyncClient, user: str, conversation: str, tenant: str = "default") -> list[dict]:
+async def history(api: httpx.AsyncClient, user: str, conversation: str,
+                  tenant: str = "default") -> list[dict[str, Any]]:
     resp = await api.get(f"/v1/conversations/{conversation}", headers=token(user, tenant))
     return resp.json()["messages"] if resp.status_code == 200 else []
 
 
-def privacy_events(tap: Tap, kind_field: str) -> list[dict]:
+def privacy_events(tap: Tap, kind_field: str) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in tap.on(topics.PRIVACY_EVENTS) if kind_field in json.loads(r.value)]
 
 
-async def test_pii_is_scrubbed_at_once_when_the_tenant_says_so(api, runtime, tap: Tap) -> None:
+async def test_pii_is_scrubbed_at_once_when_the_tenant_says_so(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap) -> None:
     tenant, ana = unique("t"), unique("ana")
     put = await api.put("/v1/tenant/policy", json={"pii_mode": "immediate", "phone_region": "GB"},
                         headers=admin(tenant))
@@ -67,12 +72,13 @@ async def test_pii_is_scrubbed_at_once_when_the_tenant_says_so(api, runtime, tap
     assert all("silva" not in h["text"] and "7946" not in h["text"] for h in hits)
 
 
-async def _scrubbed(api: httpx.AsyncClient, user: str, conv: str, tenant: str) -> list[dict] | None:
+async def _scrubbed(api: httpx.AsyncClient, user: str, conv: str, tenant: str) -> list[dict[str, Any]] | None:
     turns = await history(api, user, conv, tenant)
     return turns if turns and "<PHONE>" in turns[0]["text"] else None
 
 
-async def test_erasure_reaches_every_store_and_the_event_log(api, runtime, tap: Tap, endpoints: Endpoints) -> None:
+async def test_erasure_reaches_every_store_and_the_event_log(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap, endpoints: Endpoints) -> None:
     ana, ben = unique("ana"), unique("ben")
     marker = f"zebra{uuid.uuid4().hex[:8]}"
     first = await post(api, ana, f"My secret word is {marker} and my cat is Miso")
@@ -114,6 +120,7 @@ async def test_erasure_reaches_every_store_and_the_event_log(api, runtime, tap: 
         await runtime.res.sealer.open(ours[0])
 
     # a replayed event does not bring anything back
+    assert runtime.broker is not None
     for e in ours:
         await runtime.broker.publish(e, topic=topics.INBOUND, key=e.key)
     await asyncio.sleep(3)
@@ -123,7 +130,8 @@ async def test_erasure_reaches_every_store_and_the_event_log(api, runtime, tap: 
 
 
 async def _replied(api: httpx.AsyncClient, user: str, n: int) -> bool:
-    return (await api.get("/v1/stats", headers=token(user))).json()["replied"] >= n
+    replied: int = (await api.get("/v1/stats", headers=token(user))).json()["replied"]
+    return replied >= n
 
 
 async def _found(api: httpx.AsyncClient, user: str, q: str) -> bool:
@@ -131,12 +139,12 @@ async def _found(api: httpx.AsyncClient, user: str, q: str) -> bool:
     return len(hits) >= 2
 
 
-async def _erased(api: httpx.AsyncClient, user: str) -> dict | None:
+async def _erased(api: httpx.AsyncClient, user: str) -> dict[str, Any] | None:
     body = (await api.get(f"/v1/users/{user}/erasure", headers=token(user))).json()
     return body if body["status"] == "completed" else None
 
 
-async def _read_all(bootstrap: str, names: list[str]) -> list:
+async def _read_all(bootstrap: str, names: list[str]) -> list[Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -144,7 +152,7 @@ async def _read_all(bootstrap: str, names: list[str]) -> list:
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
-        out = []
+        out: list[Any] = []
         while [p for p in parts if await consumer.position(p) < ends[p]]:
             batch = await consumer.getmany(timeout_ms=500)
             for recs in batch.values():
@@ -155,7 +163,7 @@ async def _read_all(bootstrap: str, names: list[str]) -> list:
 
 
 async def test_export_streams_everything_and_summary_counts_in_the_same_transaction(
-        api, runtime, endpoints: Endpoints) -> None:
+        api: httpx.AsyncClient, runtime: Runtime, endpoints: Endpoints) -> None:
     ana = unique("ana")
     a = await post(api, ana, "Can I book a table for two on Friday evening, please?")
     await post(api, ana, "Quiero reservar una mesa para dos personas el viernes", reply_expected=False,
@@ -182,19 +190,20 @@ async def test_export_streams_everything_and_summary_counts_in_the_same_transact
 
     env = os.environ | {"CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
                         "CONVMEM_DATABASE_URL": endpoints.database_url}
-    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "convmem.cli", "export", "--user", ana,
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "composition.cli", "export", "--user", ana,
                                                    "--format", "csv"], capture_output=True, text=True, env=env,
                                   timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert list(csv.DictReader(io.StringIO(cli.stdout))) == rows
 
 
-async def _summary(api: httpx.AsyncClient, user: str, messages: int) -> dict | None:
+async def _summary(api: httpx.AsyncClient, user: str, messages: int) -> dict[str, Any] | None:
     resp = await api.get(f"/v1/users/{user}/summary", headers=token(user))
     return resp.json() if resp.status_code == 200 and resp.json()["messages"] == messages else None
 
 
-async def test_retention_sweep_follows_the_tenant_policy(api, runtime, tap: Tap) -> None:
+async def test_retention_sweep_follows_the_tenant_policy(
+        api: httpx.AsyncClient, runtime: Runtime, tap: Tap) -> None:
     tenant, ana = unique("t"), unique("ana")
     await api.put("/v1/tenant/policy", json={"message_retention_days": 7}, headers=admin(tenant))
     backend = token("backend", tenant, ("service",))
@@ -205,11 +214,12 @@ async def test_retention_sweep_follows_the_tenant_policy(api, runtime, tap: Tap)
             "external_id": f"{tenant}-{i}"})
         assert resp.status_code == 202
     await eventually(lambda: _count(api, ana, tenant, 2), timeout=60)
-    events = await sweep_once(runtime.res, runtime.retention, runtime.broker)
-    assert any(type(e).__name__ == "RetentionPurged" and e.messages >= 1 for e in events)
+    events = await runtime.sweep_once()
+    assert any(type(e) is RetentionPurged and e.messages >= 1 for e in events)
     assert await _count(api, ana, tenant, 1)
     assert any("swept_at" in e for e in await eventually(lambda: privacy_events(tap, "swept_at")))
 
 
 async def _count(api: httpx.AsyncClient, user: str, tenant: str, n: int) -> bool:
-    return (await api.get("/v1/stats", headers=token(user, tenant))).json()["messages"] == n
+    messages: int = (await api.get("/v1/stats", headers=token(user, tenant))).json()["messages"]
+    return messages == n

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from convmem.docs import check_documents
+from composition.docs import check_documents
 from convmem.settings import ConfigError, IngestSettings, load
 
 
-def test_missing_setting_fails_and_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_missing_setting_fails_and_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CONVMEM_JWT_SECRET", raising=False)  # `make test` exports the local stack's
     with pytest.raises(ConfigError) as err:

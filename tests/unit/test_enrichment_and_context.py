@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from composition.policies import intent_rules
 from contracts import MessageReceived, TurnRecorded
-from convmem.ports import MemoryScope, Summary
+from convmem.ports import ConversationInfo, MemoryScope, Summary
 from convmem.settings import ConfigError, IndexerSettings, load
 from services.indexer.enrichment import IntentRules, detect_language, enrich, load_rules
 from services.responder.context import Recalled, RecallPolicy, estimate_tokens, fit
 from services.responder.upkeep import extractive_summary, name_conversation, refresh_summary
-from tests.fakes import FakeChatModel, FakeStore
+from tests.fakes import FakeChatModel, FakeDb, fake_storage
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
@@ -57,7 +58,8 @@ def test_intent_rules_from_a_file_are_checked_at_start_up(tmp_path: Path) -> Non
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"pizza": ["(unclosed"]}))
     with pytest.raises(ConfigError, match="CONVMEM_INTENT_RULES"):
-        load(IndexerSettings, kafka_bootstrap="k:1", database_url="postgresql://x/y", intent_rules=str(bad))
+        intent_rules(load(IndexerSettings, kafka_bootstrap="k:1", database_url="postgresql://x/y",
+                          intent_rules=str(bad)))
 
 
 def test_context_fits_the_budget_keeping_the_question_memory_and_newest_turns() -> None:
@@ -84,27 +86,36 @@ def test_extractive_summary_keeps_dated_facts_and_drops_small_talk() -> None:
 
 
 async def test_summaries_refresh_as_turns_leave_the_window_and_titles_come_from_the_model() -> None:
-    store, conv = FakeStore(), uuid.UUID(int=1)
+    db, conv = FakeDb(), uuid.UUID(int=1)
+    store = fake_storage(db)
     policy = RecallPolicy(recent_turns=4, summary_every=5)
     for i in range(1, 9):
-        store.turns[uuid.uuid4()] = turn(i, f"My note number {i} is about Porto.", conv=conv)
-    store.owners[conv] = ("t", "ana")
-    assert await refresh_summary(turn(8, "x", conv=conv), store, None, policy) is None  # only 4 left the window
-    store.turns[uuid.uuid4()] = turn(9, "My note number 9 is about Porto.", conv=conv)
-    made = await refresh_summary(turn(10, "x", conv=conv), store, None, policy)
-    assert made is not None and made.through_seq == 6 and made.method == "extractive"
-    assert await store.summary(conv) == made
-    model = FakeChatModel()
-    again = await refresh_summary(turn(16, "x", conv=conv), store, model, policy)
-    assert again is not None and again.method == "model" and "Summary so far" in model.calls[0][1].content
-    assert (await store.summary(conv)) == again
-    assert await store.save_summary(MemoryScope("t", "ana"), made) is None and (await store.summary(conv)) == again
+        db.turns[uuid.uuid4()] = turn(i, f"My note number {i} is about Porto.", conv=conv)
+    db.owners[conv] = ("t", "ana")
+    db.conversations[conv] = ConversationInfo(conv, "t", "ana", "http", None, "first_message", "general", "active",
+                                              8, T0, T0, T0, {})
 
-    await store.record_turn(MessageReceived(
+    async def refresh(current: TurnRecorded, model: FakeChatModel | None) -> Summary | None:
+        return await refresh_summary(current, store.memory, store.conversations, model, policy)
+
+    assert await refresh(turn(8, "x", conv=conv), None) is None  # only 4 left the window
+    db.turns[uuid.uuid4()] = turn(9, "My note number 9 is about Porto.", conv=conv)
+    made = await refresh(turn(10, "x", conv=conv), None)
+    assert made is not None and made.through_seq == 6 and made.method == "extractive"
+    assert await store.memory.summary(conv) == made
+    model = FakeChatModel()
+    again = await refresh(turn(16, "x", conv=conv), model)
+    assert again is not None and again.method == "model" and "Summary so far" in model.calls[0][1].content
+    assert (await store.memory.summary(conv)) == again
+    await store.conversations.save_summary(MemoryScope("t", "ana"), made)  # one covering fewer turns does not replace it
+    assert (await store.memory.summary(conv)) == again
+
+    await store.turns.record_turn(MessageReceived(
         tenant_id="t", user_id="ana", conversation_id=uuid.UUID(int=2), message_id=uuid.uuid4(),
         text="plan my trip to Porto", occurred_at=T0))
-    first = store.turns[next(reversed(store.turns))]
-    assert await name_conversation(first, store, None) is None
-    assert await name_conversation(first.model_copy(update={"reply_expected": False}), store, model) is None
-    assert await name_conversation(first, store, model) == "answer to: plan my trip to Porto"
-    assert store.conversations[uuid.UUID(int=2)].title_source == "model"
+    first = db.turns[next(reversed(db.turns))]
+    assert await name_conversation(first, store.conversations, None) is None
+    assert await name_conversation(first.model_copy(update={"reply_expected": False}), store.conversations,
+                                   model) is None
+    assert await name_conversation(first, store.conversations, model) == "answer to: plan my trip to Porto"
+    assert db.conversations[uuid.UUID(int=2)].title_source == "model"

@@ -3,17 +3,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from contracts import MessageReceived, TurnRecorded
+from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.ports import Storage
 from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from services.indexer.recording import record
 from services.responder.context import RecallPolicy
 from services.responder.reply import OFFLINE_MODEL, respond
-from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, FakeStore
+from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, fake_storage
 
 
-def memory(store: FakeStore, index: FakeIndex) -> Retriever:
-    return Retriever(store, index, FakeEmbedder())
+def memory(store: Storage, index: FakeIndex) -> Retriever:
+    return Retriever(store.memory, index, FakeEmbedder())
 
 
 def said(user: str, text: str, conv: uuid.UUID | None = None, tenant: str = "t1") -> MessageReceived:
@@ -21,20 +22,20 @@ def said(user: str, text: str, conv: uuid.UUID | None = None, tenant: str = "t1"
                            message_id=uuid.uuid4(), text=text, occurred_at=datetime.now(UTC))
 
 
-async def recorded(store: FakeStore, index: FakeIndex, event: MessageReceived) -> TurnRecorded:
-    turn = await record(event, store)
+async def recorded(store: Storage, index: FakeIndex, event: MessageReceived) -> TurnRecorded:
+    turn = await record(event, store.turns)
     assert turn is not None
-    await store.mark_turn_published(turn.message_id)
-    await embed_turns([turn], FakeEmbedder(), index, store)
+    await store.turns.mark_turn_published(turn.message_id)
+    await embed_turns([turn], FakeEmbedder(), index, store.embeddings)
     return turn
 
 
 async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -> None:
-    store, index = FakeStore(), FakeIndex()
+    store, index = fake_storage(), FakeIndex()
     fact = await recorded(store, index, said("ana", "my cat is called Miso"))
     await recorded(store, index, said("ben", "my cat is called Rex"))
     question = await recorded(store, index, said("ana", "what is my cat called"))
-    reply = await respond(question, store=store, retriever=memory(store, index), model=None,
+    reply = await respond(question, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=None,
                           policy=RecallPolicy())
     assert reply is not None and reply.model == OFFLINE_MODEL
     assert reply.sources == [fact.message_id]
@@ -42,23 +43,27 @@ async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -
 
 
 async def test_a_reply_is_generated_once_and_republished_only_until_marked() -> None:
-    store, index, model = FakeStore(), FakeIndex(), FakeChatModel()
+    store, index, model = fake_storage(), FakeIndex(), FakeChatModel()
     turn = await recorded(store, index, said("ana", "hello"))
-    kwargs = {"store": store, "retriever": memory(store, index), "model": model, "policy": RecallPolicy()}
-    first = await respond(turn, **kwargs)  # type: ignore[arg-type]
-    again = await respond(turn, **kwargs)  # type: ignore[arg-type]  # crash before publishing: same reply
+
+    async def answer() -> ReplyGenerated | None:
+        return await respond(turn, replies=store.replies, memory=store.memory, retriever=memory(store, index),
+                             model=model, policy=RecallPolicy())
+
+    first = await answer()
+    again = await answer()  # crash before publishing: same reply
     assert first is not None and again == first and len(model.calls) == 1
-    await store.mark_reply_published(first.in_reply_to)
-    assert await respond(turn, **kwargs) is None  # type: ignore[arg-type]
+    await store.replies.mark_reply_published(first.in_reply_to)
+    assert await answer() is None
     assert first.usage.total_tokens == 10
 
 
 async def test_recent_turns_are_context_not_memory() -> None:
-    store, index, model = FakeStore(), FakeIndex(), FakeChatModel()
+    store, index, model = fake_storage(), FakeIndex(), FakeChatModel()
     conv = uuid.uuid4()
     first = await recorded(store, index, said("ana", "my cat is called Miso", conv))
     second = await recorded(store, index, said("ana", "what is my cat called", conv))
-    reply = await respond(second, store=store, retriever=memory(store, index), model=model,
+    reply = await respond(second, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=model,
                           policy=RecallPolicy())
     assert reply is not None and reply.sources == []
     sent = model.calls[0]
@@ -66,18 +71,18 @@ async def test_recent_turns_are_context_not_memory() -> None:
 
 
 async def test_assistant_turns_and_imports_get_no_reply() -> None:
-    store, index = FakeStore(), FakeIndex()
+    store, index = fake_storage(), FakeIndex()
     event = said("ana", "old history").model_copy(update={"reply_expected": False, "channel": "import"})
     turn = await recorded(store, index, event)
-    assert await respond(turn, store=store, retriever=memory(store, index), model=None,
+    assert await respond(turn, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=None,
                          policy=RecallPolicy()) is None
 
 
 async def test_redelivered_inbound_is_not_announced_twice() -> None:
-    store = FakeStore()
+    store = fake_storage()
     event = said("ana", "hi")
-    turn = await record(event, store)
+    turn = await record(event, store.turns)
     assert turn is not None and turn.seq == 1
-    assert await record(event, store) == turn  # stored, not yet announced: announce again
-    await store.mark_turn_published(turn.message_id)
-    assert await record(event, store) is None
+    assert await record(event, store.turns) == turn  # stored, not yet announced: announce again
+    await store.turns.mark_turn_published(turn.message_id)
+    assert await record(event, store.turns) is None

@@ -9,22 +9,22 @@ from contracts import MessageReceived, TurnRecorded
 from convmem.ports import MemoryScope
 from convmem.retrieval import Retriever, Stages, rrf_fusion
 from services.indexer.embedding import embed_turns
-from tests.fakes import FakeEmbedder, FakeIndex, FakeStore
+from tests.fakes import FakeEmbedder, FakeIndex, fake_storage
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
 class Memory:
     def __init__(self) -> None:
-        self.store, self.index = FakeStore(), FakeIndex()
-        self.retriever = Retriever(self.store, self.index, FakeEmbedder())
+        self.store, self.index = fake_storage(), FakeIndex()
+        self.retriever = Retriever(self.store.memory, self.index, FakeEmbedder())
 
     async def say(self, user: str, text: str, conv: uuid.UUID, days_ago: float = 0, role: str = "user",
                   tenant: str = "t") -> TurnRecorded:
         event = MessageReceived(tenant_id=tenant, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
                                 text=text, role=role, occurred_at=NOW - timedelta(days=days_ago))  # type: ignore[arg-type]
-        outcome = await self.store.record_turn(event)
-        await embed_turns([outcome.turn], FakeEmbedder(), self.index, self.store)  # type: ignore[arg-type]
+        outcome = await self.store.turns.record_turn(event)
+        await embed_turns([outcome.turn], FakeEmbedder(), self.index, self.store.embeddings)
         return outcome.turn
 
 
@@ -53,7 +53,7 @@ async def test_search_is_scoped_to_the_user_and_finds_by_words_and_meaning() -> 
     await m.say("ana", "my sister Lucia moved to Porto", uuid.uuid4(), days_ago=30, tenant="t2")
     for mode in ("hybrid", "fts", "vector"):
         result = await m.retriever.search("where did my sister move", MemoryScope("t", "ana"), 5, NOW,
-                                          Stages(mode, False, False, False))  # type: ignore[arg-type]
+                                          Stages(mode, False, False, False))
         assert result.hits[0].turn.message_id == fact.message_id, mode
         assert {h.turn.user_id for h in result.hits} == {"ana"}
         assert {h.turn.tenant_id for h in result.hits} == {"t"}
@@ -92,7 +92,7 @@ async def test_rerank_and_conversation_scope_and_deleted_turns() -> None:
     only_c2 = await m.retriever.search("favourite colour", MemoryScope("t", "ana", c2), 5, NOW,
                                        Stages(rerank=True))
     assert [h.turn.message_id for h in only_c2.hits] == [b.message_id]
-    await m.store.delete_conversation("t", c1)
+    await m.store.conversations.delete_conversation("t", c1)
     after = await m.retriever.search("favourite colour", MemoryScope("t", "ana"), 5, NOW)
     assert a.message_id not in [h.turn.message_id for h in after.hits]
     assert (await m.retriever.search("   ", MemoryScope("t", "ana"), 5, NOW)).hits == []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 import pytest
 
@@ -9,13 +10,13 @@ from contracts import identity
 from services.ingest.whatsapp import WebhookError, parse_webhook, signature_valid
 
 
-def envelope(value: dict) -> dict:
+def envelope(value: dict[str, Any]) -> dict[str, Any]:
     base = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "PN1", "display_phone_number": "1555"}}
     return {"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages",
                                                                                        "value": base | value}]}]}
 
 
-def msg(kind: str, body: dict, **extra: object) -> dict:
+def msg(kind: str, body: dict[str, Any], **extra: object) -> dict[str, Any]:
     return {"from": "351911", "id": f"wamid.{kind}", "timestamp": "1763900000", "type": kind, kind: body, **extra}
 
 

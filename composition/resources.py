@@ -1,14 +1,15 @@
 """The clients a process needs, built in its lifespan (never at import time) and closed on
-the way out. Workers receive this holder when they are registered and read it when they
-handle a message, so a broker can be declared (and documented) before anything connects."""
+the way out. Roles are declared against providers that read this holder when a message
+arrives, so a broker can be declared (and documented) before anything connects."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from convmem.adapters.postgres import PostgresStorage
 from convmem.home import state_dir
-from convmem.ports import ChatModel, Embedder, Store, VectorIndex
+from convmem.ports import ChatModel, Embedder, Storage, VectorIndex
 from convmem.retrieval import Retriever, Stages
 from convmem.sealing import Sealer
 from convmem.settings import ResponderSettings, VectorSettings
@@ -20,19 +21,19 @@ class NotStarted(RuntimeError):
 
 @dataclass
 class Resources:
-    _store: Store | None = None
+    stages: Stages = field(default_factory=Stages)  # the retrieval stages searches use unless told
+    chat_model: ChatModel | None = None  # None: offline mode, replies assembled from memory
+    _storage: Storage | None = None
     _embedder: Embedder | None = None
     _index: VectorIndex | None = None
-    chat_model: ChatModel | None = None
     _sealer: Sealer | None = None
-    stages: Stages = field(default_factory=Stages)  # the retrieval stages searches use unless told
-    closers: list[Any] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            raise NotStarted("store used before the lifespan built it")
-        return self._store
+    def storage(self) -> Storage:
+        if self._storage is None:
+            raise NotStarted("storage used before the lifespan built it")
+        return self._storage
 
     @property
     def embedder(self) -> Embedder:
@@ -46,26 +47,24 @@ class Resources:
             raise NotStarted("vector index used before the lifespan built it")
         return self._index
 
-    def retriever(self) -> Retriever:
-        return Retriever(self.store, self.index, self.embedder, self.stages)
-
     @property
     def sealer(self) -> Sealer:
         if self._sealer is None:
-            raise NotStarted("sealer used before the lifespan built the store")
+            raise NotStarted("sealer used before the lifespan built the storage")
         return self._sealer
 
-    async def open_store(self, url: str) -> None:
-        from convmem.store import PostgresStore
+    def retriever(self) -> Retriever:
+        return Retriever(self.storage.memory, self.index, self.embedder, self.stages)
 
-        store = await PostgresStore.connect(url)
-        self._store = store
-        self._sealer = Sealer(store)
-        self.closers.append(store.close)
+    async def open_storage(self, url: str, max_size: int = 10) -> None:
+        storage = await PostgresStorage.connect(url, max_size=max_size)
+        self._storage = storage
+        self._sealer = Sealer(storage.keys)
+        self._closers.append(storage.close)
 
     def open_vectors(self, settings: VectorSettings) -> None:
-        from convmem.embedder import OnnxEmbedder, OpenAIEmbedder
-        from convmem.vectors import EdgeVectorIndex, QdrantServerIndex
+        from convmem.adapters.embedder import OnnxEmbedder, OpenAIEmbedder
+        from convmem.adapters.vectors import EdgeVectorIndex, QdrantServerIndex
 
         if settings.embedding_base_url is not None:
             key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
@@ -81,10 +80,11 @@ class Resources:
         else:
             index = EdgeVectorIndex(settings.vector_path or state_dir() / "vectors" / settings.qdrant_collection, dim)
         self._index = index
-        self.closers.append(index.close)
+        self._closers.append(index.close)
+        self.stages = Stages.parse("hybrid", settings.retrieval_stages)
 
     def open_chat_model(self, settings: ResponderSettings) -> None:
-        from convmem.chat_model import OpenAIChatModel
+        from convmem.adapters.chat_model import OpenAIChatModel
 
         if settings.llm_base_url is None:
             return  # explicit offline mode: replies built from memory, model="offline"
@@ -92,7 +92,12 @@ class Resources:
         self.chat_model = OpenAIChatModel(str(settings.llm_base_url), settings.llm_model, key,
                                           settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens)
 
+    def describe(self) -> dict[str, str]:
+        """What this process runs on, for its start-up log line."""
+        return {"vector_index": type(self._index).__name__,
+                "llm": "offline" if self.chat_model is None else self.chat_model.name}
+
     async def close(self) -> None:
-        for close in reversed(self.closers):
+        for close in reversed(self._closers):
             await close()
-        self.closers.clear()
+        self._closers.clear()

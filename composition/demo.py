@@ -34,7 +34,8 @@ async def _reply_for(api: httpx.AsyncClient, headers: dict[str, str], conv: str,
     while time.monotonic() < deadline:
         resp = await api.get(f"/v1/conversations/{conv}/messages", headers=headers)
         if resp.status_code == 200:
-            for m in resp.json()["messages"]:
+            messages: list[dict[str, Any]] = resp.json()["messages"]
+            for m in messages:
                 if m["role"] == "assistant" and m["in_reply_to"] == message_id:
                     return m
         await asyncio.sleep(0.2)
@@ -86,7 +87,7 @@ async def run_demo(with_workers: bool = False) -> int:
     runtime = None
     base = f"http://{settings.http_host}:{settings.http_port}"
     if with_workers:
-        from convmem.runtime import ROLES, Runtime
+        from composition.runtime import ROLES, Runtime
 
         runtime = Runtime(ROLES, http_port=0)
         await runtime.start()

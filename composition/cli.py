@@ -39,7 +39,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from convmem.runtime import run_roles
+    from composition.runtime import run_roles
 
     roles = ["ingest", "indexer", "responder", "retention"] if args.role == "all" else [args.role]
     asyncio.run(run_roles(roles, http_port=args.port))
@@ -47,13 +47,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from convmem.demo import run_demo
+    from composition.demo import run_demo
 
     return asyncio.run(run_demo(with_workers=args.with_workers))
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from convmem.docs import check_documents, write_documents
+    from composition.docs import check_documents, write_documents
 
     if args.action == "write":
         for path in write_documents():
@@ -75,7 +75,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _retention(args: argparse.Namespace) -> int:
-    from convmem.runtime import run_retention_sweep
+    from composition.runtime import run_retention_sweep
 
     events = asyncio.run(run_retention_sweep())
     purged = sum(getattr(e, "messages", 0) for e in events)
@@ -87,7 +87,7 @@ def _retention(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from convmem.bulk import run_import
+    from composition.bulk import run_import
 
     path = Path(args.file)
     if not path.is_file():
@@ -100,7 +100,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from convmem.bulk import run_export
+    from composition.bulk import run_export
 
     if args.out is None:
         return asyncio.run(run_export(args.tenant, args.user, args.format, sys.stdout.buffer))

@@ -17,20 +17,20 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
     from aiokafka import AIOKafkaProducer
     from tqdm import tqdm
 
+    from convmem.adapters.postgres import PostgresStorage
     from convmem.kafka_admin import ensure_topics
     from convmem.migrations import migrate
-    from convmem.store import PostgresStore
     from services.ingest.importing import import_lines
 
     settings = settings or load(CommonSettings)
     await ensure_topics(settings.kafka_bootstrap)
     await migrate(settings.database_url.get_secret_value())
-    store = await PostgresStore.connect(settings.database_url.get_secret_value(), max_size=2)
+    store = await PostgresStorage.connect(settings.database_url.get_secret_value(), max_size=2)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=5, max_batch_size=256 * 1024, client_id="convmem-import")
     await producer.start()
 
-    sealer = Sealer(store)
+    sealer = Sealer(store.keys)
 
     async def publish(events: Sequence[MessageReceived]) -> None:
         sent = [await producer.send(topics.INBOUND, (await sealer.seal(e)).model_dump_json().encode(), key=e.key)
@@ -39,7 +39,7 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
 
     try:
         with tqdm(total=total, unit="msg", file=sys.stderr, desc="import") as bar:
-            report = await import_lines(lines, publish=publish, known=store.known_external_ids, batch=batch,
+            report = await import_lines(lines, publish=publish, known=store.lookup.known_external_ids, batch=batch,
                                         progress=bar.update)
     finally:
         await producer.stop()
@@ -56,14 +56,14 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
 
 async def run_export(tenant_id: str, user_id: str, fmt: str, out: BinaryIO,
                      settings: CommonSettings | None = None) -> int:
-    from convmem.store import PostgresStore
+    from convmem.adapters.postgres import PostgresStorage
     from services.ingest.export import export_stream
 
     settings = settings or load(CommonSettings)
-    store = await PostgresStore.connect(settings.database_url.get_secret_value(), max_size=2)
+    store = await PostgresStorage.connect(settings.database_url.get_secret_value(), max_size=2)
     written = 0
     try:
-        async for chunk in export_stream(store, tenant_id, user_id, "csv" if fmt == "csv" else "json"):
+        async for chunk in export_stream(store.privacy, tenant_id, user_id, "csv" if fmt == "csv" else "json"):
             out.write(chunk)
             written += len(chunk)
     finally:

@@ -2,9 +2,12 @@
 
 - RetryableError (a dependency is down): back off and run the handler again, in place. The
   offset is not committed, the partition waits, per-conversation order is kept: nothing lost.
-- PoisonError, a validation error, undecodable bytes, or any other error that persists for
-  `max_attempts`: the original bytes go to `<topic>.dlq` with the reason in headers, and the
-  partition moves on.
+- PoisonError (our own validation says the input can never succeed: undecodable bytes, an
+  event that fails its contract, a conversation owned by someone else): the original bytes go
+  to `<topic>.dlq` with the reason in headers at once, and the partition moves on.
+- Anything else (a bug, a library error we did not translate) is retried with backoff and
+  logged; once it has failed `max_attempts` times it is dead-lettered with its reason, so a
+  programming error is reported and retried, never silently treated as bad input.
 - Anything that still escapes (the DLQ itself unreachable) is nacked by FastStream's
   NACK_ON_ERROR policy: the consumer seeks back and the record is delivered again.
 """
@@ -13,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 import structlog
@@ -25,16 +27,12 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
-from contracts import MessageReceived, ReplyGenerated, TurnRecorded, topics
+from contracts import topics
 from convmem.errors import PoisonError, RetryableError
-from convmem.sealing import Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
 
 E = TypeVar("E", bound=BaseModel)
-Sealable = TypeVar("Sealable", MessageReceived, ReplyGenerated, TurnRecorded)
-
-_POISON = (PoisonError, ValidationError, UnicodeDecodeError, ValueError)
 
 
 def decode_event(model: type[E], record: ConsumerRecord) -> E:
@@ -42,20 +40,10 @@ def decode_event(model: type[E], record: ConsumerRecord) -> E:
     try:
         return model.model_validate_json(record.value or b"")
     except ValidationError as exc:
-        raise PoisonError(f"invalid {model.__name__}: {_reason(exc)}") from exc
+        raise PoisonError(f"invalid {model.__name__}: {reason(exc)}") from exc
 
 
-async def open_or_drop(sealer: Sealer, event: Sealable) -> Sealable | None:
-    """The event with its sealed text opened, or None when its subject was erased: such an
-    event is acknowledged and dropped, which is what erasure means for the event log."""
-    try:
-        return await sealer.open(event)
-    except SubjectKeyDestroyed:
-        log.info("event_dropped_subject_erased", event_id=str(event.event_id), message_id=str(event.message_id))
-        return None
-
-
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -80,7 +68,7 @@ class DeliveryPolicy:
         return _Delivery(msg, context=context, policy=self)
 
     def backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(attempt, 16))
+        delay = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt, 16))
         return delay * (0.5 + random.random() / 2)
 
     async def dead_letter(self, record: ConsumerRecord, reason: str) -> None:
@@ -103,7 +91,7 @@ class DeliveryPolicy:
         for hook in self.on_dead_letter:
             hook(record.topic, reason)
 
-    async def run(self, call: Callable[[], Awaitable[Any]], records: tuple[ConsumerRecord, ...]) -> Any:
+    async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord]) -> Any:
         attempt = 0
         while True:
             try:
@@ -112,23 +100,23 @@ class DeliveryPolicy:
                 delay = self.backoff(attempt)
                 log.warning("retrying", error=str(exc), attempt=attempt + 1, delay_s=round(delay, 2),
                             **_where(records))
-            except _POISON as exc:
+            except PoisonError as exc:
                 for record in records:
-                    await self.dead_letter(record, _reason(exc))
+                    await self.dead_letter(record, reason(exc))
                 return None
             except Exception as exc:
                 if attempt + 1 >= self.max_attempts:
                     log.exception("attempts_exhausted", attempts=attempt + 1, **_where(records))
                     for record in records:
-                        await self.dead_letter(record, f"exhausted {attempt + 1} attempts: {_reason(exc)}")
+                        await self.dead_letter(record, f"exhausted {attempt + 1} attempts: {reason(exc)}")
                     return None
                 delay = self.backoff(attempt)
-                log.warning("handler_failed", error=_reason(exc), attempt=attempt + 1, **_where(records))
+                log.warning("handler_failed", error=reason(exc), attempt=attempt + 1, **_where(records))
             attempt += 1
             await asyncio.sleep(delay)
 
 
-def _where(records: tuple[ConsumerRecord, ...]) -> dict[str, Any]:
+def _where(records: Sequence[ConsumerRecord]) -> dict[str, Any]:
     first = records[0] if records else None
     if first is None:
         return {}
@@ -146,14 +134,3 @@ class _Delivery(BaseMiddleware):
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
         return await self.policy.run(lambda: call_next(msg), _records(msg.raw_message))
-
-    async def after_processed(
-        self, exc_type: type[BaseException] | None = None, exc_val: BaseException | None = None,
-        exc_tb: TracebackType | None = None,
-    ) -> bool | None:
-        # Decoding failures happen before consume_scope: bytes that are not JSON at all.
-        if exc_val is not None and isinstance(exc_val, Exception) and not isinstance(exc_val, RetryableError):
-            for record in _records(self.msg):
-                await self.policy.dead_letter(record, f"undecodable: {_reason(exc_val)}")
-            return True
-        return False

@@ -1,5 +1,5 @@
-"""Process lifespan: builds clients, declares the roles' subscribers on one FastStream
-broker, serves HTTP for ingest, and tears it all down in reverse order."""
+"""Process lifespan: loads each role's settings, builds clients, declares the roles on one
+FastStream broker, serves HTTP for ingest, and tears it all down in reverse order."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
-from contracts import Event, topics
+from composition.policies import retention_policy, scrub_policy
+from composition.resources import Resources
+from composition.roles import ROLES, Declared, RoleSettings, build_broker, declare, edge_ports
+from contracts import Event
 from convmem import logs
-from convmem.delivery import DeliveryPolicy
+from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
-from convmem.resources import Resources
-from convmem.retrieval import Stages
 from convmem.settings import (
     CommonSettings,
     IndexerSettings,
@@ -30,51 +31,11 @@ from convmem.settings import (
     VectorSettings,
     load,
 )
-from services.responder.context import RecallPolicy
-from services.retention.scrubbing import ScrubPolicy
-from services.retention.sweep import RetentionPolicy, sweep
+from services.retention.sweep import sweep
+from services.retention.worker import privacy_outlet
 
 log = structlog.get_logger("convmem.runtime")
-ROLES = ("ingest", "indexer", "responder", "retention")
-
-
-def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
-    broker = KafkaBroker(
-        common.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
-        middlewares=[policy], client_id="convmem", graceful_timeout=15, logger=None,
-        description="convmem: conversational memory events",
-    )
-    policy.broker = broker
-    return broker
-
-
-def declare(broker: KafkaBroker, roles: Sequence[str], res: Resources, policy: DeliveryPolicy,
-            common: CommonSettings, responder: ResponderSettings | None = None,
-            indexer: IndexerSettings | None = None, retention: RetentionSettings | None = None) -> Any:
-    """Register every role's publishers and subscribers; returns ingest's EventSink if any."""
-    from services.indexer import worker as indexer_worker
-    from services.ingest import worker as ingest_worker
-    from services.responder import worker as responder_worker
-
-    sink = None
-    if "ingest" in roles:
-        sink = ingest_worker.register(broker, res)
-    if "indexer" in roles:
-        from services.indexer.enrichment import load_rules
-
-        indexer_worker.register(broker, res, policy, common.group_prefix,
-                                rules=load_rules(indexer.intent_rules if indexer else "default"))
-    if "retention" in roles:
-        from services.retention import worker as retention_worker
-
-        _, scrubbing = retention_policies(retention or RetentionSettings.model_construct())
-        retention_worker.register(broker, res, common.group_prefix, scrubbing)
-    if "responder" in roles:
-        r = responder or ResponderSettings.model_construct()
-        responder_worker.register(broker, res, common.group_prefix,
-                                  RecallPolicy(r.recent_turns, r.recall_k, r.recall_min_score, r.context_token_budget,
-                                               r.summary_every, r.summary_max_chars))
-    return sink
+__all__ = ["ROLES", "Runtime", "run_retention_sweep", "run_roles", "sweep_once"]
 
 
 @dataclass
@@ -86,13 +47,14 @@ class Runtime:
     retention: RetentionSettings | None = None
     http_port: int | None = None
     res: Resources = field(default_factory=Resources)
+    broker: KafkaBroker | None = None
+    policy: DeliveryPolicy | None = None
+    declared: Declared | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _serving: asyncio.Task[Any] | None = None  # uvicorn's own task: asked to exit, never cancelled
-    broker: KafkaBroker | None = None
-    policy: DeliveryPolicy | None = None
 
-    def _load(self) -> VectorSettings:
+    def _load(self) -> CommonSettings:
         unknown = set(self.roles) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
@@ -105,7 +67,8 @@ class Runtime:
         if "retention" in self.roles and self.retention is None:
             self.retention = load(RetentionSettings)
         common = self.ingest or self.indexer or self.responder or self.retention
-        assert common is not None
+        if common is None:
+            raise ValueError("no role to run")
         return common
 
     @property
@@ -113,27 +76,31 @@ class Runtime:
         assert self._server is not None and self._server.servers
         return int(self._server.servers[0].sockets[0].getsockname()[1])
 
+    @property
+    def privacy(self) -> Outlet[Event] | None:
+        return None if self.declared is None else self.declared.privacy
+
     async def start(self) -> None:
         common = self._load()
         logs.configure(common.log_level, common.log_format)
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
-        await self.res.open_store(common.database_url.get_secret_value())
-        vector_settings: VectorSettings = self.responder or self.indexer or self.retention or common
+        await self.res.open_storage(common.database_url.get_secret_value())
+        vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
+        assert vector_settings is not None  # every role's settings carry the vector settings
         self.res.open_vectors(vector_settings)
-        self.res.stages = Stages.parse("hybrid", vector_settings.retrieval_stages)
         if self.responder is not None:
             self.res.open_chat_model(self.responder)
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common, self.policy)
-        sink = declare(self.broker, self.roles, self.res, self.policy, common, self.responder, self.indexer,
-                       self.retention)
+        settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention)
+        self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix)
         await self.broker.start()
-        if self.ingest is not None:
-            from services.ingest.app import create_app
+        if self.ingest is not None and self.declared.sink is not None:
+            from services.ingest.http.app import create_app
 
-            app = create_app(self.ingest, lambda: self.res.store, lambda: sink, self.res.retriever)
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink))
             port = self.ingest.http_port if self.http_port is None else self.http_port
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
                                     access_log=False, lifespan="off")
@@ -143,13 +110,16 @@ class Runtime:
                 await asyncio.sleep(0.02)
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(self._sweep_forever(self.retention)))
-        log.info("started", roles=list(self.roles), vector_index=type(self.res._index).__name__,
-                 llm="offline" if self.res.chat_model is None else self.res.chat_model.name)
+        log.info("started", roles=list(self.roles), **self.res.describe())
+
+    async def sweep_once(self) -> list[Event]:
+        assert self.retention is not None, "this process does not run the retention role"
+        return await sweep_once(self.res, self.retention, self.privacy)
 
     async def _sweep_forever(self, settings: RetentionSettings) -> None:
         while True:
             try:
-                await sweep_once(self.res, settings, self.broker)
+                await sweep_once(self.res, settings, self.privacy)
             except Exception as exc:  # the sweep must outlive a database blip
                 log.warning("retention_sweep_failed", error=type(exc).__name__)
             await asyncio.sleep(settings.sweep_interval_s)
@@ -182,20 +152,14 @@ async def run_roles(roles: Sequence[str], http_port: int | None = None) -> None:
         await runtime.stop()
 
 
-def retention_policies(settings: RetentionSettings) -> tuple[RetentionPolicy, ScrubPolicy]:
-    return (RetentionPolicy(settings.message_retention_days, settings.summary_retention_days,
-                            settings.deleted_grace_hours, settings.sweep_batch),
-            ScrubPolicy(settings.pii_mode, settings.pii_delay_hours, settings.phone_region))  # type: ignore[arg-type]
-
-
-async def sweep_once(res: Resources, settings: RetentionSettings, broker: KafkaBroker | None) -> list[Event]:
-    """One sweep; its audit events go to privacy.events.v1 when a broker is given."""
-    retention, scrubbing = retention_policies(settings)
-    events = await sweep(res.store, res.index, res.embedder, retention, scrubbing)
+async def sweep_once(res: Resources, settings: RetentionSettings, privacy: Outlet[Event] | None) -> list[Event]:
+    """One sweep; its audit events go to privacy.events.v1 when an outlet is given."""
+    s = res.storage
+    events = await sweep(s.retention, s.policies, res.index, res.embedder, retention_policy(settings),
+                         scrub_policy(settings))
+    if privacy is not None and events:
+        await privacy.publish(events)
     for event in events:
-        if broker is not None:
-            key = getattr(event, "conversation_id", None) or getattr(event, "tenant_id", None) or "retention"
-            await broker.publish(event, topic=topics.PRIVACY_EVENTS, key=str(key).encode())
         log.info("retention_event", kind=type(event).__name__,
                  **{k: v for k, v in event.model_dump().items() if k in ("messages", "kinds", "user_summaries")})
     return events
@@ -204,12 +168,14 @@ async def sweep_once(res: Resources, settings: RetentionSettings, broker: KafkaB
 async def run_retention_sweep() -> list[Event]:
     settings = load(RetentionSettings)
     res = Resources()
-    await res.open_store(settings.database_url.get_secret_value())
+    await res.open_storage(settings.database_url.get_secret_value())
     res.open_vectors(settings)
-    broker = build_broker(settings, DeliveryPolicy(group=settings.group_prefix))
+    policy = DeliveryPolicy(group=settings.group_prefix)
+    broker = build_broker(settings, policy)
+    privacy = privacy_outlet(Subscriptions(broker, policy, lambda: res.sealer, settings.group_prefix))
     await broker.connect()
     try:
-        return await sweep_once(res, settings, broker)
+        return await sweep_once(res, settings, privacy)
     finally:
         await broker.stop()
         await res.close()

@@ -1,0 +1,33 @@
+"""Settings become the domain's policies here, validated, by keyword: the services define
+their policies as plain dataclasses and never see a settings object."""
+
+from __future__ import annotations
+
+from convmem.settings import ConfigError, IndexerSettings, ResponderSettings, RetentionSettings
+from services.indexer.enrichment import IntentRules, load_rules
+from services.responder.context import RecallPolicy
+from services.retention.scrubbing import ScrubPolicy
+from services.retention.sweep import RetentionPolicy
+
+
+def intent_rules(settings: IndexerSettings) -> IntentRules | None:
+    try:
+        return load_rules(settings.intent_rules)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: CONVMEM_INTENT_RULES {exc}") from None
+
+
+def recall_policy(settings: ResponderSettings) -> RecallPolicy:
+    return RecallPolicy(recent_turns=settings.recent_turns, recall_k=settings.recall_k,
+                        min_similarity=settings.recall_min_score, token_budget=settings.context_token_budget,
+                        summary_every=settings.summary_every, summary_max_chars=settings.summary_max_chars)
+
+
+def retention_policy(settings: RetentionSettings) -> RetentionPolicy:
+    return RetentionPolicy(message_days=settings.message_retention_days,
+                           summary_days=settings.summary_retention_days,
+                           deleted_grace_hours=settings.deleted_grace_hours, batch=settings.sweep_batch)
+
+
+def scrub_policy(settings: RetentionSettings) -> ScrubPolicy:
+    return ScrubPolicy(mode=settings.pii_mode, delay_hours=settings.pii_delay_hours, region=settings.phone_region)

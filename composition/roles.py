@@ -1,0 +1,111 @@
+"""Each role wired: the ports its domain functions get, the policies they follow, the topics
+they consume and publish. Adding a role touches this module and the new service only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
+
+from faststream.kafka import KafkaBroker
+
+from composition.policies import intent_rules, recall_policy, scrub_policy
+from composition.resources import NotStarted, Resources
+from contracts import Event
+from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
+from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
+from services.indexer import worker as indexer
+from services.ingest import worker as ingest
+from services.ingest.edge import EdgePorts
+from services.ingest.sink import EventSink
+from services.responder import worker as responder
+from services.retention import worker as retention
+
+ROLES = ("ingest", "indexer", "responder", "retention")
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    """The settings of the roles a process runs (None: that role is not run here)."""
+
+    ingest: IngestSettings | None = None
+    indexer: IndexerSettings | None = None
+    responder: ResponderSettings | None = None
+    retention: RetentionSettings | None = None
+
+
+@dataclass(frozen=True)
+class Declared:
+    subscriptions: Subscriptions
+    sink: EventSink | None  # ingest's way to Kafka, when this process runs ingest
+    privacy: Outlet[Event] | None  # the audit trail, when this process runs retention
+
+
+def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
+    broker = KafkaBroker(
+        common.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+        middlewares=[policy], client_id="convmem", graceful_timeout=15, logger=None,
+        description="convmem: conversational memory events",
+    )
+    policy.broker = broker
+    return broker
+
+
+def _given(value: S | None, role: str) -> S:
+    if value is None:
+        raise NotStarted(f"the {role} role was declared without its settings")
+    return value
+
+
+def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], res: Resources,
+            settings: RoleSettings, group_prefix: str) -> Declared:
+    """Register every role's publishers and subscribers. Needs no connection: the ports are
+    read from `res` when a message arrives, so the AsyncAPI document is made the same way."""
+    subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix)
+    sink = ingest.register(subs) if "ingest" in roles else None
+    privacy = None
+    if "indexer" in roles:
+        rules = intent_rules(settings.indexer) if settings.indexer is not None else None
+
+        def indexer_deps() -> indexer.IndexerDeps:
+            s = res.storage
+            _given(settings.indexer, "indexer")
+            return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
+                                       embedder=res.embedder, index=res.index, rules=rules)
+
+        indexer.register(subs, indexer_deps)
+    if "retention" in roles:
+        scrubbing = scrub_policy(settings.retention) if settings.retention is not None else None
+
+        def retention_deps() -> retention.RetentionDeps:
+            s = res.storage
+            return retention.RetentionDeps(privacy=s.privacy, retention=s.retention, policies=s.policies,
+                                           index=res.index, embedder=res.embedder,
+                                           scrubbing=_given(scrubbing, "retention"), forget_keys=res.sealer.forget)
+
+        privacy = retention.register(subs, retention_deps)
+    if "responder" in roles:
+        recall = recall_policy(settings.responder) if settings.responder is not None else None
+
+        def responder_deps() -> responder.ResponderDeps:
+            s = res.storage
+            return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
+                                           retriever=res.retriever(), model=res.chat_model,
+                                           policy=_given(recall, "responder"))
+
+        responder.register(subs, responder_deps)
+    return Declared(subs, sink, privacy)
+
+
+def edge_ports(res: Resources, sink: EventSink) -> Callable[[], EdgePorts]:
+    """What the HTTP edge may touch, built once, on its first request."""
+
+    @cache
+    def ports() -> EdgePorts:
+        s = res.storage
+        return EdgePorts(lookup=s.lookup, conversations=s.conversations, memory=s.memory, privacy=s.privacy,
+                         policies=s.policies, health=s.health, sink=sink, retriever=res.retriever())
+
+    return ports

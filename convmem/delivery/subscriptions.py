@@ -1,0 +1,184 @@
+"""Subscribers and publishers with the delivery concerns done once, here, for every role:
+
+- on the way in: each record is decoded strictly into its contract (a record that cannot be
+  is dead-lettered alone, its batch neighbours go on) and its sealed text is opened; an event
+  whose subject was erased is acknowledged and dropped, which is what erasure means for the
+  event log;
+- on the way out: events that carry personal text are sealed, published keyed by their
+  conversation (in order per key, concurrently across keys), and only once Kafka acknowledged
+  them is the effect marked as published (publish, then mark).
+
+A subscriber written with this module is its typed event, a call to a domain function, and
+the event that function returns. A new subscriber cannot forget to open or seal: it never
+sees a sealed event and never publishes one unsealed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel
+
+from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.delivery.policy import DeliveryPolicy, decode_event
+from convmem.errors import PoisonError
+from convmem.sealing import Sealer, SubjectKeyDestroyed
+
+log = structlog.get_logger("convmem.delivery")
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
+SEALABLE = (MessageReceived, ReplyGenerated, TurnRecorded)
+# Commit only after the handler finished; start from the oldest record when a group is new.
+_CONSUMER: dict[str, Any] = {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest"}
+
+
+async def _raw(msg: KafkaMessage) -> Any:
+    # FastStream hands us the records untouched; decoding is ours, one record at a time.
+    return msg.body
+
+
+def _key(event: BaseModel) -> bytes:
+    key = getattr(event, "key", None)
+    if not isinstance(key, bytes):
+        raise TypeError(f"{type(event).__name__} has no Kafka key")
+    return key
+
+
+async def open_or_drop(sealer: Sealer, event: In) -> In | None:
+    """The event with its sealed text opened, or None when its subject was erased."""
+    if not isinstance(event, SEALABLE):
+        return event
+    sealable: Any = event  # one of SEALABLE, which the type checker cannot narrow a TypeVar to
+    try:
+        opened: In = await sealer.open(sealable)
+        return opened
+    except SubjectKeyDestroyed:
+        log.info("event_dropped_subject_erased", event_id=str(event.event_id), message_id=str(event.message_id))
+        return None
+
+
+@dataclass
+class Outlet(Generic[Out]):
+    """A topic we publish one kind of event to."""
+
+    publisher: Any  # FastStream's publisher: declared (and documented) before the broker connects
+    sealer: Callable[[], Sealer]
+
+    async def publish(self, events: Sequence[Out]) -> None:
+        """Seal what must be sealed and publish; returns once every event was acknowledged.
+        Events with the same key go out one after another, so their order is kept."""
+        by_key: dict[bytes, list[BaseModel]] = defaultdict(list)
+        for event in events:
+            sealable: Any = event
+            sealed = await self.sealer().seal(sealable) if isinstance(event, SEALABLE) else event
+            by_key[_key(event)].append(sealed)
+
+        async def in_order(key: bytes, items: list[BaseModel]) -> None:
+            for item in items:
+                await self.publisher.publish(item, key=key)
+
+        await asyncio.gather(*(in_order(k, items) for k, items in by_key.items()))
+
+
+@dataclass
+class Subscriptions:
+    """Declares a role's subscribers on the broker, with the delivery policy around them."""
+
+    broker: KafkaBroker
+    policy: DeliveryPolicy
+    sealer: Callable[[], Sealer]
+    group_prefix: str
+    # title -> contract of the records it consumes, for the AsyncAPI document
+    consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
+
+    def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
+        return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
+                      self.sealer)
+
+    def each(self, topic: str, *, group: str, event: type[In], title: str, description: str,
+             publish_to: Outlet[Out] | None = None,
+             mark: Callable[[Sequence[Out]], Awaitable[None]] | None = None,
+             after: Callable[[In], Awaitable[None]] | None = None,
+             max_records: int | None = None, batch_timeout_ms: int = 10,
+             ) -> Callable[[Callable[[In], Awaitable[Out | None]]], Callable[[In], Awaitable[Out | None]]]:
+        """A handler of one event that returns the event to publish (or None). With
+        `max_records` the records come in batches: each is handled in order (a poison record
+        is dead-lettered alone), then everything returned is published together and marked
+        with one call. `after` runs once the event's output was published and marked."""
+
+        def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
+            async def consume(msg: KafkaMessage) -> None:
+                outs: list[Out] = []
+                done: list[In] = []
+                for record in _as_records(msg.raw_message):
+                    try:
+                        opened = await self._open(event, record)
+                        out = None if opened is None else await handler(opened)
+                    except PoisonError as exc:
+                        if max_records is None:
+                            raise  # the delivery policy dead-letters a single record itself
+                        await self.policy.dead_letter(record, str(exc))
+                        continue
+                    if opened is not None:
+                        done.append(opened)
+                    if out is not None:
+                        outs.append(out)
+                if outs and publish_to is not None:
+                    await publish_to.publish(outs)
+                    if mark is not None:
+                        await mark(outs)
+                if after is not None:
+                    for item in done:
+                        await after(item)
+
+            self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
+            return handler
+
+        return register
+
+    def batch(self, topic: str, *, group: str, event: type[In], title: str, description: str,
+              max_records: int, batch_timeout_ms: int = 20,
+              ) -> Callable[[Callable[[list[In]], Awaitable[object]]], Callable[[list[In]], Awaitable[object]]]:
+        """A handler of a whole batch (for work that is cheaper in bulk, like embedding)."""
+
+        def register(handler: Callable[[list[In]], Awaitable[object]]) -> Callable[[list[In]], Awaitable[object]]:
+            async def consume(msg: KafkaMessage) -> None:
+                events: list[In] = []
+                for record in _as_records(msg.raw_message):
+                    try:
+                        opened = await self._open(event, record)
+                    except PoisonError as exc:
+                        await self.policy.dead_letter(record, str(exc))
+                        continue
+                    if opened is not None:
+                        events.append(opened)
+                await handler(events)
+
+            self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
+            return handler
+
+        return register
+
+    async def _open(self, model: type[In], record: ConsumerRecord) -> In | None:
+        return await open_or_drop(self.sealer(), decode_event(model, record))
+
+    def _subscribe(self, topic: str, group: str, event: type[In], title: str, description: str,
+                   consume: Callable[[KafkaMessage], Awaitable[None]], max_records: int | None,
+                   batch_timeout_ms: int) -> None:
+        batching: dict[str, Any] = ({} if max_records is None else
+                                    {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
+        self.consumed[title] = event
+        self.broker.subscriber(topic, group_id=f"{self.group_prefix}.{group}", decoder=_raw, title=title,
+                               description=description, **_CONSUMER, **batching)(consume)
+
+
+def _as_records(raw: Any) -> tuple[ConsumerRecord, ...]:
+    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)

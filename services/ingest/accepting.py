@@ -1,0 +1,76 @@
+"""What the edge decides before an event goes to Kafka: is this message new, may its author
+post into the conversation it names, and which ids it gets. Plain functions over the ports
+they need (no HTTP here); the routes in services.ingest.http call them and publish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from contracts import MessageReceived, identity
+from convmem.ports import Conversations, MessageLookup
+from services.ingest.principal import Principal, author_for, conversation_not_found
+from services.ingest.schemas import PostMessage
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    message_id: UUID
+    conversation_id: UUID
+    event: MessageReceived | None  # None: this external id was accepted before, publish nothing
+
+    @property
+    def duplicate(self) -> bool:
+        return self.event is None
+
+
+async def accept_message(lookup: MessageLookup, conversations: Conversations, who: Principal,
+                         post: PostMessage) -> Acceptance:
+    """The caller's right to post as the user comes first (403), then the dedupe (a retry gets
+    the ids of the first attempt, wherever it went), then the conversation rule (404)."""
+    author = author_for(who, post.user_id, post.role)
+    tenant = who.tenant_id
+    if post.external_id is not None:
+        known = await lookup.message_ref(tenant, post.external_id)
+        if known is not None:
+            return Acceptance(message_id=known[0], conversation_id=known[1], event=None)
+    conversation_id = await _conversation_for(conversations, author, post)
+    # Derived from the producer's idempotency key, so a retry that raced past the dedupe
+    # above still lands on the same ids and the recorder stores it once.
+    message_id = (identity.message_id_for_external(tenant, post.external_id)
+                  if post.external_id is not None else uuid4())
+    event = MessageReceived(
+        tenant_id=tenant, user_id=post.user_id, conversation_id=conversation_id, message_id=message_id,
+        external_id=post.external_id, channel="http", text=post.text, role=post.role,
+        reply_expected=post.reply_expected and post.role == "user",
+        occurred_at=post.occurred_at or datetime.now(UTC), metadata=post.metadata,
+    )
+    return Acceptance(message_id=message_id, conversation_id=conversation_id, event=event)
+
+
+async def _conversation_for(conversations: Conversations, author: Principal, post: PostMessage) -> UUID:
+    if post.conversation_id is not None:
+        # The unscoped lookup, on purpose: a tenant-scoped one answers "unknown" for another
+        # tenant's id, which would be accepted here as a new conversation (202) and then
+        # dead-lettered by the recorder as an ownership conflict. An unknown id is a new one.
+        known = await conversations.conversation(post.conversation_id)
+        if known is not None and not author.sees(known):
+            raise conversation_not_found()
+        return post.conversation_id
+    if post.external_id is not None:
+        return identity.conversation_id_for_external(tenant_id=author.tenant_id, external_id=post.external_id)
+    return uuid4()
+
+
+async def not_yet_stored(lookup: MessageLookup, messages: Sequence[MessageReceived]) -> list[MessageReceived]:
+    """Meta redelivers webhooks for days: drop the messages already stored, in order (the
+    recorder dedupes whatever slips through, e.g. two redeliveries racing). One lookup per
+    tenant in the batch, not one per message."""
+    keys: dict[str, list[str]] = {}
+    for m in messages:
+        if m.external_id is not None:
+            keys.setdefault(m.tenant_id, []).append(m.external_id)
+    stored = {tenant: await lookup.known_external_ids(tenant, ids) for tenant, ids in keys.items()}
+    return [m for m in messages if m.external_id is None or m.external_id not in stored[m.tenant_id]]

@@ -1,0 +1,22 @@
+"""What the HTTP edge may touch: the few storage ports its routes read or write, the event
+sink, and the retriever for search. The composition root builds one; routes receive it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convmem.ports import Conversations, Health, MemoryReader, MessageLookup, PrivacyLedger, TenantPolicies
+from convmem.retrieval import Retriever
+from services.ingest.sink import EventSink
+
+
+@dataclass(frozen=True)
+class EdgePorts:
+    lookup: MessageLookup
+    conversations: Conversations
+    memory: MemoryReader
+    privacy: PrivacyLedger
+    policies: TenantPolicies
+    health: Health
+    sink: EventSink
+    retriever: Retriever | None = None  # None: search is not served by this node

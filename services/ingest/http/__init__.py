@@ -1,0 +1,1 @@
+"""The HTTP edge: one router per resource, over the ports the composition root provides."""

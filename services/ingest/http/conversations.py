@@ -1,0 +1,94 @@
+"""Conversations as a resource: list (keyset pages), read, rename or archive, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import structlog
+from fastapi import APIRouter, Query
+
+from convmem.ports import ConversationFilter, MemoryScope
+from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
+from services.ingest.http.deps import Caller, Ports
+from services.ingest.http.errors import ERRORS, ApiError, require_offset
+from services.ingest.http.views import conversation_detail, conversation_view
+from services.ingest.principal import conversation_not_found, memory_owner_or_tenant, visible_conversation
+from services.ingest.schemas import ConversationDetail, ConversationPage, ConversationView, Deleted, PatchConversation
+
+log = structlog.get_logger("convmem.ingest")
+router = APIRouter(tags=["conversations"])
+
+
+@router.get("/v1/conversations", response_model=ConversationPage, responses=ERRORS)
+async def list_conversations(
+    ports: Ports,
+    caller: Caller,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                         description="admins: one user; omit for the whole tenant")] = None,
+    status: Annotated[Literal["active", "archived"] | None, Query()] = None,
+    conversation_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=64)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="created before")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ConversationPage:
+    who = caller.principal()
+    require_offset("since", since)
+    require_offset("until", until)
+    owner = memory_owner_or_tenant(who, user_id)
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except CursorError as exc:
+        raise ApiError(400, "invalid_cursor", str(exc), fields=[{"field": "cursor", "message": str(exc)}]) from None
+    rows = await ports.conversations.list_conversations(
+        ConversationFilter(who.tenant_id, owner, status, conversation_type, since, until, after), limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return ConversationPage(
+        conversations=[conversation_view(c) for c in page],
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].conversation_id) if more else None)
+
+
+@router.get("/v1/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
+async def get_conversation(
+    conversation_id: UUID,
+    ports: Ports,
+    caller: Caller,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ConversationDetail:
+    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    # The rule decided; this read only fetches what the answer shows (title, counts, ...).
+    info = await ports.conversations.conversation_info(owner.tenant_id, conversation_id)
+    if info is None:  # purged between the two reads
+        raise conversation_not_found()
+    turns = await ports.memory.conversation_turns(
+        MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1) or []
+    return conversation_detail(info, turns, limit)
+
+
+@router.patch("/v1/conversations/{conversation_id}", response_model=ConversationView, responses=ERRORS)
+async def patch_conversation(conversation_id: UUID, body: PatchConversation, ports: Ports,
+                             caller: Caller) -> ConversationView:
+    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    if body.title is None and body.status is None:
+        raise ApiError(422, "invalid_request", "nothing to change: give title, status or both",
+                       fields=[{"field": "body", "message": "title or status required"}])
+    updated = await ports.conversations.update_conversation(owner.tenant_id, conversation_id, title=body.title,
+                                                            status=body.status)
+    if updated is None:
+        raise conversation_not_found()
+    return conversation_view(updated)
+
+
+@router.delete("/v1/conversations/{conversation_id}", response_model=Deleted, responses=ERRORS)
+async def delete_conversation(conversation_id: UUID, ports: Ports, caller: Caller) -> Deleted:
+    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    ids = await ports.conversations.delete_conversation(owner.tenant_id, conversation_id)
+    # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup.
+    if ports.retriever is not None:
+        await ports.retriever.index.delete(ids)
+    log.info("conversation_deleted", conversation_id=str(conversation_id), messages=len(ids))
+    return Deleted(conversation_id=conversation_id, messages=len(ids))

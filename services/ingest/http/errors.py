@@ -1,0 +1,106 @@
+"""The edge's error contract: every 4xx/5xx answers an ErrorBody (`error` code, `message`,
+`fields`), whatever raised it: FastAPI validation, an authorization rule, a dependency
+outage or an unknown path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from convmem.errors import RetryableError
+from services.ingest.principal import AuthError, Refused
+from services.ingest.schemas import ErrorBody, ErrorField
+
+log = structlog.get_logger("convmem.ingest")
+
+# The error statuses the API operations document (each answers an ErrorBody).
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 422, 503)}
+
+PUBLISH_TIMEOUT_S = 15
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers, self.fields = status, code, message, headers, fields
+
+
+def error_response(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(error=code, message=message, fields=[ErrorField(**f) for f in fields or []])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def unavailable(what: str) -> ApiError:
+    return ApiError(503, "unavailable", f"{what} is not configured on this node")
+
+
+def require_offset(name: str, value: datetime | None) -> None:
+    """Query parameters are parsed by FastAPI, which accepts naive times; a naive bound would
+    be compared against UTC timestamps as if it were UTC, silently, so it is refused."""
+    if value is not None and value.tzinfo is None:
+        raise ApiError(422, "invalid_request", f"{name} must carry a UTC offset, e.g. 2026-11-23T10:00:00Z",
+                       fields=[{"field": name, "message": "timezone offset required"}])
+
+
+async def publish(sending: Awaitable[None]) -> None:
+    """Wait for Kafka's acknowledgement; an event log that did not take the event is a 503,
+    never a 500, so producers retry (their external id makes the retry harmless)."""
+    try:
+        await asyncio.wait_for(sending, timeout=PUBLISH_TIMEOUT_S)
+    except RetryableError:
+        raise
+    except Exception as exc:  # aiokafka/FastStream errors: the event log did not take it
+        log.warning("publish_failed", error=type(exc).__name__)
+        raise ApiError(503, "unavailable", "the event log is unavailable; retry later",
+                       {"Retry-After": "2"}) from exc
+
+
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+              for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return error_response(400, "malformed_json", "request body is not valid JSON", fields)
+    return error_response(422, "invalid_request", "request failed validation", fields)
+
+
+async def _api(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.fields, headers=exc.headers)
+
+
+async def _unauthenticated(_: Request, exc: AuthError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _refused(_: Request, exc: Refused) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _unavailable(_: Request, exc: RetryableError) -> JSONResponse:
+    log.warning("dependency_unavailable", error=str(exc))
+    return error_response(503, "unavailable", "a backing service is unavailable; retry later",
+                          headers={"Retry-After": "2"})
+
+
+async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    # The decorator form types each handler by the exception it takes.
+    app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(ApiError)(_api)
+    app.exception_handler(AuthError)(_unauthenticated)
+    app.exception_handler(Refused)(_refused)
+    app.exception_handler(RetryableError)(_unavailable)
+    app.exception_handler(StarletteHTTPException)(_http)

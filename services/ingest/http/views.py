@@ -1,0 +1,92 @@
+"""Port records -> response bodies. The routes decide what to answer; this is only how the
+records the ports return are shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from contracts import TurnRecorded
+from convmem.ports import ConversationInfo, ErasureStatus, Stats, UserSummary
+from convmem.retrieval import SearchHit, SearchResult, Stages
+from services.ingest.schemas import (
+    ConversationDetail,
+    ConversationMessages,
+    ConversationView,
+    ErasureView,
+    MessageView,
+    SearchHitView,
+    SearchResponse,
+    StatsView,
+    UserSummaryView,
+)
+
+
+def message_view(t: TurnRecorded) -> MessageView:
+    return MessageView(message_id=t.message_id, seq=t.seq, role=t.role, content_type=t.content_type, text=t.text,
+                       external_id=t.external_id, in_reply_to=t.in_reply_to, occurred_at=t.occurred_at,
+                       metadata=t.metadata, language=t.language, intent=t.intent,
+                       intent_confidence=t.intent_confidence)
+
+
+def _conversation_fields(c: ConversationInfo) -> dict[str, Any]:
+    return {"conversation_id": c.conversation_id, "user_id": c.user_id, "channel": c.channel, "title": c.title,
+            "title_source": c.title_source, "conversation_type": c.conversation_type, "status": c.status,
+            "message_count": c.message_count, "created_at": c.created_at, "updated_at": c.updated_at,
+            "last_message_at": c.last_message_at, "metadata": c.metadata}
+
+
+def conversation_view(c: ConversationInfo) -> ConversationView:
+    return ConversationView(**_conversation_fields(c))
+
+
+def _page(turns: Sequence[TurnRecorded], limit: int) -> tuple[list[MessageView], int | None]:
+    """Routes read limit + 1 turns: the extra one only says there is a next page."""
+    page = turns[:limit]
+    return [message_view(t) for t in page], page[-1].seq if len(turns) > limit else None
+
+
+def messages_page(conversation_id: UUID, turns: Sequence[TurnRecorded], limit: int) -> ConversationMessages:
+    messages, next_after_seq = _page(turns, limit)
+    return ConversationMessages(conversation_id=conversation_id, messages=messages, next_after_seq=next_after_seq)
+
+
+def conversation_detail(c: ConversationInfo, turns: Sequence[TurnRecorded], limit: int) -> ConversationDetail:
+    messages, next_after_seq = _page(turns, limit)
+    return ConversationDetail(**_conversation_fields(c), messages=messages, next_after_seq=next_after_seq)
+
+
+def _hit_view(h: SearchHit) -> SearchHitView:
+    return SearchHitView(message_id=h.turn.message_id, external_id=h.turn.external_id,
+                         conversation_id=h.turn.conversation_id, seq=h.turn.seq, role=h.turn.role, text=h.turn.text,
+                         occurred_at=h.turn.occurred_at, score=h.score, matched_by=dict(h.ranks),
+                         context=[message_view(c) for c in h.context])
+
+
+def search_response(query: str, stages: Stages, result: SearchResult) -> SearchResponse:
+    return SearchResponse(
+        query=query, mode=stages.mode, stages=[s for s in ("temporal", "neighbours", "rerank") if getattr(stages, s)],
+        timeframe=None if result.timeframe is None else {"since": result.timeframe.since,
+                                                          "until": result.timeframe.until},
+        hits=[_hit_view(h) for h in result.hits])
+
+
+def stats_view(tenant_id: str, user_id: str | None, st: Stats) -> StatsView:
+    return StatsView(scope="tenant" if user_id is None else "user", tenant_id=tenant_id, user_id=user_id,
+                     users=st.users, conversations=st.conversations, messages=st.messages, by_role=st.by_role,
+                     reply_expected=st.reply_expected, replied=st.replied, success_rate=st.success_rate,
+                     first_interaction=st.first_interaction, last_interaction=st.last_interaction)
+
+
+def erasure_view(e: ErasureStatus) -> ErasureView:
+    return ErasureView(request_id=e.request_id, user_id=e.user_id, status=e.status, requested_at=e.requested_at,
+                       completed_at=e.completed_at, counts=e.counts)
+
+
+def user_summary_view(user_id: str, s: UserSummary) -> UserSummaryView:
+    return UserSummaryView(user_id=user_id, conversations=s.conversations, messages=s.messages,
+                           user_messages=s.user_messages, first_interaction=s.first_at, last_interaction=s.last_at,
+                           preferred_language=s.preferred_language, languages=s.languages,
+                           common_intents=[{"intent": i, "count": n} for i, n in s.common_intents()],
+                           updated_at=s.updated_at)

@@ -1,0 +1,160 @@
+"""Who is calling, and what they may do: authentication (a bearer JWT) and the few
+authorization rules every route uses. One module, so a reviewer reads the whole access
+model in one place. No FastAPI here: the rules are plain functions the ingest service's
+business code (accepting.py) applies too; the HTTP layer maps the two errors to responses.
+
+Tokens (HS256) carry `sub` (the user id), `tenant` (default `default`) and `roles`:
+- user: acts and reads only as itself;
+- service: posts turns for any user of its tenant, reads nothing else (a bot backend);
+- admin: posts and reads for any user of its tenant, whole-tenant views, tenant policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import jwt
+
+from convmem.ports import ConversationRef, Conversations
+
+DEFAULT_TENANT = "default"
+_ROLES = frozenset({"user", "service", "admin"})
+
+
+class AuthError(Exception):
+    """401: the caller could not be identified (answered with WWW-Authenticate: Bearer)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Refused(Exception):
+    """403 or 404: the caller is known but may not do this. 404 where even saying "it exists,
+    not yours" would leak another user's data (conversations)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def conversation_not_found() -> Refused:
+    return Refused(404, "conversation_not_found", "no such conversation for this user")
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    tenant_id: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def may_act_for(self, user_id: str) -> bool:
+        """A user acts only as itself; a service or admin for any user of its tenant."""
+        return user_id == self.subject or bool(self.roles & {"service", "admin"})
+
+    def may_read(self, user_id: str) -> bool:
+        """A user reads only its own data; an admin any user's of its tenant."""
+        return user_id == self.subject or self.is_admin
+
+    def sees(self, conversation: ConversationRef) -> bool:
+        """THE ownership rule: a conversation is visible iff it is in this principal's tenant,
+        not deleted, and this principal may read its user. Every route that names a
+        conversation applies it, reading and posting alike."""
+        return (conversation.tenant_id == self.tenant_id and conversation.status != "deleted"
+                and self.may_read(conversation.user_id))
+
+
+def authenticate(authorization: str | None, secret: str) -> Principal:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthError(401, "unauthenticated", "missing bearer token in Authorization header")
+    token = authorization.removeprefix("Bearer ").strip()
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthError(401, "token_expired", "the bearer token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(401, "invalid_token", f"invalid bearer token: {exc}") from None
+    roles = claims.get("roles", ["user"])
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not roles or not set(roles) <= _ROLES:
+        raise AuthError(401, "invalid_token", "claim 'roles' must be a list of user, service, admin")
+    tenant = claims.get("tenant") or DEFAULT_TENANT
+    if not isinstance(tenant, str) or not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise AuthError(401, "invalid_token", "claims 'sub' and 'tenant' must be strings")
+    return Principal(claims["sub"], tenant, frozenset(roles))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The Authorization header as sent, checked when a route asks for the principal. Routes
+    ask after FastAPI validated the request, so a request that is both unauthenticated and
+    invalid keeps answering 422 (a raising dependency would turn that into 401)."""
+
+    authorization: str | None
+    secret: str = field(repr=False)  # never in a log line or a traceback
+
+    def principal(self) -> Principal:
+        return authenticate(self.authorization, self.secret)
+
+    def admin(self) -> Principal:
+        return require_admin(self.principal())
+
+
+# ----------------------------------------------------------------------------- the rules
+
+
+def require_admin(who: Principal) -> Principal:
+    """Tenant-wide settings are an admin's."""
+    if not who.is_admin:
+        raise Refused(403, "forbidden", "only an admin of the tenant may read or change its policy")
+    return who
+
+
+def author_for(who: Principal, user_id: str, role: str) -> Principal:
+    """Posting a turn as `user_id`: returns the author, the identity the turn is posted as.
+    The conversation rule is checked against the author, not the caller, so a service
+    posting for ben sees exactly ben's conversations."""
+    if not who.may_act_for(user_id):
+        raise Refused(403, "forbidden", "a user token may post only as its own user_id")
+    if role != "user" and not who.roles & {"service", "admin"}:
+        raise Refused(403, "forbidden", "only a service or admin token may post assistant turns")
+    return Principal(user_id, who.tenant_id, frozenset({"user"}))
+
+
+def memory_owner(who: Principal, user_id: str | None) -> str:
+    """Whose memory a read covers: the caller's own unless it names another user, which
+    only an admin may."""
+    if user_id is None or user_id == who.subject:
+        return who.subject
+    if not who.may_read(user_id):
+        raise Refused(403, "forbidden", "a user token may read only its own memory")
+    return user_id
+
+
+def memory_owner_or_tenant(who: Principal, user_id: str | None) -> str | None:
+    """As memory_owner, except that an admin naming no user reads the whole tenant (None)."""
+    return user_id if who.is_admin else memory_owner(who, user_id)
+
+
+def data_subject(who: Principal, user_id: str) -> str:
+    """A user's data as a whole (erasure, summary, export): the user itself or an admin."""
+    if not who.may_read(user_id):
+        raise Refused(403, "forbidden", "only the user itself or an admin of its tenant may do this")
+    return user_id
+
+
+async def visible_conversation(conversations: Conversations, who: Principal, conversation_id: UUID
+                               ) -> ConversationRef:
+    """The conversation if `who` sees it; unknown and not visible answer alike (404). Built on
+    the unscoped lookup, so the answer for another tenant's id is "exists, not yours", never
+    "unknown" (see accepting.accept_message for why that matters)."""
+    found = await conversations.conversation(conversation_id)
+    if found is None or not who.sees(found):
+        raise conversation_not_found()
+    return found
