@@ -30,9 +30,10 @@ test: install
 	$(BIN)/convmem stack up
 	set -a; . .convmem/stack.env; set +a; $(BIN)/pytest -q -p no:cacheprovider
 
+# Checks CI runs before the tests: ruff, and mypy in strict mode over every layer and the tests.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy contracts convmem services
+	$(BIN)/mypy contracts convmem services composition tests
 
 docs: install
 	$(BIN)/convmem docs write
