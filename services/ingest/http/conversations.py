@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from convmem.ports import ConversationFilter, MemoryScope
 from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
-from services.ingest.http.deps import Caller, Ports
+from services.ingest.http.deps import Caller, Ports, TenantUser
 from services.ingest.http.errors import ERRORS, ApiError, require_offset
 from services.ingest.http.views import conversation_detail, conversation_view
 from services.ingest.principal import conversation_not_found, memory_owner_or_tenant, visible_conversation
@@ -25,8 +25,7 @@ router = APIRouter(tags=["conversations"])
 async def list_conversations(
     ports: Ports,
     caller: Caller,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
-                                         description="admins: one user; omit for the whole tenant")] = None,
+    user_id: TenantUser = None,
     status: Annotated[Literal["active", "archived"] | None, Query()] = None,
     conversation_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=64)] = None,
     since: Annotated[datetime | None, Query(description="created at or after")] = None,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
@@ -51,3 +51,6 @@ PortsProvider = Annotated[Callable[[], EdgePorts], Depends(_ports_provider)]
 Settings = Annotated[IngestSettings, Depends(_settings)]
 # Declares the Authorization header (documented on every operation that takes it).
 Caller = Annotated[Credentials, Depends(_credentials)]
+# Whose data a tenant-wide read is about: admins name one user or omit it for the whole tenant.
+TenantUser = Annotated[str | None, Query(min_length=1, max_length=256,
+                                         description="admins: one user; omit for the whole tenant")]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from convmem.ports import MemoryScope
 from convmem.retrieval import Stages
-from services.ingest.http.deps import Caller, Ports
+from services.ingest.http.deps import Caller, Ports, TenantUser
 from services.ingest.http.errors import ERRORS, ApiError, require_offset, unavailable
 from services.ingest.http.views import search_response, stats_view
 from services.ingest.principal import (
@@ -67,8 +67,7 @@ async def search(
 async def stats(
     ports: Ports,
     caller: Caller,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
-                                         description="admins: one user; omit for the whole tenant")] = None,
+    user_id: TenantUser = None,
 ) -> StatsView:
     who = caller.principal()
     owner = memory_owner_or_tenant(who, user_id)
