@@ -44,9 +44,8 @@ def asyncapi_document() -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    from services.ingest.http.app import create_app
-
     from convmem.settings import IngestSettings, load
+    from services.ingest.http.app import create_app
 
     # Placeholder secrets: the document depends on routes and models, not on their values.
     placeholder = "unused-for-the-openapi-document" * 2
