@@ -27,6 +27,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel
 
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
 from convmem.errors import PoisonError
 from convmem.sealing import Sealer, SubjectKeyDestroyed
@@ -96,8 +97,13 @@ class Subscriptions:
     policy: DeliveryPolicy
     sealer: Callable[[], Sealer]
     group_prefix: str
+    bootstrap: str | None = None  # for the concurrent subscriptions' own consumers
+    # Declaring for the AsyncAPI document only: concurrent subscriptions are declared as
+    # FastStream subscribers (never started) so the document describes them too.
+    document_only: bool = False
     # title -> contract of the records it consumes, for the AsyncAPI document
     consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
+    keyed: list[KeyedConsumer] = field(default_factory=list)  # started and stopped by the runtime
 
     def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
@@ -106,43 +112,59 @@ class Subscriptions:
     def each(self, topic: str, *, group: str, event: type[In], title: str, description: str,
              publish_to: Outlet[Out] | None = None,
              mark: Callable[[Sequence[Out]], Awaitable[None]] | None = None,
-             after: Callable[[In], Awaitable[None]] | None = None,
-             max_records: int | None = None, batch_timeout_ms: int = 10,
+             max_records: int | None = None, batch_timeout_ms: int = 10, concurrency: int = 1,
              ) -> Callable[[Callable[[In], Awaitable[Out | None]]], Callable[[In], Awaitable[Out | None]]]:
-        """A handler of one event that returns the event to publish (or None). With
-        `max_records` the records come in batches: each is handled in order (a poison record
-        is dead-lettered alone), then everything returned is published together and marked
-        with one call. `after` runs once the event's output was published and marked."""
+        """A handler of one event that returns the event to publish (or None).
+
+        With `max_records` the records come in batches: each is handled in order (a poison
+        record is dead-lettered alone), then everything returned is published together (an
+        event returned twice, same event id, goes out once) and marked with one call. With
+        `concurrency` > 1, up to that many records are handled at once, in order per key
+        (convmem.delivery.keyed)."""
+        if concurrency > 1 and max_records is not None:
+            raise ValueError("a subscription is either batched or concurrent, not both")
 
         def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
-            async def consume(msg: KafkaMessage) -> None:
-                outs: list[Out] = []
-                done: list[In] = []
-                for record in _as_records(msg.raw_message):
+            async def process(records: Sequence[ConsumerRecord]) -> None:
+                outs: dict[object, Out] = {}
+                for record in records:
                     try:
                         opened = await self._open(event, record)
                         out = None if opened is None else await handler(opened)
                     except PoisonError as exc:
-                        if max_records is None:
+                        if len(records) == 1 and max_records is None:
                             raise  # the delivery policy dead-letters a single record itself
                         await self.policy.dead_letter(record, str(exc))
                         continue
-                    if opened is not None:
-                        done.append(opened)
                     if out is not None:
-                        outs.append(out)
+                        outs.setdefault(getattr(out, "event_id", id(out)), out)
                 if outs and publish_to is not None:
-                    await publish_to.publish(outs)
+                    await publish_to.publish(list(outs.values()))
                     if mark is not None:
-                        await mark(outs)
-                if after is not None:
-                    for item in done:
-                        await after(item)
+                        await mark(list(outs.values()))
 
-            self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
+            if concurrency > 1 and not self.document_only:
+                self._run_keyed(topic, group, event, title, process, concurrency)
+            else:
+                async def consume(msg: KafkaMessage) -> None:
+                    await process(_as_records(msg.raw_message))
+
+                self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
             return handler
 
         return register
+
+    def _run_keyed(self, topic: str, group: str, event: type[In], title: str,
+                   process: Callable[[Sequence[ConsumerRecord]], Awaitable[None]], concurrency: int) -> None:
+        if self.bootstrap is None:
+            raise ValueError("concurrent subscriptions need the Kafka bootstrap servers")
+
+        async def handle(record: ConsumerRecord) -> None:
+            await self.policy.run(lambda: process((record,)), (record,))
+
+        self.consumed[title] = event
+        self.keyed.append(KeyedConsumer(self.bootstrap, topic, f"{self.group_prefix}.{group}", handle,
+                                        max_in_flight=concurrency, client_id=self.group_prefix))
 
     def batch(self, topic: str, *, group: str, event: type[In], title: str, description: str,
               max_records: int, batch_timeout_ms: int = 20,
