@@ -30,3 +30,9 @@ def whatsapp_conversation_id(tenant_id: str, phone_number_id: str, user_id: str)
 def reply_id_for(in_reply_to: uuid.UUID) -> uuid.UUID:
     """At most one reply per user turn: the reply's id is a function of the turn's."""
     return _derive("reply", str(in_reply_to))
+
+
+def turn_recorded_event_id(message_id: uuid.UUID) -> uuid.UUID:
+    """A turn is announced once: every announcement of it (a redelivery, a retry after a crash
+    between publish and mark) carries the same event id, so copies are recognisable as one."""
+    return _derive("turn-recorded", str(message_id))
