@@ -90,7 +90,8 @@ class Resources:
             return  # explicit offline mode: replies built from memory, model="offline"
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         self.chat_model = OpenAIChatModel(str(settings.llm_base_url), settings.llm_model, key,
-                                          settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens)
+                                          settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens,
+                                          max_connections=settings.max_in_flight)
 
     def describe(self) -> dict[str, str]:
         """What this process runs on, for its start-up log line."""

@@ -60,10 +60,12 @@ def _given(value: S | None, role: str) -> S:
 
 
 def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], res: Resources,
-            settings: RoleSettings, group_prefix: str) -> Declared:
+            settings: RoleSettings, group_prefix: str, bootstrap: str | None) -> Declared:
     """Register every role's publishers and subscribers. Needs no connection: the ports are
-    read from `res` when a message arrives, so the AsyncAPI document is made the same way."""
-    subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix)
+    read from `res` when a message arrives, so the AsyncAPI document is made the same way
+    (with no `bootstrap`: declared for the document only, nothing will consume)."""
+    subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix, bootstrap=bootstrap,
+                         document_only=bootstrap is None)
     sink = ingest.register(subs) if "ingest" in roles else None
     privacy = None
     if "indexer" in roles:
@@ -95,7 +97,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
                                            retriever=res.retriever(), model=res.chat_model,
                                            policy=_given(recall, "responder"))
 
-        responder.register(subs, responder_deps)
+        concurrency = settings.responder.max_in_flight if settings.responder is not None else 1
+        responder.register(subs, responder_deps, concurrency)
     return Declared(subs, sink, privacy)
 
 

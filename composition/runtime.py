@@ -20,6 +20,7 @@ from composition.roles import ROLES, Declared, RoleSettings, build_broker, decla
 from contracts import Event
 from convmem import logs
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
+from convmem.delivery.keyed import stop_all
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
 from convmem.settings import (
@@ -95,8 +96,11 @@ class Runtime:
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common, self.policy)
         settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention)
-        self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix)
+        self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix,
+                                common.kafka_bootstrap)
         await self.broker.start()
+        for consumer in self.declared.subscriptions.keyed:
+            await consumer.start()
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
@@ -134,6 +138,8 @@ class Runtime:
                 await task
         self._tasks.clear()
         self._serving = None
+        if self.declared is not None:
+            await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
         if self.broker is not None:
             await self.broker.stop()
         await self.res.close()

@@ -102,6 +102,10 @@ class ResponderSettings(VectorSettings):
     context_token_budget: int = Field(default=3000, ge=256)
     summary_every: int = Field(default=20, ge=1)
     summary_max_chars: int = Field(default=2000, ge=200)
+    # Turns answered at once per process, in order per conversation: the model is I/O, so
+    # this, not the partition count, is what lets replies keep up with a slow model.
+    # Also the size of the model client's connection pool.
+    max_in_flight: int = Field(default=64, ge=1, le=1024)
 
 
 class RetentionSettings(VectorSettings):
