@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
-from convmem.errors import PoisonError
+from convmem.errors import PoisonError, RetryableError
 from convmem.sealing import Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
@@ -104,6 +104,7 @@ class Subscriptions:
     # title -> contract of the records it consumes, for the AsyncAPI document
     consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
     keyed: list[KeyedConsumer] = field(default_factory=list)  # started and stopped by the runtime
+    groups: list[tuple[str, str]] = field(default_factory=list)  # (consumer group, topic) of each subscription
 
     def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
@@ -116,26 +117,30 @@ class Subscriptions:
              ) -> Callable[[Callable[[In], Awaitable[Out | None]]], Callable[[In], Awaitable[Out | None]]]:
         """A handler of one event that returns the event to publish (or None).
 
-        With `max_records` the records come in batches: each is handled in order (a poison
-        record is dead-lettered alone), then everything returned is published together (an
-        event returned twice, same event id, goes out once) and marked with one call. With
-        `concurrency` > 1, up to that many records are handled at once, in order per key
-        (convmem.delivery.keyed)."""
-        if concurrency > 1 and max_records is not None:
-            raise ValueError("a subscription is either batched or concurrent, not both")
+        With `max_records` the records come in batches: a poison record is dead-lettered
+        alone, then everything returned is published together (an event returned twice, same
+        event id, goes out once) and marked with one call. `concurrency` > 1 handles up to
+        that many records at once, in order per key: within each batch when batched (the
+        batch is committed once all of it is done), otherwise from a key-ordered consumer of
+        its own (convmem.delivery.keyed)."""
 
         def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
+            async def one(record: ConsumerRecord, single: bool) -> Out | None:
+                try:
+                    opened = await self._open(event, record)
+                    return None if opened is None else await handler(opened)
+                except PoisonError as exc:
+                    if single:
+                        raise  # the delivery policy dead-letters a single record itself
+                    await self.policy.dead_letter(record, str(exc))
+                    return None
+
             async def process(records: Sequence[ConsumerRecord]) -> None:
+                single = len(records) == 1 and max_records is None
+                results = await in_key_order(records, lambda r: one(r, single),
+                                             concurrency if max_records is not None else 1)
                 outs: dict[object, Out] = {}
-                for record in records:
-                    try:
-                        opened = await self._open(event, record)
-                        out = None if opened is None else await handler(opened)
-                    except PoisonError as exc:
-                        if len(records) == 1 and max_records is None:
-                            raise  # the delivery policy dead-letters a single record itself
-                        await self.policy.dead_letter(record, str(exc))
-                        continue
+                for out in results:
                     if out is not None:
                         outs.setdefault(getattr(out, "event_id", id(out)), out)
                 if outs and publish_to is not None:
@@ -143,7 +148,7 @@ class Subscriptions:
                     if mark is not None:
                         await mark(list(outs.values()))
 
-            if concurrency > 1 and not self.document_only:
+            if concurrency > 1 and max_records is None and not self.document_only:
                 self._run_keyed(topic, group, event, title, process, concurrency)
             else:
                 async def consume(msg: KafkaMessage) -> None:
@@ -163,6 +168,7 @@ class Subscriptions:
             await self.policy.run(lambda: process((record,)), (record,))
 
         self.consumed[title] = event
+        self.groups.append((f"{self.group_prefix}.{group}", topic))
         self.keyed.append(KeyedConsumer(self.bootstrap, topic, f"{self.group_prefix}.{group}", handle,
                                         max_in_flight=concurrency, client_id=self.group_prefix))
 
@@ -198,8 +204,41 @@ class Subscriptions:
         batching: dict[str, Any] = ({} if max_records is None else
                                     {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
         self.consumed[title] = event
+        self.groups.append((f"{self.group_prefix}.{group}", topic))
         self.broker.subscriber(topic, group_id=f"{self.group_prefix}.{group}", decoder=_raw, title=title,
                                description=description, **_CONSUMER, **batching)(consume)
+
+
+async def in_key_order(records: Sequence[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[Out | None]],
+                       concurrency: int) -> list[Out | None]:
+    """Each record's result, in the records' order; with `concurrency` > 1 records of
+    different keys run at once (at most that many), records of one key one after another.
+    If one fails, the others are cancelled and its error is raised as it is, so the delivery
+    policy sees a RetryableError as such and re-runs the batch (its effects are idempotent)."""
+    results: list[Out | None] = [None] * len(records)
+    if concurrency <= 1 or len(records) <= 1:
+        for i, record in enumerate(records):
+            results[i] = await handle(record)
+        return results
+    lanes: dict[object, list[int]] = {}
+    for i, record in enumerate(records):
+        lanes.setdefault((record.partition, record.key if record.key is not None else i), []).append(i)
+    room = asyncio.Semaphore(concurrency)
+
+    async def lane(indexes: list[int]) -> None:
+        for i in indexes:
+            async with room:
+                results[i] = await handle(records[i])
+
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for indexes in lanes.values():
+                tasks.create_task(lane(indexes))
+    except BaseExceptionGroup as failed:
+        # A dependency being down says most about the batch: retry it rather than fail it.
+        retryable = [e for e in failed.exceptions if isinstance(e, RetryableError)]
+        raise (retryable or failed.exceptions)[0]  # noqa: B904 - the group adds nothing to its member
+    return results
 
 
 def _as_records(raw: Any) -> tuple[ConsumerRecord, ...]:
