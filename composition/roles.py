@@ -77,7 +77,9 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
                                        embedder=res.embedder, index=res.index, rules=rules)
 
-        indexer.register(subs, indexer_deps)
+        indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
+            "batch_size": settings.indexer.record_batch, "record_concurrency": settings.indexer.record_concurrency,
+            "embed_batch": settings.indexer.embed_batch_size}))
     if "retention" in roles:
         scrubbing = scrub_policy(settings.retention) if settings.retention is not None else None
 

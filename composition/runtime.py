@@ -86,7 +86,7 @@ class Runtime:
         logs.configure(common.log_level, common.log_format)
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
-        await self.res.open_storage(common.database_url.get_secret_value())
+        await self.res.open_storage(common.database_url.get_secret_value(), max_size=common.database_pool_size)
         vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
         assert vector_settings is not None  # every role's settings carry the vector settings
         self.res.open_vectors(vector_settings)

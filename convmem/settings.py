@@ -32,6 +32,9 @@ class CommonSettings(BaseSettings):
     log_format: str = Field(default="json", pattern="^(json|console)$")
     # Consumers are members of these groups; scale a role by starting more of them.
     group_prefix: str = "convmem"
+    # Connections to Postgres per process: replies in flight and conversations recorded at
+    # once share them (each holds one only for a short query or transaction).
+    database_pool_size: int = Field(default=20, ge=2, le=200)
     # Exhausted, non-retryable failures go to <topic>.dlq after this many attempts.
     max_attempts: int = Field(default=3, ge=1)
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
@@ -87,6 +90,10 @@ class IndexerSettings(VectorSettings):
     # intent -> list of regular expressions. The composition root loads it at start-up and
     # fails naming the variable, not on the first message.
     intent_rules: str = "default"
+    # Conversations recorded at once within a batch (each its own short transaction, each
+    # conversation's turns in order); bounded by the database pool.
+    record_concurrency: int = Field(default=8, ge=1, le=64)
+    record_batch: int = Field(default=256, ge=1, le=2048)
 
 
 class ResponderSettings(VectorSettings):
