@@ -4,6 +4,7 @@ arrives, so a broker can be declared (and documented) before anything connects."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -71,7 +72,7 @@ class Resources:
             self._embedder = OpenAIEmbedder(str(settings.embedding_base_url), settings.embedding_model, key,
                                             settings.embedding_dim)
         else:
-            self._embedder = OnnxEmbedder()
+            self._embedder = OnnxEmbedder(threads=settings.embedding_threads or max(1, (os.cpu_count() or 2) - 1))
         dim = self._embedder.dimension
         if settings.qdrant_url is not None:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None

@@ -57,6 +57,10 @@ class VectorSettings(CommonSettings):
     embedding_api_key: SecretStr | None = None
     embedding_dim: int = Field(default=384, ge=8)
     embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    # Threads the local embedding model computes with. Unset: every core but one, which is
+    # left to the event loop that answers HTTP, records turns and publishes replies; a model
+    # that takes every core makes all of those wait behind each batch.
+    embedding_threads: int | None = Field(default=None, ge=1, le=256)
     # Retrieval stages on by default (comma list of temporal, neighbours, rerank; or "none").
     retrieval_stages: str = "temporal,neighbours"
 
