@@ -119,29 +119,3 @@ def baseline_embedding(n: int) -> tuple[list[str], dict[str, float]]:
             f"  {'embedding, batches of 64':<34} {rates['batched']:9.1f}/s",
             f"  {'embedding, batches sorted by length':<34} {rates['batched_sorted']:9.1f}/s",
             f"  {'convmem embedder (length buckets)':<34} {rates['convmem']:9.1f}/s"], rates
-
-
-
-
-async def start_at_the_end(bootstrap: str, groups: list[tuple[str, str]]) -> None:
-    """Commit the current end of each topic for fresh consumer groups, so a benchmark run
-    measures the load it offers, not a backlog left by earlier runs on the same stack."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    for group, topic in groups:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or
-                                                              await _partitions(consumer, topic))]
-            consumer.assign(parts)
-            ends = await consumer.end_offsets(parts)
-            await consumer.commit(ends)
-        finally:
-            await consumer.stop()
-
-
-async def _partitions(consumer: object, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # type: ignore[attr-defined]
-    found: set[int] = consumer.partitions_for_topic(topic) or set()  # type: ignore[attr-defined]
-    return found

@@ -23,12 +23,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.baselines import embedding_rates, start_at_the_end
+from bench.baselines import embedding_rates
 from bench.evalset import generate
-from composition.resources import Resources
-from composition.roles import RoleSettings, build_broker, declare
+from composition.roles import consumer_groups
 from composition.runtime import Runtime
-from convmem.delivery import DeliveryPolicy
+from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, load
 
 
@@ -66,10 +65,7 @@ async def run(a: argparse.Namespace) -> None:
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     indexer = load(IndexerSettings, group_prefix=prefix, log_level="WARNING")
-    policy = DeliveryPolicy(group=prefix)
-    declared = declare(build_broker(common, policy), policy, ("indexer",), Resources(), RoleSettings(indexer=indexer),
-                       prefix, bootstrap=None)
-    await start_at_the_end(common.kafka_bootstrap, declared.subscriptions.groups)
+    await start_groups_at_end(common.kafka_bootstrap, consumer_groups(("indexer",), prefix))
     runtime = Runtime(("indexer",), indexer=indexer)
     await runtime.start()
     try:

@@ -38,12 +38,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.baselines import TEXTS, baseline_embedding, baseline_kafka, baseline_postgres, row, start_at_the_end
+from bench.baselines import TEXTS, baseline_embedding, baseline_kafka, baseline_postgres, row
 from bench.percentiles import pct
-from composition.resources import Resources
-from composition.roles import RoleSettings, build_broker, declare
+from composition.roles import RoleSettings, consumer_groups
 from composition.runtime import Runtime
-from convmem.delivery import DeliveryPolicy
+from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 
@@ -171,7 +170,7 @@ async def run(a: argparse.Namespace) -> None:
         model = {"llm_base_url": llm, "llm_model": "fake-gpt"} if llm else {}
         settings = RoleSettings(ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
                                 responder=load(ResponderSettings, **fresh, **model))
-        await start_at_the_end(common.kafka_bootstrap, groups_of(settings, fresh["group_prefix"]))
+        await start_groups_at_end(common.kafka_bootstrap, consumer_groups(ROLES, fresh["group_prefix"]))
         runtime = Runtime(ROLES, ingest=settings.ingest, indexer=settings.indexer, responder=settings.responder,
                           http_port=0)
         await runtime.start()
@@ -212,14 +211,6 @@ async def saturation(runtime: Runtime, secret: str, a: argparse.Namespace, rates
 
 
 ROLES = ("ingest", "indexer", "responder")
-
-
-def groups_of(settings: RoleSettings, prefix: str) -> list[tuple[str, str]]:
-    """The (consumer group, topic) pairs these roles will consume, from their declaration."""
-    policy = DeliveryPolicy(group=prefix)
-    broker = build_broker(load(CommonSettings), policy)
-    declared = declare(broker, policy, ROLES, Resources(), settings, prefix, bootstrap=None)
-    return declared.subscriptions.groups
 
 
 def main() -> None:

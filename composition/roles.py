@@ -14,7 +14,7 @@ from composition.policies import intent_rules, recall_policy, scrub_policy
 from composition.resources import NotStarted, Resources
 from contracts import Event
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
-from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
 from services.indexer import worker as indexer
 from services.ingest import worker as ingest
 from services.ingest.edge import EdgePorts
@@ -43,9 +43,9 @@ class Declared:
     privacy: Outlet[Event] | None  # the audit trail, when this process runs retention
 
 
-def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
+def build_broker(bootstrap: str, policy: DeliveryPolicy) -> KafkaBroker:
     broker = KafkaBroker(
-        common.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+        bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
         middlewares=[policy], client_id="convmem", graceful_timeout=15, logger=None,
         description="convmem: conversational memory events",
     )
@@ -114,3 +114,11 @@ def edge_ports(res: Resources, sink: EventSink) -> Callable[[], EdgePorts]:
                          policies=s.policies, health=s.health, sink=sink, retriever=res.retriever())
 
     return ports
+
+
+def consumer_groups(roles: Sequence[str], group_prefix: str) -> list[tuple[str, str]]:
+    """The (consumer group, topic) pairs these roles consume, from a declaration that never
+    connects."""
+    policy = DeliveryPolicy(group=group_prefix)
+    broker = build_broker("unused:9092", policy)  # declared, never started
+    return declare(broker, policy, roles, Resources(), RoleSettings(), group_prefix, bootstrap=None).subscriptions.groups

@@ -94,7 +94,7 @@ class Runtime:
             self.res.open_chat_model(self.responder)
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
-        self.broker = build_broker(common, self.policy)
+        self.broker = build_broker(common.kafka_bootstrap, self.policy)
         settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention)
         self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix,
                                 common.kafka_bootstrap)
@@ -177,7 +177,7 @@ async def run_retention_sweep() -> list[Event]:
     await res.open_storage(settings.database_url.get_secret_value())
     res.open_vectors(settings)
     policy = DeliveryPolicy(group=settings.group_prefix)
-    broker = build_broker(settings, policy)
+    broker = build_broker(settings.kafka_bootstrap, policy)
     privacy = privacy_outlet(Subscriptions(broker, policy, lambda: res.sealer, settings.group_prefix))
     await broker.connect()
     try:

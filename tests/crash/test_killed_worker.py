@@ -24,8 +24,10 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from composition.roles import ROLES, consumer_groups
 from contracts import ReplyGenerated, topics
-from tests.conftest import APP_SECRET, JWT_SECRET, VERIFY_TOKEN, Tap, eventually, token
+from convmem.kafka_admin import start_groups_at_end
+from tests.conftest import APP_SECRET, GROUP_PREFIX, JWT_SECRET, VERIFY_TOKEN, Tap, eventually, token
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints
 
@@ -54,7 +56,7 @@ async def suite_runtime_is_consuming(bootstrap: str) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [response] = await admin.describe_consumer_groups(["convmem-test.responder"])
+        [response] = await admin.describe_consumer_groups([f"{GROUP_PREFIX}.responder"])
         # (error code, group id, state, protocol type, protocol, members) per group
         return any(members for *_, members in response.groups)
     finally:
@@ -67,9 +69,10 @@ class Worker:
     def __init__(self, endpoints: Endpoints, model: FakeLLM, state: Path) -> None:
         self.port = free_port()
         self.log = state / "worker.log"
+        self.bootstrap, self.group_prefix = endpoints.kafka_bootstrap, f"crash-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ, "CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
-            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": f"crash-{uuid.uuid4().hex[:8]}",
+            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": self.group_prefix,
             "CONVMEM_LLM_BASE_URL": model.base_url, "CONVMEM_LLM_MODEL": "fake-gpt",
             "CONVMEM_VECTOR_PATH": str(state / "vectors"), "CONVMEM_JWT_SECRET": JWT_SECRET,
             "CONVMEM_WHATSAPP_APP_SECRET": APP_SECRET, "CONVMEM_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
@@ -78,6 +81,8 @@ class Worker:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        # Its groups are new: they start at the end of the topics, not at earlier runs' records.
+        await start_groups_at_end(self.bootstrap, consumer_groups(ROLES, self.group_prefix))
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "composition.cli", "run", "all", "--port", str(self.port),
