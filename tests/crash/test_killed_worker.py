@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from composition.roles import ROLES, consumer_groups
 from contracts import ReplyGenerated, topics
@@ -56,7 +57,10 @@ async def suite_runtime_is_consuming(bootstrap: str) -> bool:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [response] = await admin.describe_consumer_groups([f"{GROUP_PREFIX}.responder"])
+        try:
+            [response] = await admin.describe_consumer_groups([f"{GROUP_PREFIX}.responder"])
+        except GroupCoordinatorNotAvailableError:
+            return False  # a new broker has no group coordinator until a group first commits
         # (error code, group id, state, protocol type, protocol, members) per group
         return any(members for *_, members in response.groups)
     finally:
