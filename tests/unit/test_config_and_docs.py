@@ -14,7 +14,7 @@ def test_missing_setting_fails_and_names_the_variable(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError) as err:
         load(IngestSettings, _env_file=None, kafka_bootstrap="k:1", database_url="postgresql://x/y",
              whatsapp_app_secret="12345678", whatsapp_verify_token="12345678")
-    assert "CONVMEM_JWT_SECRET is required" in str(err.value)
+    assert "CONVMEM_JWT_SECRET or CONVMEM_JWT_JWKS_URL must be set" in str(err.value)
     with pytest.raises(ConfigError) as err:
         load(IngestSettings, _env_file=None, kafka_bootstrap="k:1", database_url="mysql://x",
              jwt_secret="x" * 40, whatsapp_app_secret="12345678", whatsapp_verify_token="12345678")
