@@ -4,13 +4,18 @@ is valid up to the limits is recorded, and no user's message is dropped for anot
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +26,7 @@ from contracts import topics
 from contracts.identity import whatsapp_conversation_id
 from contracts.values import MAX_JSON_DEPTH
 from tests.conftest import APP_SECRET, JWT_SECRET, Tap, eventually, token, unique
+from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
 
@@ -240,3 +246,27 @@ async def test_rejected_tokens_are_limited_per_address(client: httpx.AsyncClient
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     elsewhere = await client.get("/v1/stats", headers=USER | {"X-Forwarded-For": "10.99.99.99"})
     assert elsewhere.status_code == 200
+
+
+async def test_an_import_refuses_history_the_retention_sweep_would_delete_and_says_so(
+        client: httpx.AsyncClient, endpoints: Endpoints, tmp_path: Path) -> None:
+    ana, chat = unique("ana"), unique("chat")
+    when = {"recent": datetime.now(UTC) - timedelta(days=10), "ancient": datetime.now(UTC) - timedelta(days=400)}
+    file = tmp_path / "history.jsonl"
+    file.write_text("".join(json.dumps({"tenant": "cases", "user": ana, "conversation": chat, "text": f"{age} note",
+                                        "external_id": f"{chat}-{age}", "timestamp": at.isoformat()}) + "\n"
+                            for age, at in when.items()))
+    env = os.environ | {"CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+                        "CONVMEM_DATABASE_URL": endpoints.database_url}
+    run = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "composition.cli", "import", str(file)],
+                                  capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "imported 1 message(s) from 2 line(s)" in run.stdout
+    assert "refused 1 message(s) older than their tenant's message retention" in run.stdout
+    assert "line 2: occurred_at" in run.stderr and "--keep-expired" in run.stdout
+
+    async def imported() -> list[str] | None:
+        body = (await client.get("/v1/conversations", headers=token(ana, "cases"))).json()
+        return [c["title"] for c in body["conversations"]] or None
+
+    assert await eventually(imported, timeout=60) == ["recent note"]

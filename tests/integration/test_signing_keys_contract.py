@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from convmem.adapters.jwks import JwksSigningKeys
 from convmem.errors import RetryableError
 from convmem.ports import SigningKeys
-from tests.fake_idp import FakeIdP
+from tests.fake_idp import AUDIENCE, ISSUER, FakeIdP
 from tests.fakes import FakeSigningKeys
 
 
@@ -61,3 +62,19 @@ async def test_a_provider_that_never_answered_is_unavailable_not_a_bad_token(idp
     idp.down = True
     with pytest.raises(RetryableError):
         await JwksSigningKeys(idp.jwks_url).key(idp.kid("rsa"))
+
+
+async def test_the_app_accepts_the_providers_tokens_when_configured(idp: FakeIdP) -> None:
+    from composition.runtime import signing_keys
+    from services.ingest.http.app import create_app
+    from tests.unit.test_edge_guards import client_settings, fake_ports
+
+    settings = client_settings(jwt_secret=None, jwt_jwks_url=idp.jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
+                               jwks_cache_s=600.0, jwks_min_refresh_s=10.0)
+    app = create_app(settings, fake_ports(), signing_keys=signing_keys(settings))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for kind in ("rsa", "ec"):
+            r = await c.get("/v1/stats", headers={"Authorization": f"Bearer {idp.token('ana', kind=kind)}"})
+            assert r.status_code == 200 and r.json()["user_id"] == "ana"
+        r = await c.get("/v1/stats", headers={"Authorization": f"Bearer {idp.token('ana', aud='elsewhere')}"})
+        assert r.status_code == 401

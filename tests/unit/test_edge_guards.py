@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,16 +21,23 @@ from tests.unit.test_http_edge import SECRET, Sink
 APP_SECRET = "appsecret"
 
 
-def client(**overrides: Any) -> httpx.AsyncClient:
+def client_settings(**overrides: Any) -> IngestSettings:
     base: dict[str, Any] = {"jwt_secret": SecretStr(SECRET), "whatsapp_app_secret": SecretStr(APP_SECRET),
                             "whatsapp_verify_token": SecretStr("verify-me"), "whatsapp_tenants": {},
                             "max_body_bytes": 4096}
-    settings = IngestSettings.model_construct(None, **(base | overrides))
+    return IngestSettings.model_construct(None, **(base | overrides))
+
+
+def fake_ports() -> Callable[[], EdgePorts]:
     storage = fake_storage()
     ports = EdgePorts(lookup=storage.lookup, conversations=storage.conversations, memory=storage.memory,
                       privacy=storage.privacy, policies=storage.policies, health=storage.health, sink=Sink().sink())
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, lambda: ports)),
-                             base_url="http://t")
+    return lambda: ports
+
+
+def client(**overrides: Any) -> httpx.AsyncClient:
+    app = create_app(client_settings(**overrides), fake_ports())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 def bearer(user: str = "ana", secret: str = SECRET) -> dict[str, str]:
