@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from contracts import MessageReceived, identity
+from convmem.errors import ConvmemError
 from convmem.ports import Conversations, MessageLookup, TenantPolicies
 from services.ingest.principal import Principal, author_for, conversation_not_found
 from services.ingest.schemas import PostMessage
 
 
-class Unacceptable(Exception):
+class Unacceptable(ConvmemError):
     """422: a well-formed message that would not be kept; names the field."""
 
     def __init__(self, field: str, message: str) -> None:
