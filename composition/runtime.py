@@ -23,6 +23,7 @@ from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.keyed import stop_all
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
+from convmem.ports import SigningKeys
 from convmem.settings import (
     CommonSettings,
     IndexerSettings,
@@ -104,10 +105,15 @@ class Runtime:
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink))
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink),
+                             signing_keys=signing_keys(self.ingest))
             port = self.ingest.http_port if self.http_port is None else self.http_port
+            # Client addresses (for the per-address limits) come from X-Forwarded-For only when
+            # the peer is a trusted proxy; connections beyond http_max_connections get 503.
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
-                                    access_log=False, lifespan="off")
+                                    access_log=False, lifespan="off", proxy_headers=True,
+                                    forwarded_allow_ips=self.ingest.forwarded_allow_ips,
+                                    limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5)
             self._server = uvicorn.Server(config)
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
@@ -143,6 +149,16 @@ class Runtime:
         if self.broker is not None:
             await self.broker.stop()
         await self.res.close()
+
+
+def signing_keys(settings: IngestSettings) -> SigningKeys | None:
+    """The identity provider's keys, when RS256/ES256 tokens are accepted (CONVMEM_JWT_JWKS_URL)."""
+    if settings.jwt_jwks_url is None:
+        return None
+    from convmem.adapters.jwks import JwksSigningKeys
+
+    return JwksSigningKeys(str(settings.jwt_jwks_url), cache_s=settings.jwks_cache_s,
+                           min_refresh_s=settings.jwks_min_refresh_s)
 
 
 async def run_roles(roles: Sequence[str], http_port: int | None = None) -> None:

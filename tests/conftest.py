@@ -31,6 +31,12 @@ VERIFY_TOKEN = "test-verify-token"
 T = TypeVar("T")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the shared pipeline (fuzzing, a 500-message webhook) run last: the
+    workers are busy with their messages for a while, and other tests wait for their own."""
+    items.sort(key=lambda item: item.get_closest_marker("load") is not None)
+
+
 @pytest.fixture(scope="session")
 def endpoints() -> Iterator[Endpoints]:
     ep = resolve()
@@ -62,7 +68,7 @@ class Tap:
 async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
-    watched = [topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
+    watched = [topics.INBOUND, topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
                *(topics.dead_letter_topic(t) for t in topics.CONSUMED_TOPICS)]
     from convmem.kafka_admin import ensure_topics
 

@@ -2,7 +2,7 @@
 and compute ports (vector index, embedder, chat model). Adapters implement them over
 asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
-from convmem.ports.compute import ChatModel, Embedder, VectorIndex
+from convmem.ports.compute import ChatModel, Embedder, SigningKeys, VectorIndex
 from convmem.ports.records import (
     ChatMessage,
     Completion,
@@ -42,6 +42,6 @@ __all__ = [
     "ChatMessage", "ChatModel", "Completion", "ConversationFilter", "ConversationInfo", "ConversationRef",
     "ConversationStatus", "Conversations", "DeliveryLog", "Embedder", "EmbeddingLedger", "Enrichment",
     "ErasureStatus", "Health", "MemoryReader", "MemoryScope", "MessageLookup", "PrivacyLedger", "RecordOutcome",
-    "ReplyLedger", "RetentionLedger", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
+    "ReplyLedger", "RetentionLedger", "SigningKeys", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
     "TenantPolicies", "TenantPolicy", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
 ]

@@ -8,7 +8,17 @@ import math
 from collections.abc import Sequence
 from uuid import UUID
 
-from convmem.ports import ChatMessage, ChatModel, Completion, Embedder, MemoryScope, VectorHit, VectorIndex, VectorPoint
+from convmem.ports import (
+    ChatMessage,
+    ChatModel,
+    Completion,
+    Embedder,
+    MemoryScope,
+    SigningKeys,
+    VectorHit,
+    VectorIndex,
+    VectorPoint,
+)
 
 
 class FakeIndex(VectorIndex):
@@ -78,3 +88,17 @@ class FakeChatModel(ChatModel):
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
         self.calls.append(list(messages))
         return Completion(f"answer to: {messages[-1].content}", self.name, 7, 3, "stop")
+
+
+class FakeSigningKeys(SigningKeys):
+    """An identity provider's keys, held in memory: kid -> public key."""
+
+    def __init__(self, keys: dict[str, object] | None = None) -> None:
+        self.keys = dict(keys or {})
+
+    async def key(self, kid: str | None) -> object:
+        if kid is None and len(self.keys) == 1:
+            return next(iter(self.keys.values()))
+        if kid is None or kid not in self.keys:
+            raise LookupError(kid)
+        return self.keys[kid]

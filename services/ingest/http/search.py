@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from contracts.values import StoredText, UserId
 from convmem.ports import MemoryScope
 from convmem.retrieval import Stages
-from services.ingest.http.deps import Caller, Ports, TenantUser
-from services.ingest.http.errors import ERRORS, ApiError, require_offset, unavailable
+from services.ingest.http.deps import Caller, Ports, Since, TenantUser, Until
+from services.ingest.http.errors import ERRORS, ApiError, unavailable
 from services.ingest.http.views import search_response, stats_view
 from services.ingest.principal import (
     conversation_not_found,
@@ -26,22 +27,20 @@ router = APIRouter(tags=["memory"])
 
 @router.get("/v1/search", response_model=SearchResponse, responses=ERRORS)
 async def search(
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="what to look for, in plain words")],
+    q: Annotated[StoredText, Query(min_length=1, max_length=2000, description="what to look for, in plain words")],
     ports: Ports,
     caller: Caller,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     conversation_id: Annotated[UUID | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="turns at or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="turns before (RFC 3339)")] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256, description="admins only")] = None,
+    since: Since = None,
+    until: Until = None,
+    user_id: Annotated[UserId | None, Query(description="admins only")] = None,
     mode: Annotated[Literal["hybrid", "fts", "vector"], Query()] = "hybrid",
     stages: Annotated[str | None, Query(
         max_length=100, description="comma list of temporal, neighbours, rerank, or none; default per server")
     ] = None,
 ) -> SearchResponse:
-    who = caller.principal()
-    require_offset("since", since)
-    require_offset("until", until)
+    who = await caller.principal()
     if since is not None and until is not None and since >= until:
         raise ApiError(422, "invalid_request", "since must be before until",
                        fields=[{"field": "since", "message": "must be before until"}])
@@ -69,6 +68,6 @@ async def stats(
     caller: Caller,
     user_id: TenantUser = None,
 ) -> StatsView:
-    who = caller.principal()
+    who = await caller.principal()
     owner = memory_owner_or_tenant(who, user_id)
     return stats_view(who.tenant_id, owner, await ports.conversations.stats(who.tenant_id, owner))
