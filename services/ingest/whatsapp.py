@@ -70,6 +70,10 @@ def _render(msg: dict[str, Any]) -> tuple[ContentType, str, dict[str, Any], bool
     return "unsupported", f"[unsupported message type: {kind}]", {"raw_type": kind}, False
 
 
+def _callback_data(value: Any) -> str | None:
+    return value[:512] if isinstance(value, str) and value else None
+
+
 def parse_webhook(payload: Any, tenants: dict[str, str], default_tenant: str = "default"
                   ) -> tuple[list[MessageReceived], list[DeliveryStatusChanged]]:
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
@@ -92,7 +96,7 @@ def parse_webhook(payload: Any, tenants: dict[str, str], default_tenant: str = "
                 if not user or not msg.get("id"):
                     raise WebhookError("message without sender or id")
                 ctype, text, extra, reply_expected = _render(msg)
-                meta_out = {"whatsapp": {"phone_number_id": phone_id,
+                meta_out = {"whatsapp": {"phone_number_id": phone_id, "wa_id": msg.get("from"),
                                          "display_phone_number": meta.get("display_phone_number"),
                                          "profile_name": (contact.get("profile") or {}).get("name"),
                                          "context": msg.get("context")}, **extra}
@@ -112,5 +116,6 @@ def parse_webhook(payload: Any, tenants: dict[str, str], default_tenant: str = "
                     conversation_id=identity.whatsapp_conversation_id(tenant, phone_id, str(user)),
                     external_id=st["id"], status=st["status"], occurred_at=_ts(st.get("timestamp")),
                     errors=st.get("errors") or [], metadata={"phone_number_id": phone_id},
+                    callback_data=_callback_data(st.get("biz_opaque_callback_data")),
                 ))
     return messages, statuses
