@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
-from services.ingest.http import conversations, messages, ops, search, tenant, users, webhooks
+from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks
 from services.ingest.http.deps import Edge
 from services.ingest.http.errors import error_response, install_error_handlers
 
@@ -35,6 +35,6 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
             return error_response(413, "body_too_large", f"request body exceeds {limit} bytes")
         return await call_next(request)
 
-    for module in (ops, messages, conversations, search, users, tenant, webhooks):
+    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
     return app
