@@ -60,14 +60,17 @@ class KafkaReplyFeed:
 
     async def _items(self, start: dict[tuple[str, int], int], key: bytes, after: str | None,
                      live: Callable[[], Any]) -> AsyncIterator[FeedItem]:
-        partition = self.tail.partition_of(topics.REPLIES, key)
-        now = {t: start[(t, partition)] for t in TOPICS}
+        # Each topic's partition for this key (the same number when, as provisioned, both
+        # topics have the same partition count; the position names the replies' one).
+        parts = {t: self.tail.partition_of(t, key) for t in TOPICS}
+        partition = parts[topics.REPLIES]
+        now = {t: start[(t, parts[t])] for t in TOPICS}
         resumed = decode_position(after)
         if resumed is not None and resumed[0] == partition:
             seen = {topics.REPLIES: min(resumed[1], now[topics.REPLIES]),
                     topics.TOKENS: min(resumed[2], now[topics.TOKENS])}
-            gap = await self.tail.history(key, {(t, partition): seen[t] for t in TOPICS},
-                                          {(t, partition): now[t] for t in TOPICS})
+            gap = await self.tail.history(key, {(t, parts[t]): seen[t] for t in TOPICS},
+                                          {(t, parts[t]): now[t] for t in TOPICS})
             for record in gap:
                 seen[record.topic] = record.offset + 1
                 try:

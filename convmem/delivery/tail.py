@@ -129,7 +129,7 @@ class Tail:
                         sub.offer(record)
 
     async def history(self, key: bytes, since: dict[Where, int], until: dict[Where, int], *,
-                      max_scan: int = 50_000, timeout_s: float = 10.0) -> list[ConsumerRecord]:
+                      max_scan: int = 20_000, timeout_s: float = 10.0) -> list[ConsumerRecord]:
         """The records of `key` from `since` up to (not including) `until` in each
         topic-partition, read by a consumer of its own; at most the last `max_scan` offsets
         of each are read (older ones are left to the history API). In time order, ties in
