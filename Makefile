@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs stack-up stack-down bench bench-retrieval bench-latency bench-pii clean
+.PHONY: install demo test lint docs stack-up stack-down bench bench-streaming bench-retrieval bench-latency bench-pii clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ docs: install
 bench: install
 	$(BIN)/convmem stack up
 	$(BIN)/python bench/pipeline.py
+
+bench-streaming: install
+	$(BIN)/convmem stack up
+	$(BIN)/python bench/streaming.py
 
 bench-retrieval: install
 	$(BIN)/convmem stack up

@@ -69,7 +69,7 @@ class Outcome:
 
 
 @contextlib.asynccontextmanager
-async def model_server(latency: float | None) -> AsyncIterator[str | None]:
+async def model_server(latency: float | None, token_interval: float = 0.0) -> AsyncIterator[str | None]:
     """The fake model in its own process, so its work is not on the workers' event loop."""
     if latency is None:
         yield None
@@ -78,7 +78,8 @@ async def model_server(latency: float | None) -> AsyncIterator[str | None]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "tests.fake_llm", "--port", str(port),  # noqa: S603, ASYNC220
-                             "--latency", str(latency)], stderr=subprocess.DEVNULL)
+                             "--latency", str(latency), "--token-interval", str(token_interval)],
+                            stderr=subprocess.DEVNULL)
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(100):

@@ -39,9 +39,9 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from composition.runtime import run_roles
+    from composition.runtime import ROLES, run_roles
 
-    roles = ["ingest", "indexer", "responder", "retention"] if args.role == "all" else [args.role]
+    roles = list(ROLES) if args.role == "all" else [args.role]
     asyncio.run(run_roles(roles, http_port=args.port))
     return 0
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_stack)
 
     p = sub.add_parser("run", help="run a worker role, or all of them in one process")
-    p.add_argument("role", choices=["ingest", "indexer", "responder", "retention", "all"])
+    p.add_argument("role", choices=["ingest", "indexer", "responder", "retention", "sender", "all"])
     p.add_argument("--port", type=int, default=None, help="HTTP port for ingest (default from settings)")
     p.set_defaults(fn=_run)
 

@@ -10,6 +10,17 @@ from typing import Any
 from convmem.home import project_root
 
 ASYNCAPI = Path("docs/asyncapi.json")
+DESCRIPTION = (
+    "Conversation events on Kafka. Keys are conversation ids; every event carries event_id, schema_version and "
+    "emitted_at.\n\n"
+    "Sealed text: MessageReceived, TurnRecorded, ReplyGenerated and ReplyTokensGenerated carry their `text` and "
+    "`metadata` empty and the real ones inside `sealed` (see the Sealed schema), encrypted with the user's data key, "
+    "which erasure destroys. To read them: GET /v1/keys/{sealed.key_id} on the HTTP API with a `service` token of "
+    "the event's tenant (audited; 410 once the user was erased; cache it as its Cache-Control says), then "
+    "AES-256-GCM-decrypt base64(sealed.box) with nonce base64(sealed.nonce) and associated data "
+    "`tenant_id U+001F user_id U+001F message_id` (UTF-8); the plaintext is JSON {text, metadata}. The Python "
+    "client convmem.opener.EventOpener does this (README: reading replies downstream)."
+)
 OPENAPI = Path("docs/openapi.json")
 
 
@@ -27,9 +38,7 @@ def asyncapi_document() -> dict[str, Any]:
     policy = DeliveryPolicy(group="convmem")
     broker = build_broker(common.kafka_bootstrap, policy)
     declared = declare(broker, policy, ROLES, Resources(), RoleSettings(), "convmem", bootstrap=None)
-    spec = AsyncAPI(broker, title="convmem events", version="1.0.0",
-                    description="Conversation events on Kafka. Keys are conversation ids; every "
-                                "event carries event_id, schema_version and emitted_at.")
+    spec = AsyncAPI(broker, title="convmem events", version="1.0.0", description=DESCRIPTION)
     doc: dict[str, Any] = json.loads(spec.to_specification().to_json())
     # Subscribers take raw records (the delivery layer decodes them), so FastStream cannot see
     # their contract: name it from what each subscription declared it consumes.

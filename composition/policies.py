@@ -3,11 +3,14 @@ their policies as plain dataclasses and never see a settings object."""
 
 from __future__ import annotations
 
-from convmem.settings import ConfigError, IndexerSettings, ResponderSettings, RetentionSettings
+from datetime import timedelta
+
+from convmem.settings import ConfigError, IndexerSettings, ResponderSettings, RetentionSettings, SenderSettings
 from services.indexer.enrichment import IntentRules, load_rules
 from services.responder.context import RecallPolicy
 from services.retention.scrubbing import ScrubPolicy
 from services.retention.sweep import RetentionPolicy
+from services.sender.sending import SendPolicy
 
 
 def intent_rules(settings: IndexerSettings) -> IntentRules | None:
@@ -31,3 +34,9 @@ def retention_policy(settings: RetentionSettings) -> RetentionPolicy:
 
 def scrub_policy(settings: RetentionSettings) -> ScrubPolicy:
     return ScrubPolicy(mode=settings.pii_mode, delay_hours=settings.pii_delay_hours, region=settings.phone_region)
+
+
+def send_policy(settings: SenderSettings) -> SendPolicy:
+    return SendPolicy(send_offline=settings.whatsapp_send_offline,
+                      max_age=timedelta(seconds=settings.whatsapp_max_reply_age_s),
+                      lease=timedelta(seconds=settings.sender_claim_lease_s))

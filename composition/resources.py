@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from convmem.adapters.postgres import PostgresStorage
 from convmem.home import state_dir
-from convmem.ports import ChatModel, Embedder, Storage, VectorIndex
+from convmem.ports import ChatModel, Embedder, Storage, VectorIndex, WhatsAppApi
 from convmem.retrieval import Retriever, Stages
 from convmem.sealing import Sealer
-from convmem.settings import ResponderSettings, VectorSettings
+from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 
 
 class NotStarted(RuntimeError):
@@ -28,6 +28,7 @@ class Resources:
     _embedder: Embedder | None = None
     _index: VectorIndex | None = None
     _sealer: Sealer | None = None
+    _whatsapp: WhatsAppApi | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -53,6 +54,12 @@ class Resources:
         if self._sealer is None:
             raise NotStarted("sealer used before the lifespan built the storage")
         return self._sealer
+
+    @property
+    def whatsapp(self) -> WhatsAppApi:
+        if self._whatsapp is None:
+            raise NotStarted("WhatsApp API used before the lifespan built it")
+        return self._whatsapp
 
     def retriever(self) -> Retriever:
         return Retriever(self.storage.memory, self.index, self.embedder, self.stages)
@@ -93,6 +100,16 @@ class Resources:
         self.chat_model = OpenAIChatModel(str(settings.llm_base_url), settings.llm_model, key,
                                           settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens,
                                           max_connections=settings.max_in_flight)
+
+    def open_whatsapp(self, settings: SenderSettings) -> None:
+        from convmem.adapters.whatsapp import GraphWhatsAppApi
+
+        if settings.whatsapp_access_token is None:
+            raise NotStarted("the sender needs CONVMEM_WHATSAPP_ACCESS_TOKEN")
+        api = GraphWhatsAppApi(str(settings.whatsapp_api_base_url), settings.whatsapp_access_token.get_secret_value(),
+                               settings.whatsapp_timeout_s, max_connections=settings.sender_max_in_flight)
+        self._whatsapp = api
+        self._closers.append(api.close)
 
     def describe(self) -> dict[str, str]:
         """What this process runs on, for its start-up log line."""

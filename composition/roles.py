@@ -10,19 +10,21 @@ from typing import TypeVar
 
 from faststream.kafka import KafkaBroker
 
-from composition.policies import intent_rules, recall_policy, scrub_policy
+from composition.policies import intent_rules, recall_policy, scrub_policy, send_policy
 from composition.resources import NotStarted, Resources
 from contracts import Event
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
-from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
+from convmem.ports import ReplyFeed
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, SenderSettings
 from services.indexer import worker as indexer
 from services.ingest import worker as ingest
 from services.ingest.edge import EdgePorts
 from services.ingest.sink import EventSink
 from services.responder import worker as responder
 from services.retention import worker as retention
+from services.sender import worker as sender
 
-ROLES = ("ingest", "indexer", "responder", "retention")
+ROLES = ("ingest", "indexer", "responder", "retention", "sender")
 S = TypeVar("S")
 
 
@@ -34,6 +36,7 @@ class RoleSettings:
     indexer: IndexerSettings | None = None
     responder: ResponderSettings | None = None
     retention: RetentionSettings | None = None
+    sender: SenderSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -101,17 +104,26 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
 
         concurrency = settings.responder.max_in_flight if settings.responder is not None else 1
         responder.register(subs, responder_deps, concurrency)
+    if "sender" in roles:
+        sending = send_policy(settings.sender) if settings.sender is not None else None
+
+        def sender_deps() -> sender.SenderDeps:
+            return sender.SenderDeps(sends=res.storage.sends, api=res.whatsapp, policy=_given(sending, "sender"))
+
+        sender.register(subs, sender_deps, settings.sender.sender_max_in_flight if settings.sender else 2)
     return Declared(subs, sink, privacy)
 
 
-def edge_ports(res: Resources, sink: EventSink) -> Callable[[], EdgePorts]:
+
+def edge_ports(res: Resources, sink: EventSink, feed: ReplyFeed | None = None) -> Callable[[], EdgePorts]:
     """What the HTTP edge may touch, built once, on its first request."""
 
     @cache
     def ports() -> EdgePorts:
         s = res.storage
         return EdgePorts(lookup=s.lookup, conversations=s.conversations, memory=s.memory, privacy=s.privacy,
-                         policies=s.policies, health=s.health, sink=sink, retriever=res.retriever())
+                         policies=s.policies, health=s.health, sink=sink, retriever=res.retriever(),
+                         feed=feed, replies=s.replies, deliveries=s.deliveries, keys=s.keys)
 
     return ports
 

@@ -20,16 +20,21 @@ from composition.roles import ROLES, Declared, RoleSettings, build_broker, decla
 from contracts import Event
 from convmem import logs
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
+from convmem.delivery.feed import TOPICS as FEED_TOPICS
+from convmem.delivery.feed import KafkaReplyFeed
 from convmem.delivery.keyed import stop_all
+from convmem.delivery.tail import Tail
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
 from convmem.ports import SigningKeys
 from convmem.settings import (
     CommonSettings,
+    ConfigError,
     IndexerSettings,
     IngestSettings,
     ResponderSettings,
     RetentionSettings,
+    SenderSettings,
     VectorSettings,
     load,
 )
@@ -47,12 +52,14 @@ class Runtime:
     indexer: IndexerSettings | None = None
     responder: ResponderSettings | None = None
     retention: RetentionSettings | None = None
+    sender: SenderSettings | None = None
     http_port: int | None = None
     res: Resources = field(default_factory=Resources)
     broker: KafkaBroker | None = None
     policy: DeliveryPolicy | None = None
     declared: Declared | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _tail: Tail | None = None  # the live end of the reply topics, for the edge's streams and `wait`
     _server: uvicorn.Server | None = None
     _serving: asyncio.Task[Any] | None = None  # uvicorn's own task: asked to exit, never cancelled
 
@@ -68,7 +75,16 @@ class Runtime:
             self.responder = load(ResponderSettings)
         if "retention" in self.roles and self.retention is None:
             self.retention = load(RetentionSettings)
-        common = self.ingest or self.indexer or self.responder or self.retention
+        if "sender" in self.roles and self.sender is None:
+            self.sender = load(SenderSettings)
+        if self.sender is not None and self.sender.whatsapp_access_token is None:
+            if list(self.roles) == ["sender"]:
+                raise ConfigError("invalid configuration: CONVMEM_WHATSAPP_ACCESS_TOKEN is required by the sender")
+            # `run all` without WhatsApp credentials: everything else runs, replies are not sent.
+            log.warning("sender_not_started", reason="CONVMEM_WHATSAPP_ACCESS_TOKEN is not set")
+            self.roles = [r for r in self.roles if r != "sender"]
+            self.sender = None
+        common = self.ingest or self.indexer or self.responder or self.retention or self.sender
         if common is None:
             raise ValueError("no role to run")
         return common
@@ -89,14 +105,16 @@ class Runtime:
         await migrate(common.database_url.get_secret_value())
         await self.res.open_storage(common.database_url.get_secret_value(), max_size=common.database_pool_size)
         vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
-        assert vector_settings is not None  # every role's settings carry the vector settings
-        self.res.open_vectors(vector_settings)
+        if vector_settings is not None:  # the sender alone needs no vectors
+            self.res.open_vectors(vector_settings)
         if self.responder is not None:
             self.res.open_chat_model(self.responder)
+        if self.sender is not None:
+            self.res.open_whatsapp(self.sender)
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common.kafka_bootstrap, self.policy)
-        settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention)
+        settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention, self.sender)
         self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix,
                                 common.kafka_bootstrap)
         await self.broker.start()
@@ -105,7 +123,10 @@ class Runtime:
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink),
+            self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail")
+            await self._tail.start()
+            feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, feed),
                              signing_keys=signing_keys(self.ingest))
             port = self.ingest.http_port if self.http_port is None else self.http_port
             # Client addresses (for the per-address limits) come from X-Forwarded-For only when
@@ -144,6 +165,8 @@ class Runtime:
                 await task
         self._tasks.clear()
         self._serving = None
+        if self._tail is not None:
+            await self._tail.stop()
         if self.declared is not None:
             await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
         if self.broker is not None:

@@ -40,13 +40,20 @@ class Event(BaseModel):
 class Sealed(BaseModel):
     """A turn's text and metadata, encrypted (AES-256-GCM) with its user's data key. The key
     lives in Postgres and is destroyed on erasure, which leaves every copy of the event in the
-    log unreadable. Bound to tenant, user and message id as associated data."""
+    log unreadable. Bound to tenant, user and message id as associated data.
+
+    To open one: fetch the key with `GET /v1/keys/{key_id}` (a `service` token of the event's
+    tenant; 410 once the user was erased), then AES-256-GCM-decrypt `box` with `nonce` and
+    the associated data `tenant_id + "\\x1f" + user_id + "\\x1f" + message_id` (UTF-8). The
+    plaintext is JSON `{"text": ..., "metadata": {...}}`, which replaces the event's empty
+    `text` and `metadata`. `convmem.opener.EventOpener` does all of this."""
 
     model_config = ConfigDict(frozen=True)
 
-    key_id: UUID
+    key_id: UUID = Field(description="the user's data key: GET /v1/keys/{key_id} with a service token")
     nonce: str = Field(description="base64, 12 bytes")
-    box: str = Field(description="base64 ciphertext of {text, metadata} with its GCM tag")
+    box: str = Field(description="base64 AES-256-GCM ciphertext of the JSON {text, metadata}, GCM tag appended; "
+                                 "associated data: tenant_id, user_id, message_id joined by U+001F")
 
 
 class ConversationEvent(Event):
@@ -100,6 +107,20 @@ class ReplyGenerated(ConversationEvent):
     sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
+class ReplyTokensGenerated(ConversationEvent):
+    """Text of a reply as the model produces it, for live views (web clients' event streams).
+    Best effort and short-lived: the ReplyGenerated that follows is the reply. A retried
+    generation starts again at offset 0, so a reader places each piece at its `offset`
+    rather than appending."""
+
+    message_id: UUID = Field(description="the reply's id (ReplyGenerated.message_id once it is complete)")
+    in_reply_to: UUID
+    offset: int = Field(ge=0, description="where `text` starts in the reply, in characters")
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
+
+
 class TurnRecorded(ConversationEvent):
     """A turn is durably stored in Postgres with its place (`seq`) in the conversation."""
 
@@ -130,6 +151,10 @@ class DeliveryStatusChanged(ConversationEvent):
     occurred_at: Instant
     errors: list[JsonObject] = Field(default_factory=list, max_length=50)
     metadata: JsonObject = Field(default_factory=dict)
+    callback_data: str | None = Field(
+        default=None, max_length=512,
+        description="what the sender attached to the outgoing message (WhatsApp's biz_opaque_callback_data); "
+                    "for convmem's own replies, the reply part it reports on")
 
 
 class ErasureRequested(Event):

@@ -40,3 +40,23 @@ def turn_recorded_event_id(message_id: uuid.UUID) -> uuid.UUID:
     """A turn is announced once: every announcement of it (a redelivery, a retry after a crash
     between publish and mark) carries the same event id, so copies are recognisable as one."""
     return _derive("turn-recorded", str(message_id))
+
+
+_SEND_REF = "convmem-reply"
+
+
+def send_ref(reply_id: uuid.UUID, part: int) -> str:
+    """What the sender attaches to each message it sends (WhatsApp's biz_opaque_callback_data),
+    so a status callback names the reply part it reports on even when the send was never
+    recorded (a crash between the request and its record)."""
+    return f"{_SEND_REF}:{reply_id}:{part}"
+
+
+def parse_send_ref(value: str | None) -> tuple[uuid.UUID, int] | None:
+    if not value or not value.startswith(_SEND_REF + ":"):
+        return None
+    try:
+        _, reply_id, part = value.split(":")
+        return uuid.UUID(reply_id), int(part)
+    except ValueError:
+        return None

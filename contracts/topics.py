@@ -10,6 +10,9 @@ STATUSES: Final = "conv.statuses.v1"
 
 CONVERSATION_TOPICS: Final = (INBOUND, TURNS, REPLIES, STATUSES)
 
+# A reply's text as it is generated, for live views; short retention, nobody's record.
+TOKENS: Final = "conv.tokens.v1"
+
 # Privacy: erasure requests (keyed by tenant and user) and the audit trail of what was done.
 PRIVACY_REQUESTS: Final = "privacy.requests.v1"
 PRIVACY_EVENTS: Final = "privacy.events.v1"
@@ -23,4 +26,4 @@ def dead_letter_topic(topic: str) -> str:
 
 
 CONSUMED_TOPICS: Final = (*CONVERSATION_TOPICS, PRIVACY_REQUESTS)
-ALL_TOPICS: Final = (*CONVERSATION_TOPICS, *PRIVACY_TOPICS, *(dead_letter_topic(t) for t in CONSUMED_TOPICS))
+ALL_TOPICS: Final = (*CONVERSATION_TOPICS, TOKENS, *PRIVACY_TOPICS, *(dead_letter_topic(t) for t in CONSUMED_TOPICS))

@@ -23,3 +23,18 @@ class OwnershipConflict(PoisonError):
 class ConversationClosed(ConvmemError):
     """A turn arrived for a conversation that was deleted: it is dropped, not stored, so a
     redelivered or late event cannot bring deleted history back."""
+
+
+class SendRejected(PoisonError):
+    """A channel refused a message for good (the recipient cannot receive it, the 24-hour
+    window is closed, our token is invalid): sending it again cannot help."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"channel refused the message: code {code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+class SendOutcomeUnknown(ConvmemError):
+    """The request may have reached the channel but no answer came back (a timeout after it
+    was written, a dropped connection). With no idempotency key, sending again could deliver
+    it twice, so it is not sent again."""

@@ -25,6 +25,10 @@ def topic_specs(partitions: int = 6) -> list[TopicSpec]:
     # Seven days covers consumer outages and replays; Postgres is the durable record. Text in
     # these topics is sealed with its user's key, so an erasure reaches it before retention does.
     specs = [TopicSpec(t, partitions, 7 * DAY_MS) for t in topics.CONVERSATION_TOPICS]
+    # Reply text as it is generated serves live views and their reconnects, nothing else: an
+    # hour covers any reconnect, and the ReplyGenerated that follows is the record. Same
+    # partition count, so a conversation's tokens and replies share a partition number.
+    specs.append(TopicSpec(topics.TOKENS, partitions, 3600 * 1000))
     # Erasure requests must outlive a long outage of the retention worker; the audit trail
     # (no personal data) is kept as long as interaction summaries.
     specs += [TopicSpec(topics.PRIVACY_REQUESTS, partitions, 30 * DAY_MS),

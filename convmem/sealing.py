@@ -17,19 +17,35 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contracts import MessageReceived, ReplyGenerated, Sealed, TurnRecorded
+from contracts import MessageReceived, ReplyGenerated, ReplyTokensGenerated, Sealed, TurnRecorded
 from convmem.errors import ConvmemError, PoisonError
 from convmem.ports import SubjectKeys
 
-E = TypeVar("E", MessageReceived, ReplyGenerated, TurnRecorded)
+E = TypeVar("E", MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded)
+SEALABLE = (MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded)
 
 
 class SubjectKeyDestroyed(ConvmemError):
     """The event belongs to an erased subject: it cannot be opened and must be dropped."""
 
 
-def _aad(event: MessageReceived | ReplyGenerated | TurnRecorded) -> bytes:
+def _aad(event: MessageReceived | ReplyGenerated | ReplyTokensGenerated | TurnRecorded) -> bytes:
     return f"{event.tenant_id}\x1f{event.user_id}\x1f{event.message_id}".encode()
+
+
+def open_with(event: E, secret: bytes) -> E:
+    """The event with its text and metadata opened by its key (PoisonError when they do not
+    open: tampered, or sealed under another key). Shared with the consumers' client
+    (convmem.opener), so both open events the one way."""
+    if event.sealed is None:
+        return event
+    try:
+        plain = AESGCM(secret).decrypt(base64.b64decode(event.sealed.nonce), base64.b64decode(event.sealed.box),
+                                       _aad(event))
+    except (InvalidTag, ValueError) as exc:
+        raise PoisonError("sealed payload does not open with its key (tampered or mis-keyed)") from exc
+    inner = orjson.loads(plain)
+    return event.model_copy(update={"text": inner["text"], "metadata": inner["metadata"], "sealed": None})
 
 
 class Sealer:
@@ -85,10 +101,4 @@ class Sealer:
         secret = await self._key(event.sealed.key_id, (event.tenant_id, event.user_id))
         if secret is None:
             raise SubjectKeyDestroyed(f"key {event.sealed.key_id} was destroyed by an erasure")
-        try:
-            plain = AESGCM(secret).decrypt(base64.b64decode(event.sealed.nonce), base64.b64decode(event.sealed.box),
-                                           _aad(event))
-        except (InvalidTag, ValueError) as exc:
-            raise PoisonError("sealed payload does not open with its key (tampered or mis-keyed)") from exc
-        inner = orjson.loads(plain)
-        return event.model_copy(update={"text": inner["text"], "metadata": inner["metadata"], "sealed": None})
+        return open_with(event, secret)

@@ -179,6 +179,25 @@ class ResponderSettings(VectorSettings):
     max_in_flight: int = Field(default=64, ge=1, le=1024)
 
 
+class SenderSettings(CommonSettings):
+    # The Graph API with its version; the sender posts to {base}/{phone_number_id}/messages.
+    whatsapp_api_base_url: AnyHttpUrl = AnyHttpUrl("https://graph.facebook.com/v23.0")
+    # Unset: `run all` leaves the sender out (and `run sender` refuses to start).
+    whatsapp_access_token: SecretStr | None = None
+    # Offline-mode replies are assembled from memory, not a model's answer: not sent unless asked.
+    whatsapp_send_offline: bool = False
+    whatsapp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # A reply older than this when it reaches the sender is recorded as skipped, not sent: a
+    # new deployment's consumer group must not send a week of old replies.
+    whatsapp_max_reply_age_s: float = Field(default=3600.0, gt=0)
+    # A part claimed this long ago and never recorded was left by a sender that stopped
+    # mid-request: it is marked unknown and never sent again. Longer than the request timeout.
+    sender_claim_lease_s: float = Field(default=60.0, gt=0)
+    # Conversations sent to at once per process (in order within each); at least 2, so a
+    # conversation that backs off never holds the others up.
+    sender_max_in_flight: int = Field(default=32, ge=2, le=1024)
+
+
 class RetentionSettings(VectorSettings):
     # Defaults for tenants without their own policy (PUT /v1/tenant/policy); from the seeds.
     summary_retention_days: int = Field(default=730, ge=1)

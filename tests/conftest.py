@@ -17,8 +17,16 @@ from composition.roles import consumer_groups
 from composition.runtime import ROLES, Runtime
 from contracts import topics
 from convmem.kafka_admin import start_groups_at_end
-from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, load
+from convmem.settings import (
+    IndexerSettings,
+    IngestSettings,
+    ResponderSettings,
+    RetentionSettings,
+    SenderSettings,
+    load,
+)
 from services.ingest.auth import issue_token
+from tests.fake_graph import FakeGraph
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints, resolve
 
@@ -53,6 +61,14 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
     await llm.stop()
 
 
+@pytest.fixture(scope="session")
+async def fake_graph() -> AsyncIterator[FakeGraph]:
+    graph = FakeGraph(app_secret=APP_SECRET)
+    await graph.start()
+    yield graph
+    await graph.stop()
+
+
 @dataclass
 class Tap:
     """Reads topics from the position they had when the session began: what the system
@@ -68,7 +84,7 @@ class Tap:
 async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
-    watched = [topics.INBOUND, topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
+    watched = [topics.INBOUND, topics.TURNS, topics.REPLIES, topics.TOKENS, topics.PRIVACY_EVENTS,
                *(topics.dead_letter_topic(t) for t in topics.CONSUMED_TOPICS)]
     from convmem.kafka_admin import ensure_topics
 
@@ -96,8 +112,8 @@ async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 @pytest.fixture(scope="session")
-async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, tap: Tap, tmp_path_factory: pytest.TempPathFactory
-                  ) -> AsyncIterator[Runtime]:
+async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, fake_graph: FakeGraph, tap: Tap,
+                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
     common: dict[str, Any] = {"kafka_bootstrap": endpoints.kafka_bootstrap, "database_url": endpoints.database_url,
                               "group_prefix": GROUP_PREFIX, "retry_backoff_max_s": 1.0, "log_level": "WARNING"}
     await start_groups_at_end(endpoints.kafka_bootstrap, consumer_groups(ROLES, GROUP_PREFIX))
@@ -111,9 +127,12 @@ async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, tap: Tap, tmp_path_fa
                        llm_model="fake-gpt"),
         # The timer sweep stays out of the way; tests call sweep_once when they mean to.
         retention=load(RetentionSettings, **common, vector_path=vectors, sweep_interval_s=86_400),
+        sender=load(SenderSettings, **common, whatsapp_api_base_url=fake_graph.base_url,
+                    whatsapp_access_token=fake_graph.token, whatsapp_timeout_s=5, sender_claim_lease_s=10),
         http_port=0,
     )
     await rt.start()
+    fake_graph.webhook_url = f"http://127.0.0.1:{rt.port}/webhooks/whatsapp"  # statuses come back, as from Meta
     yield rt
     await rt.stop()
 

@@ -3,7 +3,7 @@ and long answers do not hit read time-outs) and assembles the text and usage."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import openai
@@ -26,6 +26,9 @@ class OpenAIChatModel:
         self._max_tokens = max_tokens
 
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
+        return await self.stream(messages, _ignore)
+
+    async def stream(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         finish: str | None = None
@@ -45,6 +48,7 @@ class OpenAIChatModel:
                 for choice in chunk.choices:
                     if choice.delta.content:
                         parts.append(choice.delta.content)
+                        on_text(choice.delta.content)
                     finish = choice.finish_reason or finish
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                 openai.InternalServerError) as exc:
@@ -55,6 +59,10 @@ class OpenAIChatModel:
         except openai.APIStatusError as exc:
             raise PoisonError(f"LLM rejected the request: {exc.status_code}") from exc
         return Completion("".join(parts), model, prompt_tokens, completion_tokens, finish)
+
+
+def _ignore(_: str) -> None:
+    return None
 
 
 def _limits(connections: int) -> Any:

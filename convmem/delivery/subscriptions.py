@@ -27,17 +27,15 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel
 
-from contracts import MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
 from convmem.errors import PoisonError, RetryableError
-from convmem.sealing import Sealer, SubjectKeyDestroyed
+from convmem.sealing import SEALABLE, Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
-SEALABLE = (MessageReceived, ReplyGenerated, TurnRecorded)
 # Commit only after the handler finished; start from the oldest record when a group is new.
 _CONSUMER: dict[str, Any] = {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest"}
 

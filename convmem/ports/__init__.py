@@ -2,18 +2,25 @@
 and compute ports (vector index, embedder, chat model). Adapters implement them over
 asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
+from convmem.ports.channels import OutgoingText, WhatsAppApi
 from convmem.ports.compute import ChatModel, Embedder, SigningKeys, VectorIndex
 from convmem.ports.records import (
     ChatMessage,
+    ClaimOutcome,
     Completion,
     ConversationFilter,
     ConversationInfo,
     ConversationRef,
     ConversationStatus,
+    DeliveredPart,
+    Delivery,
     Enrichment,
     ErasureStatus,
+    KeyDisclosure,
     MemoryScope,
+    PartState,
     RecordOutcome,
+    SendPart,
     Stats,
     StoredReply,
     Summary,
@@ -32,16 +39,20 @@ from convmem.ports.storage import (
     PrivacyLedger,
     ReplyLedger,
     RetentionLedger,
+    SendLedger,
     Storage,
     SubjectKeys,
     TenantPolicies,
     TurnLedger,
 )
+from convmem.ports.streams import FeedItem, ReplyFeed, TextStream, TokenSink
 
 __all__ = [
-    "ChatMessage", "ChatModel", "Completion", "ConversationFilter", "ConversationInfo", "ConversationRef",
-    "ConversationStatus", "Conversations", "DeliveryLog", "Embedder", "EmbeddingLedger", "Enrichment",
-    "ErasureStatus", "Health", "MemoryReader", "MemoryScope", "MessageLookup", "PrivacyLedger", "RecordOutcome",
-    "ReplyLedger", "RetentionLedger", "SigningKeys", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
-    "TenantPolicies", "TenantPolicy", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
+    "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
+    "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure",
+    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "PrivacyLedger", "RecordOutcome",
+    "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Stats", "Storage",
+    "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream", "TokenSink",
+    "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint", "WhatsAppApi"
 ]

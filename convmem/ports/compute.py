@@ -3,7 +3,7 @@ the chat model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -31,6 +31,9 @@ class ChatModel(Protocol):
     @property
     def name(self) -> str: ...
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion: ...
+    async def stream(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
+        """As `complete`, handing each piece of text to `on_text` as the model produces it.
+        `on_text` must return at once: the model's stream is read at the model's pace."""
 
 
 class SigningKeys(Protocol):

@@ -193,3 +193,74 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+
+
+# What the sender knows about one part of a reply it sends: claimed ("sending"), given back
+# after a retryable refusal ("pending"), "sent", refused for good ("failed"), possibly sent
+# by a process that stopped before recording it ("unknown": never sent again), or "skipped".
+PartState = Literal["sending", "pending", "sent", "failed", "unknown", "skipped"]
+# What a claim found: this caller may send ("claimed"), another is sending ("busy"), or the
+# part's settled state.
+ClaimOutcome = Literal["claimed", "busy", "sent", "failed", "unknown", "skipped"]
+_PROGRESS = ("sent", "delivered", "read")
+
+
+@dataclass(frozen=True)
+class SendPart:
+    reply_id: UUID
+    tenant_id: str
+    user_id: str
+    conversation_id: UUID
+    part: int  # 0-based: a reply longer than the channel's limit goes out in parts, in order
+    parts: int
+
+
+@dataclass(frozen=True)
+class DeliveredPart:
+    part: int
+    state: PartState
+    wamid: str | None
+    error_code: int | None
+    error: str | None
+    statuses: dict[str, datetime]  # what the channel reported for it: status -> when
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A reply's way to its recipient: the sender's record of each part, with the statuses the
+    channel reported for it."""
+
+    parts: tuple[DeliveredPart, ...]
+
+    @property
+    def state(self) -> str:
+        states = {p.state for p in self.parts}
+        for settled in ("failed", "skipped", "unknown"):
+            if settled in states:
+                return settled
+        return "sent" if states == {"sent"} else "sending"
+
+    @property
+    def status(self) -> str | None:
+        """What the channel reported for the reply as a whole: failed if any part failed,
+        else the least advanced of sent, delivered, read over its parts (a reply is read
+        when all of it was)."""
+        if any("failed" in p.statuses for p in self.parts):
+            return "failed"
+        reached = [max((_PROGRESS.index(s) for s in p.statuses if s in _PROGRESS), default=-1) for p in self.parts]
+        least = min(reached, default=-1)
+        return None if least < 0 else _PROGRESS[least]
+
+    @property
+    def error(self) -> str | None:
+        return next((p.error for p in self.parts if p.error), None)
+
+
+@dataclass(frozen=True)
+class KeyDisclosure:
+    """A data key as served to a downstream consumer; `secret` is None once erased."""
+
+    key_id: UUID
+    tenant_id: str
+    user_id: str
+    secret: bytes | None

@@ -17,14 +17,18 @@ from uuid import UUID
 
 from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.ports.records import (
+    ClaimOutcome,
     ConversationFilter,
     ConversationInfo,
     ConversationRef,
     ConversationStatus,
+    Delivery,
     Enrichment,
     ErasureStatus,
+    KeyDisclosure,
     MemoryScope,
     RecordOutcome,
+    SendPart,
     Stats,
     StoredReply,
     Summary,
@@ -43,9 +47,28 @@ class TurnLedger(Protocol):
 
 
 class DeliveryLog(Protocol):
-    """Delivery states a channel reported for a message (indexer.statuses)."""
+    """Delivery states a channel reported for a message (indexer.statuses), and how a reply
+    travelled: the sender's record of each part with those states (the read API)."""
 
-    async def record_delivery_status(self, event: DeliveryStatusChanged) -> None: ...
+    async def record_delivery_status(self, event: DeliveryStatusChanged) -> None:
+        """Keep the state; a status naming one of our reply parts (callback data) also gives
+        that part its message id and settles a send that was never recorded as sent."""
+        ...
+
+    async def deliveries(self, tenant_id: str, message_ids: Sequence[UUID]) -> dict[UUID, Delivery]: ...
+
+
+class SendLedger(Protocol):
+    """Each part of a reply sent at most once (the sender): claimed before the request,
+    its outcome recorded after. A claim older than `lease_s` that was never recorded was
+    left by a sender that stopped mid-request: it becomes "unknown" and is never sent again."""
+
+    async def claim_send(self, part: SendPart, lease_s: float) -> ClaimOutcome: ...
+    async def record_sent(self, part: SendPart, wamid: str) -> None: ...
+    async def record_failed(self, part: SendPart, code: int, error: str) -> None: ...
+    async def record_unknown(self, part: SendPart) -> None: ...
+    async def release_send(self, part: SendPart, error: str) -> None: ...
+    async def record_skipped(self, part: SendPart, reason: str) -> None: ...
 
 
 class EmbeddingLedger(Protocol):
@@ -107,6 +130,10 @@ class SubjectKeys(Protocol):
 
     async def subject_key(self, tenant_id: str, user_id: str) -> tuple[UUID, bytes]: ...
     async def key_by_id(self, key_id: UUID) -> bytes | None: ...
+    async def disclose_key(self, key_id: UUID, tenant_id: str, served_to: str) -> KeyDisclosure | None:
+        """A key of this tenant for a downstream consumer (None: no such key in the tenant);
+        a live key's disclosure is recorded (who, when) before it is returned."""
+        ...
 
 
 class PrivacyLedger(Protocol):
@@ -162,3 +189,4 @@ class Storage:
     policies: TenantPolicies
     retention: RetentionLedger
     health: Health
+    sends: SendLedger

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convmem.ports import Conversations, Health, MemoryReader, MessageLookup, PrivacyLedger, TenantPolicies
+from convmem.ports import (
+    Conversations,
+    DeliveryLog,
+    Health,
+    MemoryReader,
+    MessageLookup,
+    PrivacyLedger,
+    ReplyFeed,
+    ReplyLedger,
+    SubjectKeys,
+    TenantPolicies,
+)
 from convmem.retrieval import Retriever
 from services.ingest.sink import EventSink
 
@@ -20,3 +31,9 @@ class EdgePorts:
     health: Health
     sink: EventSink
     retriever: Retriever | None = None  # None: search is not served by this node
+    # Replies reaching people: `wait` and event streams (feed, replies), delivery states in
+    # the history (deliveries), data keys for downstream consumers (keys). None: not served.
+    feed: ReplyFeed | None = None
+    replies: ReplyLedger | None = None
+    deliveries: DeliveryLog | None = None
+    keys: SubjectKeys | None = None

@@ -121,3 +121,25 @@ async def visible_conversation(conversations: Conversations, who: Principal, con
     if found is None or not who.sees(found):
         raise conversation_not_found()
     return found
+
+
+def key_reader(who: Principal) -> Principal:
+    """Data keys open the text of events: they go to `service` principals (downstream
+    consumers, audited) and to no one else, not even the user whose key it is."""
+    if "service" not in who.roles:
+        raise Refused(403, "forbidden", "only a service token of the tenant may read data keys")
+    return who
+
+
+async def followed_conversation(conversations: Conversations, who: Principal, conversation_id: UUID
+                                ) -> ConversationRef:
+    """The conversation whose live events `who` may follow: one it sees (the read API's rule),
+    or, for a user, one that does not exist yet, followed as its own: a web client opens the
+    stream before posting a new conversation's first message. Events are matched to this
+    owner, so a stranger's later use of the id shows nothing."""
+    found = await conversations.conversation(conversation_id)
+    if found is None and not who.roles & {"service", "admin"}:
+        return ConversationRef(conversation_id, who.tenant_id, who.subject)
+    if found is None or not who.sees(found):
+        raise conversation_not_found()
+    return found

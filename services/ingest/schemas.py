@@ -40,6 +40,74 @@ class Accepted(BaseModel):
     duplicate: bool = Field(description="true when this external_id was accepted before")
 
 
+class UsageView(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ReplyView(BaseModel):
+    """A reply as web clients get it: in `POST /v1/messages?wait=` and as the `reply` frame
+    of a conversation's event stream."""
+
+    message_id: UUID
+    in_reply_to: UUID
+    conversation_id: UUID
+    text: str
+    sources: list[UUID] = Field(description="ids of the turns recalled as memory")
+    model: str = Field(description="the model that answered; `offline` when none is configured")
+    usage: UsageView
+    finish_reason: str | None
+    occurred_at: datetime
+
+
+class TokenView(BaseModel):
+    """A `token` frame: a piece of a reply as the model produces it. Place `text` at `offset`
+    (Unicode code points): a retried generation starts again at 0."""
+
+    message_id: UUID
+    in_reply_to: UUID
+    offset: int
+    text: str
+
+
+class Answered(BaseModel):
+    status: Literal["answered"] = "answered"
+    message_id: UUID
+    conversation_id: UUID
+    duplicate: bool = Field(description="true when this external_id was accepted before")
+    reply: ReplyView
+
+
+class DeliveryPartView(BaseModel):
+    part: int
+    state: Literal["sending", "pending", "sent", "failed", "unknown", "skipped"]
+    wamid: str | None = Field(description="the channel's id of the message sent")
+    error_code: int | None
+    error: str | None
+    statuses: dict[str, datetime] = Field(description="what the channel reported: sent, delivered, read, failed")
+
+
+class DeliveryView(BaseModel):
+    state: str = Field(description="the sender's outcome: sending, sent, failed, unknown (a send interrupted "
+                                   "mid-request, never repeated), skipped")
+    status: str | None = Field(description="what the channel reported for the whole reply: failed, or the least "
+                                           "advanced of sent, delivered, read over its parts")
+    error: str | None
+    parts: list[DeliveryPartView] = Field(description="a reply over the channel's length limit is sent in parts")
+
+
+class KeyView(BaseModel):
+    """A user's data key, for opening the `sealed` fields of events (see the AsyncAPI document)."""
+
+    key_id: UUID
+    tenant_id: str
+    user_id: str
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    key: str = Field(description="base64, 32 bytes")
+    associated_data: str = Field(default="tenant_id + U+001F + user_id + U+001F + message_id, UTF-8")
+
+
 class MessageView(BaseModel):
     message_id: UUID
     seq: int
@@ -53,6 +121,7 @@ class MessageView(BaseModel):
     language: str | None = None
     intent: str | None = None
     intent_confidence: float | None = None
+    delivery: DeliveryView | None = Field(default=None, description="replies sent through a channel (WhatsApp)")
 
 
 class ConversationMessages(BaseModel):

@@ -144,6 +144,10 @@ def _render(msg: dict[str, Any], kind: str, path: str) -> tuple[ContentType, str
 # ------------------------------------------------------------------------ the payload
 
 
+def _callback_data(value: Any) -> str | None:
+    return value[:512] if isinstance(value, str) and value else None
+
+
 def parse_webhook(payload: Any, tenants: dict[str, str], default_tenant: str = "default"
                   ) -> tuple[list[MessageReceived], list[DeliveryStatusChanged]]:
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
@@ -183,7 +187,9 @@ def _message(msg: dict[str, Any], path: str, tenant: str, phone_id: str, meta: d
             or _text(contact.get("user_id"), f"{path}(contact).user_id", required=False) or sender)
     kind = _text(msg.get("type", "unsupported"), f"{path}.type") or "unsupported"
     ctype, text, extra, reply_expected = _render(msg, kind, path)
-    metadata = {"whatsapp": {"phone_number_id": phone_id, "display_phone_number": _s(meta.get("display_phone_number")) or None,
+    # wa_id: where the sender sends replies (the recipient of the Cloud API's messages call).
+    metadata = {"whatsapp": {"phone_number_id": phone_id, "wa_id": sender,
+                             "display_phone_number": _s(meta.get("display_phone_number")) or None,
                              "profile_name": _s(_d(contact.get("profile")).get("name")) or None,
                              "context": _d(msg.get("context")) or None}, **extra}
     return _event(path, MessageReceived, tenant_id=tenant, user_id=user,
@@ -205,4 +211,5 @@ def _status(st: dict[str, Any], path: str, tenant: str, phone_id: str) -> Delive
                   conversation_id=identity.whatsapp_conversation_id(tenant, phone_id, user),
                   external_id=_text(st.get("id"), f"{path}.id"), status=status,
                   occurred_at=_ts(st.get("timestamp"), f"{path}.timestamp"),
-                  errors=_objects(st.get("errors"), f"{path}.errors"), metadata={"phone_number_id": phone_id})
+                  errors=_objects(st.get("errors"), f"{path}.errors"), metadata={"phone_number_id": phone_id},
+                  callback_data=_callback_data(st.get("biz_opaque_callback_data")))

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from contracts import ReplyGenerated, TurnRecorded, topics
+from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded, topics
 from convmem.delivery import Subscriptions
+from convmem.delivery.tokens import TokenPublisher
 from convmem.errors import RetryableError
 from convmem.ports import ChatModel, Conversations, MemoryReader, ReplyLedger
 from convmem.retrieval import Retriever
@@ -35,6 +36,10 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency
     sits on the path of an answer. Both answer many conversations at once, each in order."""
     replies_out = subs.outlet(topics.REPLIES, ReplyGenerated, "responder -> conv.replies.v1",
                               "One reply per user turn, with the ids of the turns recalled as memory.")
+    tokens = TokenPublisher(subs.outlet(
+        topics.TOKENS, ReplyTokensGenerated, "responder -> conv.tokens.v1",
+        "A reply's text as the model produces it, for live views (best effort, kept one hour). Each "
+        "piece carries its offset in the reply; the ReplyGenerated that follows is the reply."))
 
     async def published(replies: Sequence[ReplyGenerated]) -> None:
         for reply in replies:
@@ -46,7 +51,7 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency
     async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
         d = deps()
         return await respond(turn, replies=d.replies, memory=d.memory, retriever=d.retriever, model=d.model,
-                             policy=d.policy)
+                             policy=d.policy, tokens=tokens)
 
     @subs.each(topics.TURNS, group="responder.upkeep", event=TurnRecorded,
                title="responder.upkeep <- conv.turns.v1",

@@ -63,6 +63,11 @@ def fuzz_api(base: str, found: Findings) -> None:
     roles = [None, *(token(f"fuzz-{role}", "fuzz", (role,))["Authorization"] for role in ("user", "service", "admin"))]
 
     def operation(op: Any, mode: GenerationMode, bearer: str | None) -> None:
+        # An event stream never ends by itself: Schemathesis reads one until the request's
+        # timeout, so a stream's answers (status, headers, first frames) get a short one.
+        streaming = "text/event-stream" in json.dumps(op.definition.raw.get("responses", {}))
+        timeout = 1.5 if streaming else 30
+
         @given(case=op.as_strategy(generation_mode=mode))
         @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
                   suppress_health_check=list(HealthCheck))
@@ -71,7 +76,7 @@ def fuzz_api(base: str, found: Findings) -> None:
                        if bearer is None or k.lower() != "authorization"}
             case.headers = headers | ({"Authorization": bearer} if bearer else {}) | {"X-Forwarded-For": address()}
             try:
-                response = case.call(base_url=base, session=session, timeout=30)
+                response = case.call(base_url=base, session=session, timeout=timeout)
             except (requests.exceptions.InvalidHeader, UnicodeEncodeError):
                 return  # a header no HTTP client sends: refused before it leaves
             found.check(response.status_code, f"{case.method} {case.formatted_path} {case.query}")

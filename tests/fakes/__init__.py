@@ -17,6 +17,7 @@ from tests.fakes.ledgers import (
 )
 from tests.fakes.privacy import FakeHealth, FakePrivacyLedger, FakeRetentionLedger, FakeSubjectKeys, FakeTenantPolicies
 from tests.fakes.reading import FakeConversations, FakeMemoryReader
+from tests.fakes.sending import FakeSendLedger, FakeWhatsAppApi
 
 
 def fake_storage(db: FakeDb | None = None) -> Storage:
@@ -27,12 +28,13 @@ def fake_storage(db: FakeDb | None = None) -> Storage:
         memory=FakeMemoryReader(db), replies=FakeReplyLedger(db), conversations=FakeConversations(db),
         lookup=FakeMessageLookup(db), keys=FakeSubjectKeys(db), privacy=FakePrivacyLedger(db),
         policies=FakeTenantPolicies(db), retention=FakeRetentionLedger(db), health=FakeHealth(db),
+        sends=FakeSendLedger(db),
     )
 
 
 __all__ = [
     "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
     "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplyLedger",
-    "FakeRetentionLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies", "FakeTurnLedger",
-    "fake_storage",
+    "FakeRetentionLedger", "FakeSendLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies",
+    "FakeTurnLedger", "FakeWhatsAppApi", "fake_storage",
 ]

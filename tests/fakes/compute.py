@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from convmem.ports import (
@@ -88,6 +88,13 @@ class FakeChatModel(ChatModel):
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
         self.calls.append(list(messages))
         return Completion(f"answer to: {messages[-1].content}", self.name, 7, 3, "stop")
+
+    async def stream(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
+        done = await self.complete(messages)
+        words = done.text.split(" ")
+        for i, word in enumerate(words):
+            on_text(word if i == len(words) - 1 else word + " ")
+        return done
 
 
 class FakeSigningKeys(SigningKeys):

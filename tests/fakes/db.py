@@ -20,6 +20,20 @@ def words(text: str) -> set[str]:
 
 
 @dataclass
+class SendRow:
+    tenant_id: str
+    user_id: str
+    conversation_id: UUID
+    parts: int
+    state: str
+    claimed_at: datetime | None = None
+    attempts: int = 0
+    wamid: str | None = None
+    error_code: int | None = None
+    error: str | None = None
+
+
+@dataclass
 class FakeDb:
     turns: dict[UUID, TurnRecorded] = field(default_factory=dict)
     published: set[UUID] = field(default_factory=set)
@@ -39,6 +53,9 @@ class FakeDb:
     deleted_at: dict[UUID, datetime] = field(default_factory=dict)  # conversation -> when it was deleted
     # What Postgres keeps about an assistant turn beyond TurnRecorded (model, tokens, latency): the export shows it.
     reply_facts: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    # The sender's record of each reply part, keyed (reply id, part), as Postgres's reply_sends.
+    sends: dict[tuple[UUID, int], SendRow] = field(default_factory=dict)
+    disclosures: list[tuple[UUID, str, str]] = field(default_factory=list)  # (key, tenant, served to)
 
     @property
     def deleted(self) -> set[UUID]:

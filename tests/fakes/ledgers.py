@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
+from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, identity
 from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError
 from convmem.ports import (
     ConversationInfo,
+    DeliveredPart,
+    Delivery,
     DeliveryLog,
     EmbeddingLedger,
     Enrichment,
@@ -115,6 +117,24 @@ class FakeDeliveryLog(DeliveryLog):
         key = (event.tenant_id, event.external_id, event.status)
         if all((s.tenant_id, s.external_id, s.status) != key for s in self.db.statuses):
             self.db.statuses.append(event)
+        ours = identity.parse_send_ref(event.callback_data)
+        row = None if ours is None else self.db.sends.get(ours)
+        if ours is not None and row is not None and row.tenant_id == event.tenant_id:
+            self.db.sends[ours] = replace(row, wamid=row.wamid or event.external_id,
+                                          state="sent" if row.state in ("sending", "unknown") else row.state)
+
+    async def deliveries(self, tenant_id: str, message_ids: Sequence[UUID]) -> dict[UUID, Delivery]:
+        out: dict[UUID, Delivery] = {}
+        for (reply_id, part), row in sorted(self.db.sends.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+            if reply_id not in message_ids or row.tenant_id != tenant_id:
+                continue
+            statuses: dict[str, datetime] = {s.status: s.occurred_at for s in self.db.statuses
+                        if (s.tenant_id, s.external_id) == (tenant_id, row.wamid)}
+            found = DeliveredPart(part, row.state, row.wamid, row.error_code, row.error,  # type: ignore[arg-type]
+                                  statuses)
+            before = out.get(reply_id)
+            out[reply_id] = Delivery((*(before.parts if before else ()), found))
+        return out
 
 
 class FakeEmbeddingLedger(EmbeddingLedger):

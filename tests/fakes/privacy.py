@@ -15,6 +15,7 @@ from convmem.errors import PoisonError, RetryableError
 from convmem.ports import (
     ErasureStatus,
     Health,
+    KeyDisclosure,
     PrivacyLedger,
     RetentionLedger,
     SubjectKeys,
@@ -40,6 +41,14 @@ class FakeSubjectKeys(SubjectKeys):
     async def key_by_id(self, key_id: UUID) -> bytes | None:
         found = self.db.keys.get(key_id)
         return None if found is None else found[2]
+
+    async def disclose_key(self, key_id: UUID, tenant_id: str, served_to: str) -> KeyDisclosure | None:
+        found = self.db.keys.get(key_id)
+        if found is None or found[0] != tenant_id:
+            return None
+        if found[2] is not None:
+            self.db.disclosures.append((key_id, tenant_id, served_to))
+        return KeyDisclosure(key_id, tenant_id, found[1], found[2])
 
 
 class FakePrivacyLedger(PrivacyLedger):
@@ -84,6 +93,9 @@ class FakePrivacyLedger(PrivacyLedger):
             db.scrubbed.pop(i, None)
         for i in replies:
             del db.replies[i]
+        sends = [part for part, row in db.sends.items() if (row.tenant_id, row.user_id) == subject]
+        for part in sends:
+            del db.sends[part]
         for c in {*conversations, *summaries}:
             db.conversations.pop(c, None)
             db.owners.pop(c, None)
@@ -94,7 +106,7 @@ class FakePrivacyLedger(PrivacyLedger):
         interaction = 1 if db.user_summaries.pop(subject, None) is not None else 0
         counts = {"messages": len(turns), "conversation_summaries": len(summaries),
                   "conversations": len(conversations), "interaction_summaries": interaction,
-                  "replies": len(replies), "keys": len(keys)}
+                  "replies": len(replies), "keys": len(keys), "reply_sends": len(sends)}
         done = replace(request, status="completed", completed_at=datetime.now(UTC), counts=counts)
         db.erasures[request_id] = done
         return done

@@ -7,7 +7,7 @@ import pytest
 
 from contracts import MessageReceived
 from convmem.errors import PoisonError
-from convmem.ports import TenantPolicy
+from convmem.ports import KeyDisclosure, TenantPolicy
 from convmem.sealing import Sealer, SubjectKeyDestroyed
 from services.retention.pii import detect, iban_valid, luhn_valid, scrub
 from services.retention.scrubbing import ScrubPolicy
@@ -30,6 +30,9 @@ class Keys:
     async def key_by_id(self, key_id: uuid.UUID) -> bytes | None:
         self.lookups += 1
         return self.keys.get(key_id)
+
+    async def disclose_key(self, key_id: uuid.UUID, tenant_id: str, served_to: str) -> KeyDisclosure | None:
+        raise NotImplementedError  # the sealer never discloses keys
 
     def destroy(self, tenant_id: str, user_id: str) -> None:
         self.keys[self.live.pop((tenant_id, user_id))] = None

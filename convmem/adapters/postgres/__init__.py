@@ -18,6 +18,7 @@ from convmem.adapters.postgres.privacy import PgPrivacyLedger
 from convmem.adapters.postgres.replies import PgReplyLedger
 from convmem.adapters.postgres.retention import PgRetentionLedger
 from convmem.adapters.postgres.rows import or_query
+from convmem.adapters.postgres.sends import PgSendLedger
 from convmem.adapters.postgres.turns import PgTurnLedger
 from convmem.ports import Storage
 
@@ -37,7 +38,7 @@ class PostgresStorage(Storage):
             memory=PgMemoryReader(pool), replies=PgReplyLedger(pool), conversations=PgConversations(pool),
             lookup=PgMessageLookup(pool), keys=PgSubjectKeys(pool), privacy=PgPrivacyLedger(pool),
             policies=PgTenantPolicies(pool), retention=PgRetentionLedger(pool), health=PgHealth(pool),
-            pool=pool,
+            sends=PgSendLedger(pool), pool=pool,
         )
 
     @classmethod
@@ -51,6 +52,6 @@ class PostgresStorage(Storage):
 
 __all__ = [
     "PgConversations", "PgDeliveryLog", "PgEmbeddingLedger", "PgHealth", "PgMemoryReader", "PgMessageLookup",
-    "PgPool", "PgPrivacyLedger", "PgReplyLedger", "PgRetentionLedger", "PgSubjectKeys", "PgTenantPolicies",
+    "PgPool", "PgPrivacyLedger", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgSubjectKeys", "PgTenantPolicies",
     "PgTurnLedger", "PostgresStorage", "or_query",
 ]

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from convmem.adapters.postgres.pool import PgPool
-from convmem.ports import SubjectKeys
+from convmem.ports import KeyDisclosure, SubjectKeys
 
 
 class PgSubjectKeys(SubjectKeys):
@@ -34,3 +34,18 @@ class PgSubjectKeys(SubjectKeys):
     async def key_by_id(self, key_id: UUID) -> bytes | None:
         secret = await self._pool.run(lambda c: c.fetchval("SELECT secret FROM subject_keys WHERE key_id = $1", key_id))
         return None if secret is None else bytes(secret)
+
+    async def disclose_key(self, key_id: UUID, tenant_id: str, served_to: str) -> KeyDisclosure | None:
+        async def tx(c: asyncpg.Connection) -> KeyDisclosure | None:
+            async with c.transaction():
+                row = await c.fetchrow("SELECT user_id, secret FROM subject_keys WHERE key_id = $1 AND tenant_id = $2",
+                                       key_id, tenant_id)
+                if row is None:
+                    return None
+                if row["secret"] is not None:
+                    await c.execute("INSERT INTO key_disclosures (key_id, tenant_id, served_to) VALUES ($1, $2, $3)",
+                                    key_id, tenant_id, served_to)
+                return KeyDisclosure(key_id, tenant_id, row["user_id"],
+                                     None if row["secret"] is None else bytes(row["secret"]))
+
+        return await self._pool.run(tx)

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from convmem.ports import SigningKeys
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
-from services.ingest.http import conversations, messages, ops, search, tenant, users, webhooks
+from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks
 from services.ingest.http.deps import Edge
 from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
@@ -48,6 +48,6 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                            allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"],
                            allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
-    for module in (ops, messages, conversations, search, users, tenant, webhooks):
+    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
     return app

@@ -13,6 +13,7 @@ from convmem.ports import ConversationFilter, MemoryScope
 from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError
+from services.ingest.http.messages import deliveries_of
 from services.ingest.http.views import conversation_detail, conversation_view
 from services.ingest.principal import conversation_not_found, memory_owner_or_tenant, visible_conversation
 from services.ingest.schemas import ConversationDetail, ConversationPage, ConversationView, Deleted, PatchConversation
@@ -63,7 +64,7 @@ async def get_conversation(
         raise conversation_not_found()
     turns = await ports.memory.conversation_turns(
         MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1) or []
-    return conversation_detail(info, turns, limit)
+    return conversation_detail(info, turns, limit, await deliveries_of(ports, owner.tenant_id, turns))
 
 
 @router.patch("/v1/conversations/{conversation_id}", response_model=ConversationView, responses=ERRORS)

@@ -2,34 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
+from contracts import TurnRecorded
 from convmem.ports import MemoryScope
-from services.ingest.accepting import RetentionWindow, accept_message
+from services.ingest.accepting import Acceptance, RetentionWindow, accept_message
+from services.ingest.edge import EdgePorts
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Settings
 from services.ingest.http.errors import ERRORS, publish
-from services.ingest.http.views import messages_page
+from services.ingest.http.views import Deliveries, messages_page, reply_view
 from services.ingest.principal import conversation_not_found, visible_conversation
-from services.ingest.schemas import Accepted, ConversationMessages, PostMessage
+from services.ingest.schemas import Accepted, Answered, ConversationMessages, PostMessage
+from services.ingest.streaming import reply_within
 
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter()
 
 
-@router.post("/v1/messages", status_code=202, response_model=Accepted, responses=ERRORS, tags=["messages"])
-async def post_message(body: PostMessage, ports: Ports, caller: Caller, settings: Settings) -> Accepted:
+_ANSWERED: dict[int | str, dict[str, Any]] = {
+    200: {"model": Answered, "description": "the reply, ready within `wait` seconds"}}
+
+
+@router.post("/v1/messages", status_code=202, response_model=Accepted, responses={**ERRORS, **_ANSWERED},
+             tags=["messages"])
+async def post_message(
+    body: PostMessage,
+    ports: Ports,
+    caller: Caller,
+    settings: Settings,
+    wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for the reply: 200 with it when "
+                                                           "ready in time, else the usual 202")] = 0,
+) -> Accepted | JSONResponse:
     retention = RetentionWindow(ports.policies, settings.message_retention_days)
     accepted = await accept_message(ports.lookup, ports.conversations, await caller.principal(), body, retention)
+    answers = body.role == "user" and body.reply_expected
+    if wait > 0 and answers and ports.feed is not None and ports.replies is not None:
+        return await _answer(accepted, ports, wait)
+    await _publish(accepted, ports)
+    return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
+                    duplicate=accepted.duplicate)
+
+
+async def _publish(accepted: Acceptance, ports: EdgePorts) -> None:
     if accepted.event is None:
-        return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id, duplicate=True)
+        return
     await publish(ports.sink.publish_inbound([accepted.event]))
     log.info("message_accepted", message_id=str(accepted.message_id), conversation_id=str(accepted.conversation_id),
              event_id=str(accepted.event.event_id), channel="http")
-    return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id, duplicate=False)
+
+
+async def _answer(accepted: Acceptance, ports: EdgePorts, wait: float) -> Accepted | JSONResponse:
+    assert ports.feed is not None and ports.replies is not None
+    # Following starts before the message is published, so its reply cannot slip past.
+    async with ports.feed.follow(accepted.conversation_id) as items:
+        await _publish(accepted, ports)
+        reply = await reply_within(items, ports.replies, accepted.message_id, wait)
+    if reply is None:
+        return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
+                        duplicate=accepted.duplicate)
+    answered = Answered(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
+                        duplicate=accepted.duplicate, reply=reply_view(reply))
+    return JSONResponse(answered.model_dump(mode="json"), status_code=200)
 
 
 @router.get("/v1/conversations/{conversation_id}/messages", response_model=ConversationMessages,
@@ -46,4 +85,12 @@ async def conversation_messages(
         MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1)
     if turns is None:  # deleted between the two reads
         raise conversation_not_found()
-    return messages_page(conversation_id, turns, limit)
+    return messages_page(conversation_id, turns, limit, await deliveries_of(ports, owner.tenant_id, turns))
+
+
+async def deliveries_of(ports: EdgePorts, tenant_id: str, turns: Sequence[TurnRecorded]) -> Deliveries:
+    """How the assistant turns among `turns` travelled to the user (channels that send them)."""
+    replies = [t.message_id for t in turns if t.role == "assistant" and t.channel == "whatsapp"]
+    if not replies or ports.deliveries is None:
+        return {}
+    return await ports.deliveries.deliveries(tenant_id, replies)

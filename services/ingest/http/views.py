@@ -3,31 +3,54 @@ records the ports return are shown."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from contracts import TurnRecorded
-from convmem.ports import ConversationInfo, ErasureStatus, Stats, UserSummary
+from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded
+from convmem.ports import ConversationInfo, Delivery, ErasureStatus, Stats, UserSummary
 from convmem.retrieval import SearchHit, SearchResult, Stages
 from services.ingest.schemas import (
     ConversationDetail,
     ConversationMessages,
     ConversationView,
+    DeliveryPartView,
+    DeliveryView,
     ErasureView,
     MessageView,
+    ReplyView,
     SearchHitView,
     SearchResponse,
     StatsView,
+    TokenView,
+    UsageView,
     UserSummaryView,
 )
 
 
-def message_view(t: TurnRecorded) -> MessageView:
+def message_view(t: TurnRecorded, delivery: Delivery | None = None) -> MessageView:
     return MessageView(message_id=t.message_id, seq=t.seq, role=t.role, content_type=t.content_type, text=t.text,
                        external_id=t.external_id, in_reply_to=t.in_reply_to, occurred_at=t.occurred_at,
                        metadata=t.metadata, language=t.language, intent=t.intent,
-                       intent_confidence=t.intent_confidence)
+                       intent_confidence=t.intent_confidence,
+                       delivery=None if delivery is None else delivery_view(delivery))
+
+
+def delivery_view(d: Delivery) -> DeliveryView:
+    return DeliveryView(state=d.state, status=d.status, error=d.error, parts=[
+        DeliveryPartView(part=p.part, state=p.state, wamid=p.wamid, error_code=p.error_code, error=p.error,
+                         statuses=p.statuses) for p in d.parts])
+
+
+def reply_view(r: ReplyGenerated) -> ReplyView:
+    return ReplyView(message_id=r.message_id, in_reply_to=r.in_reply_to, conversation_id=r.conversation_id,
+                     text=r.text, sources=list(r.sources), model=r.model,
+                     usage=UsageView(**r.usage.model_dump()), finish_reason=r.finish_reason,
+                     occurred_at=r.occurred_at)
+
+
+def token_view(t: ReplyTokensGenerated) -> TokenView:
+    return TokenView(message_id=t.message_id, in_reply_to=t.in_reply_to, offset=t.offset, text=t.text)
 
 
 def _conversation_fields(c: ConversationInfo) -> dict[str, Any]:
@@ -41,19 +64,25 @@ def conversation_view(c: ConversationInfo) -> ConversationView:
     return ConversationView(**_conversation_fields(c))
 
 
-def _page(turns: Sequence[TurnRecorded], limit: int) -> tuple[list[MessageView], int | None]:
+Deliveries = Mapping[UUID, Delivery]
+
+
+def _page(turns: Sequence[TurnRecorded], limit: int, deliveries: Deliveries) -> tuple[list[MessageView], int | None]:
     """Routes read limit + 1 turns: the extra one only says there is a next page."""
     page = turns[:limit]
-    return [message_view(t) for t in page], page[-1].seq if len(turns) > limit else None
+    return ([message_view(t, deliveries.get(t.message_id)) for t in page],
+            page[-1].seq if len(turns) > limit else None)
 
 
-def messages_page(conversation_id: UUID, turns: Sequence[TurnRecorded], limit: int) -> ConversationMessages:
-    messages, next_after_seq = _page(turns, limit)
+def messages_page(conversation_id: UUID, turns: Sequence[TurnRecorded], limit: int,
+                  deliveries: Deliveries | None = None) -> ConversationMessages:
+    messages, next_after_seq = _page(turns, limit, deliveries or {})
     return ConversationMessages(conversation_id=conversation_id, messages=messages, next_after_seq=next_after_seq)
 
 
-def conversation_detail(c: ConversationInfo, turns: Sequence[TurnRecorded], limit: int) -> ConversationDetail:
-    messages, next_after_seq = _page(turns, limit)
+def conversation_detail(c: ConversationInfo, turns: Sequence[TurnRecorded], limit: int,
+                        deliveries: Deliveries | None = None) -> ConversationDetail:
+    messages, next_after_seq = _page(turns, limit, deliveries or {})
     return ConversationDetail(**_conversation_fields(c), messages=messages, next_after_seq=next_after_seq)
 
 

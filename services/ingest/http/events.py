@@ -1,0 +1,87 @@
+"""Server-Sent Events: a conversation's replies as they are generated.
+
+`event: token` frames carry pieces of a reply as the model produces them, then one
+`event: reply` frame carries the whole reply. Every frame has an `id:`; a client that
+reconnects with it as `Last-Event-ID` gets what it missed, then the live stream again, from
+any node of the edge (the ids are Kafka positions). The stream never holds the responder
+back: a client too slow to keep up is disconnected and resumes from its last id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+import orjson
+import structlog
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from contracts import ReplyGenerated
+from services.ingest.http.deps import Caller, Ports
+from services.ingest.http.errors import ERRORS, unavailable
+from services.ingest.http.views import reply_view, token_view
+from services.ingest.principal import followed_conversation
+from services.ingest.streaming import StreamEvent, conversation_events
+
+log = structlog.get_logger("convmem.ingest")
+router = APIRouter(tags=["messages"])
+
+KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+_SSE = {"text/event-stream": {"schema": {"type": "string"}, "example": (
+    'id: 3-1207-88412\nevent: token\ndata: {"message_id": "...", "in_reply_to": "...", "offset": 0, '
+    '"text": "Hello"}\n\nid: 3-1208-88415\nevent: reply\ndata: {"message_id": "...", "text": "Hello there", ...}\n\n')}}
+
+
+def frame(event: StreamEvent) -> bytes:
+    body = (reply_view(event.event) if isinstance(event.event, ReplyGenerated) else token_view(event.event))
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (event.position.encode(), event.kind.encode(),
+                                                 orjson.dumps(body.model_dump(mode="json")))
+
+
+@router.get("/v1/conversations/{conversation_id}/events", responses={**ERRORS, 200: {"content": _SSE}},
+            response_class=StreamingResponse)
+async def conversation_events_stream(
+    conversation_id: UUID,
+    ports: Ports,
+    caller: Caller,
+    last_event_id: Annotated[str | None, Header(max_length=100, description="resume after this frame id")] = None,
+    after: Annotated[str | None, Query(max_length=100, description="as Last-Event-ID, for clients that "
+                                                                    "cannot set headers")] = None,
+) -> StreamingResponse:
+    """The conversation's reply frames, live: `event: token` as the model writes, then
+    `event: reply`. Owner only (another user gets 404), as the read API."""
+    owner = await followed_conversation(ports.conversations, await caller.principal(), conversation_id)
+    feed = ports.feed
+    if feed is None:
+        raise unavailable("live events")
+
+    async def frames() -> AsyncIterator[bytes]:
+        async with feed.follow(conversation_id, last_event_id or after) as items:
+            # Sent once following began: a client that waits for it misses nothing it posts next.
+            yield b"retry: 1000\n: following\n\n"
+            events = conversation_events(items, owner).__aiter__()
+            pending: asyncio.Task[StreamEvent] | None = None
+            try:
+                while True:
+                    pending = pending or asyncio.ensure_future(events.__anext__())
+                    done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
+                    if not done:
+                        yield b": keepalive\n\n"
+                        continue
+                    try:
+                        event = pending.result()
+                    except StopAsyncIteration:
+                        return  # cut off (too far behind): the client resumes from its last id
+                    pending = None
+                    yield frame(event)
+            finally:
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await pending
+
+    return StreamingResponse(frames(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

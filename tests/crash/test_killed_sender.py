@@ -1,0 +1,144 @@
+"""At most once, tested by killing a real sender: `convmem run sender` runs as a subprocess,
+is killed with SIGKILL while requests to the (fake) Cloud API are in flight, and is started
+again. The Cloud API stand-in takes every request that reached it, as Meta would, so a
+sender that sent again after the restart would deliver twice.
+
+What must hold: no reply part reaches the API twice; the parts interrupted mid-request are
+"unknown" (never repeated) until a status callback naming them arrives, which settles them
+as sent with their wamid; every other reply is sent after the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from composition.roles import consumer_groups
+from contracts import DeliveryStatusChanged, ReplyGenerated, identity, topics
+from convmem.adapters.postgres import PostgresStorage
+from convmem.kafka_admin import ensure_topics, start_groups_at_end
+from tests.conftest import eventually
+from tests.fake_graph import TOKEN, FakeGraph
+from tests.services import Endpoints
+
+pytestmark = pytest.mark.stack
+
+REPLIES = 30
+
+
+@pytest.fixture
+async def slow_graph() -> AsyncIterator[FakeGraph]:
+    graph = FakeGraph(latency_s=1.0)
+    await graph.start()
+    yield graph
+    await graph.stop()
+
+
+class Sender:
+    """`convmem run sender` as a child process, with its own consumer group."""
+
+    def __init__(self, endpoints: Endpoints, graph: FakeGraph, state: Path) -> None:
+        self.log = state / "sender.log"
+        self.bootstrap, self.group_prefix = endpoints.kafka_bootstrap, f"crash-sender-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ, "CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": self.group_prefix,
+            "CONVMEM_WHATSAPP_API_BASE_URL": graph.base_url, "CONVMEM_WHATSAPP_ACCESS_TOKEN": TOKEN,
+            "CONVMEM_WHATSAPP_TIMEOUT_S": "5", "CONVMEM_SENDER_CLAIM_LEASE_S": "3",
+            "CONVMEM_RETRY_BACKOFF_MAX_S": "1", "CONVMEM_LOG_LEVEL": "WARNING",
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        await start_groups_at_end(self.bootstrap, consumer_groups(["sender"], self.group_prefix))
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "composition.cli", "run", "sender", env=self.env, stdout=out,
+                stderr=asyncio.subprocess.STDOUT)
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=30)
+            except TimeoutError:
+                await self.kill()
+
+
+def whatsapp_reply(tenant: str, i: int) -> ReplyGenerated:
+    turn = uuid.uuid4()
+    return ReplyGenerated(tenant_id=tenant, user_id=f"user{i}", conversation_id=uuid.uuid4(),
+                          message_id=identity.reply_id_for(turn), in_reply_to=turn, channel="whatsapp",
+                          text=f"Answer number {i}", model="m", occurred_at=datetime.now(UTC),
+                          metadata={"whatsapp": {"phone_number_id": "555000111", "to": f"3460000{i:04d}"}})
+
+
+async def test_a_sender_killed_mid_request_never_sends_twice(endpoints: Endpoints, slow_graph: FakeGraph,
+                                                              tmp_path: Path) -> None:
+    await ensure_topics(endpoints.kafka_bootstrap)
+    sender = Sender(endpoints, slow_graph, tmp_path)
+    tenant = f"crash-{uuid.uuid4().hex[:8]}"
+    replies = [whatsapp_reply(tenant, i) for i in range(REPLIES)]
+    ids = [r.message_id for r in replies]
+    db = await asyncpg.connect(endpoints.database_url)
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await sender.start()  # its group starts at the end of the topic: it gets what follows
+        for r in replies:  # unsealed is fine: the delivery layer opens what is sealed, passes the rest
+            await producer.send_and_wait(topics.REPLIES, r.model_dump_json().encode(), key=r.key)
+        await eventually(lambda: slow_graph.in_flight >= 10, timeout=60, interval=0.05)
+        await sender.kill()
+        interrupted = await db.fetchval(
+            "SELECT count(*) FROM reply_sends WHERE message_id = ANY($1::uuid[]) AND state = 'sending'", ids)
+        assert interrupted >= 10  # the kill cut requests off mid-flight, their claims left behind
+
+        await sender.start()
+
+        async def settled() -> bool:
+            done = await db.fetchval("""SELECT count(*) FROM reply_sends WHERE message_id = ANY($1::uuid[])
+                                        AND state IN ('sent', 'unknown')""", ids)
+            return int(done) == REPLIES
+
+        await eventually(settled, timeout=120, interval=0.5)
+        await asyncio.sleep(1.5)  # anything a wrong retry would send has had time to arrive
+        refs = Counter(t.callback_data for t in slow_graph.taken if t.to.startswith("3460000"))
+        assert set(refs.values()) == {1}  # nothing reached the API twice
+        assert len(refs) == REPLIES  # and everything reached it once: the interrupted ones before the kill
+        unknown = await db.fetch("SELECT message_id FROM reply_sends WHERE message_id = ANY($1::uuid[]) "
+                                 "AND state = 'unknown'", ids)
+        assert len(unknown) == interrupted  # each interrupted part is unknown, never repeated
+
+        # Meta's status callbacks name the part they report on: they settle the unknown ones.
+        store = await PostgresStorage.connect(endpoints.database_url, max_size=2)
+        try:
+            for taken in slow_graph.taken:
+                ref = identity.parse_send_ref(taken.callback_data)
+                if ref is not None and ref[0] in ids:
+                    await store.deliveries.record_delivery_status(DeliveryStatusChanged(
+                        tenant_id=tenant, user_id="someone", conversation_id=uuid.uuid4(),
+                        external_id=taken.wamid, status="sent", occurred_at=datetime.now(UTC),
+                        callback_data=taken.callback_data))
+        finally:
+            await store.close()
+        rows = await db.fetch("SELECT state, wamid FROM reply_sends WHERE message_id = ANY($1::uuid[])", ids)
+        assert {r["state"] for r in rows} == {"sent"} and all(r["wamid"] for r in rows)
+    finally:
+        await sender.stop()
+        await producer.stop()
+        await db.close()
