@@ -15,8 +15,9 @@ Stages, from the client's send time (wall clock, same machine as Postgres):
   embedded  messages.embedded_at (vector in the index)
   replied   replies.published_at (ReplyGenerated acknowledged by Kafka)
 
-The workers run in this process (`convmem run all` without retention), so the load
-generator shares the machine's cores with them. Logs go to stderr: `2>bench.log`.
+The workers run in this process (`convmem run all` without retention); the load comes from
+bench/load.py, a process of its own (it shares the machine's cores, not the workers' event
+loop). Logs go to stderr: `2>bench.log`.
 """
 
 from __future__ import annotations
@@ -35,16 +36,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.baselines import TEXTS, baseline_embedding, baseline_kafka, baseline_postgres, row
+from bench.baselines import baseline_embedding, baseline_kafka, baseline_postgres, row
 from bench.percentiles import pct
 from composition.roles import RoleSettings, consumer_groups
 from composition.runtime import Runtime
 from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, load
-from services.ingest.auth import issue_token
 
 
 @dataclass
@@ -101,29 +102,17 @@ async def model_peak(base_url: str | None) -> int | None:
         return peak
 
 
-async def drive(runtime: Runtime, secret: str, conversations: int, schedule: list[float], label: str) -> Outcome:
-    """Send message i at `schedule[i]` seconds from now, each in its own task (open loop)."""
-    run_id = uuid.uuid4().hex[:8]
-    users = [f"bench-{run_id}-{i}" for i in range(conversations)]
-    convs = [uuid.uuid4() for _ in users]
-    tokens = {u: issue_token(secret, u) for u in users}
-    out = Outcome(label)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=60,
-                                 limits=httpx.Limits(max_connections=256)) as api:
-        async def one(i: int, at: float) -> None:
-            await asyncio.sleep(max(0.0, at - (time.time() - out.started)))
-            k = i % conversations
-            t0 = time.time()
-            r = await api.post("/v1/messages", headers={"Authorization": f"Bearer {tokens[users[k]]}"},
-                               json={"user_id": users[k], "conversation_id": str(convs[k]),
-                                     "text": TEXTS[i % len(TEXTS)], "external_id": f"{run_id}-{i}"})
-            out.accept_ms.append((time.time() - t0) * 1000)
-            r.raise_for_status()
-            out.sent[uuid.UUID(r.json()["message_id"])] = t0
-
-        out.started = time.time()
-        await asyncio.gather(*(one(i, at) for i, at in enumerate(schedule)))
-        out.accepted_at = time.time()
+async def drive(runtime: Runtime, conversations: int, load_args: list[str], label: str) -> Outcome:
+    """Offer the load from bench/load.py, a process of its own (open loop), then collect."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("load.py")), "--base", f"http://127.0.0.1:{runtime.port}",
+        "--conversations", str(conversations), *load_args, stdout=asyncio.subprocess.PIPE)
+    raw, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({proc.returncode})")
+    sent = orjson.loads(raw)
+    out = Outcome(label, {uuid.UUID(k): v for k, v in sent["sent"].items()}, sent["accept_ms"],
+                  started=sent["started"], accepted_at=sent["accepted_at"])
     await collect(out)
     return out
 
@@ -156,7 +145,6 @@ async def collect(out: Outcome, timeout_s: float = 600) -> None:
 
 async def run(a: argparse.Namespace) -> None:
     common = load(CommonSettings)
-    secret = load(IngestSettings).jwt_secret.get_secret_value()
     n_base = 500
     print(f"convmem pipeline benchmark ({'offline model' if a.model_latency is None else f'model {a.model_latency}s'})")
     print("baselines (same run):")
@@ -177,14 +165,13 @@ async def run(a: argparse.Namespace) -> None:
         await runtime.start()
         try:
             if a.saturation:
-                await saturation(runtime, secret, a, rates)
+                await saturation(runtime, a, rates)
             elif a.rate:
-                n = int(a.rate * a.seconds)
-                out = await drive(runtime, secret, a.conversations, [i / a.rate for i in range(n)],
+                out = await drive(runtime, a.conversations, ["--rate", str(a.rate), "--seconds", str(a.seconds)],
                                   f"{a.rate} msg/s for {a.seconds} s over {a.conversations} conversations")
                 print("\n".join(out.report()))
             else:
-                out = await drive(runtime, secret, a.conversations, [0.0] * a.messages,
+                out = await drive(runtime, a.conversations, ["--messages", str(a.messages)],
                                   f"burst of {a.messages} over {a.conversations} conversations")
                 print("\n".join(out.report()))
         finally:
@@ -193,12 +180,12 @@ async def run(a: argparse.Namespace) -> None:
             print(f"  model server: peak {peak} requests in flight")
 
 
-async def saturation(runtime: Runtime, secret: str, a: argparse.Namespace, rates: dict[str, float]) -> None:
+async def saturation(runtime: Runtime, a: argparse.Namespace, rates: dict[str, float]) -> None:
     """The highest steady rate whose reply p99 stays under 1 s, stepping up by `--step`."""
     best = 0.0
     rate = a.step
     while True:
-        out = await drive(runtime, secret, a.conversations, [i / rate for i in range(int(rate * a.seconds))],
+        out = await drive(runtime, a.conversations, ["--rate", str(rate), "--seconds", str(a.seconds)],
                           f"{rate} msg/s for {a.seconds} s")
         p99 = pct(out.stages["replied"], 99)
         print(f"  {rate:6.1f} msg/s offered: reply p99 {p99:8.1f} ms, "
