@@ -54,8 +54,8 @@ class VectorSettings(CommonSettings):
     embedding_api_key: SecretStr | None = None
     embedding_dim: int = Field(default=384, ge=8)
     embed_batch_size: int = Field(default=64, ge=1, le=1024)
-    # Retrieval stages on by default (comma list of temporal, neighbours, rerank; or "none").
-    retrieval_stages: str = "temporal,neighbours"
+    # Retrieval stages on by default (comma list of convmem.retrieval.STAGES, or "none").
+    retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
 
     @field_validator("retrieval_stages")
     @classmethod

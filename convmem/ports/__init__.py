@@ -14,6 +14,7 @@ from convmem.ports.records import (
     ErasureStatus,
     MemoryScope,
     RecordOutcome,
+    Speaker,
     Stats,
     StoredReply,
     Summary,
@@ -42,6 +43,6 @@ __all__ = [
     "ChatMessage", "ChatModel", "Completion", "ConversationFilter", "ConversationInfo", "ConversationRef",
     "ConversationStatus", "Conversations", "DeliveryLog", "Embedder", "EmbeddingLedger", "Enrichment",
     "ErasureStatus", "Health", "MemoryReader", "MemoryScope", "MessageLookup", "PrivacyLedger", "RecordOutcome",
-    "ReplyLedger", "RetentionLedger", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
+    "ReplyLedger", "RetentionLedger", "Speaker", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
     "TenantPolicies", "TenantPolicy", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
 ]
