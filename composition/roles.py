@@ -91,21 +91,22 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
 
         def responder_deps() -> responder.ResponderDeps:
             s = res.storage
+            policy = _given(recall, "responder")
             return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
-                                           retriever=res.retriever(), model=res.chat_model,
-                                           policy=_given(recall, "responder"))
+                                           context=res.context_builder(policy), model=res.chat_model, policy=policy)
 
         responder.register(subs, responder_deps)
     return Declared(subs, sink, privacy)
 
 
-def edge_ports(res: Resources, sink: EventSink) -> Callable[[], EdgePorts]:
+def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings) -> Callable[[], EdgePorts]:
     """What the HTTP edge may touch, built once, on its first request."""
 
     @cache
     def ports() -> EdgePorts:
         s = res.storage
         return EdgePorts(lookup=s.lookup, conversations=s.conversations, memory=s.memory, privacy=s.privacy,
-                         policies=s.policies, health=s.health, sink=sink, retriever=res.retriever())
+                         policies=s.policies, health=s.health, sink=sink, retriever=res.retriever(),
+                         context=res.context_builder(recall_policy(settings)))
 
     return ports

@@ -2,7 +2,7 @@
 and compute ports (vector index, embedder, chat model). Adapters implement them over
 asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
-from convmem.ports.compute import ChatModel, Embedder, VectorIndex
+from convmem.ports.compute import ChatModel, Embedder, TokenCounter, VectorIndex
 from convmem.ports.records import (
     ChatMessage,
     Completion,
@@ -44,5 +44,5 @@ __all__ = [
     "ConversationStatus", "Conversations", "DeliveryLog", "Embedder", "EmbeddingLedger", "Enrichment",
     "ErasureStatus", "Health", "MemoryReader", "MemoryScope", "MessageLookup", "PrivacyLedger", "RecordOutcome",
     "ReplyLedger", "RetentionLedger", "Speaker", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
-    "TenantPolicies", "TenantPolicy", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "TenantPolicies", "TenantPolicy", "TokenCounter", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
 ]

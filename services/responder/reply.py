@@ -6,9 +6,8 @@ import time
 from datetime import UTC, datetime
 
 from contracts import ReplyGenerated, TokenUsage, TurnRecorded, identity
-from convmem.ports import ChatModel, Completion, MemoryReader, ReplyLedger
-from convmem.retrieval import Retriever
-from services.responder.context import Context, RecallPolicy, build_context
+from convmem.context import Context, ContextBuilder
+from convmem.ports import ChatModel, Completion, ReplyLedger
 
 OFFLINE_MODEL = "offline"
 
@@ -27,8 +26,8 @@ def offline_completion(ctx: Context) -> Completion:
     return Completion(f"{head}\n{body}", OFFLINE_MODEL, finish_reason="offline")
 
 
-async def respond(turn: TurnRecorded, *, replies: ReplyLedger, memory: MemoryReader, retriever: Retriever,
-                  model: ChatModel | None, policy: RecallPolicy) -> ReplyGenerated | None:
+async def respond(turn: TurnRecorded, *, replies: ReplyLedger, context: ContextBuilder,
+                  model: ChatModel | None) -> ReplyGenerated | None:
     """The reply to publish for this turn, or None (not a user turn awaiting a reply, or its
     reply was already published). The reply is claimed in the store before it is returned,
     so a redelivery or a second worker re-publishes the same reply instead of a new one."""
@@ -38,8 +37,8 @@ async def respond(turn: TurnRecorded, *, replies: ReplyLedger, memory: MemoryRea
     if existing is not None:
         return None if existing.published else existing.reply
     started = time.perf_counter()
-    ctx = await build_context(turn, memory, retriever, policy)
-    completion = offline_completion(ctx) if model is None else await model.complete(ctx.messages(turn))
+    ctx = await context.for_turn(turn)
+    completion = offline_completion(ctx) if model is None else await model.complete(ctx.messages())
     reply = ReplyGenerated(
         tenant_id=turn.tenant_id, user_id=turn.user_id, conversation_id=turn.conversation_id,
         message_id=identity.reply_id_for(turn.message_id), in_reply_to=turn.message_id,

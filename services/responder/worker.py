@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import structlog
 
 from contracts import ReplyGenerated, TurnRecorded, topics
+from convmem.context import ContextBuilder, RecallPolicy
 from convmem.delivery import Subscriptions
 from convmem.errors import RetryableError
 from convmem.ports import ChatModel, Conversations, MemoryReader, ReplyLedger
-from convmem.retrieval import Retriever
-from services.responder.context import RecallPolicy
 from services.responder.reply import respond
 from services.responder.upkeep import name_conversation, refresh_summary
 
@@ -24,7 +23,7 @@ class ResponderDeps:
     replies: ReplyLedger
     memory: MemoryReader
     conversations: Conversations
-    retriever: Retriever
+    context: ContextBuilder
     model: ChatModel | None
     policy: RecallPolicy
 
@@ -54,5 +53,4 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps]) -> None:
                publish_to=replies_out, mark=published, after=upkeep)
     async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
         d = deps()
-        return await respond(turn, replies=d.replies, memory=d.memory, retriever=d.retriever, model=d.model,
-                             policy=d.policy)
+        return await respond(turn, replies=d.replies, context=d.context, model=d.model)

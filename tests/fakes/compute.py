@@ -5,10 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from uuid import UUID
 
-from convmem.ports import ChatMessage, ChatModel, Completion, Embedder, MemoryScope, VectorHit, VectorIndex, VectorPoint
+from convmem.ports import (
+    ChatMessage,
+    ChatModel,
+    Completion,
+    Embedder,
+    MemoryScope,
+    TokenCounter,
+    VectorHit,
+    VectorIndex,
+    VectorPoint,
+)
 
 
 class FakeIndex(VectorIndex):
@@ -67,6 +78,15 @@ class FakeEmbedder(Embedder):
                 v[int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.dimension] += 1.0  # noqa: S324
             out.append(v)
         return out
+
+
+class FakeTokenCounter(TokenCounter):
+    """A token per word or punctuation mark: enough to test budgets without a tokenizer file."""
+
+    name = "fake-words"
+
+    def count(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text))
 
 
 class FakeChatModel(ChatModel):
