@@ -100,10 +100,10 @@ class Runtime:
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink))
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest))
             port = self.ingest.http_port if self.http_port is None else self.http_port
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
-                                    access_log=False, lifespan="off")
+                                    access_log=False, lifespan="on")
             self._server = uvicorn.Server(config)
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
