@@ -42,7 +42,7 @@ from bench.percentiles import pct
 from composition.bulk import run_import
 from composition.runtime import Runtime
 from convmem.home import state_dir
-from convmem.settings import IndexerSettings, IngestSettings, load
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 
 # (name, mode, stages): every configuration the API can be asked for. The hybrid rows add
@@ -136,6 +136,8 @@ async def run(a: argparse.Namespace) -> None:
     for q in questions:
         kinds[q.kind].append(q)
     configs = [c for c in CONFIGS if not a.only or c[0] in a.only.split(",")]
+    if a.rewrite:  # measured apart: it needs a chat model (CONVMEM_LLM_*) and costs a model call per search
+        configs.append(("default + rewrite (chat model)", "hybrid", DEFAULT + ",rewrite"))
     print(f"convmem retrieval benchmark, set '{a.set}': {len(data.users)} histories, {data.turns()} turns, "
           f"{len(questions)} questions ({', '.join(f'{k} {len(v)}' for k, v in kinds.items())}), seed {a.seed}")
 
@@ -148,6 +150,11 @@ async def run(a: argparse.Namespace) -> None:
     runtime = Runtime(["ingest", "indexer"], ingest=ingest.model_copy(update={"group_prefix": indexer.group_prefix}),
                       indexer=indexer, http_port=0)
     await runtime.start()
+    if a.rewrite:
+        responder = load(ResponderSettings)
+        if responder.llm_base_url is None:
+            raise SystemExit("--rewrite needs a chat model: set CONVMEM_LLM_BASE_URL (and _MODEL, _API_KEY)")
+        runtime.res.open_chat_model(responder)  # before the first request builds the edge's retriever
     try:
         if not a.reuse:
             lines = import_lines(data, tenant)
@@ -193,6 +200,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=1, help="searches in flight (1: latency without queueing)")
     p.add_argument("--only", help="comma list of configuration names to run")
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--rewrite", action="store_true", help="also measure the rewrite stage with the configured chat model")
     p.add_argument("--keep", action="store_true", help="keep the loaded tenant and vectors for --reuse")
     p.add_argument("--reuse", metavar="TENANT", help="query a tenant kept by --keep instead of loading")
     p.add_argument("--vectors", help="the vector folder of the reused tenant")

@@ -62,7 +62,7 @@ class Resources:
         return self._tokens
 
     def retriever(self) -> Retriever:
-        return Retriever(self.storage.memory, self.index, self.embedder, self.stages)
+        return Retriever(self.storage.memory, self.index, self.embedder, self.stages, rewriter=self.chat_model)
 
     def context_builder(self, policy: RecallPolicy) -> ContextBuilder:
         return ContextBuilder(self.storage.memory, self.retriever(), self.tokens, policy)

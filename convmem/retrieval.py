@@ -10,13 +10,14 @@ Stages (see README, Memory):
 - sessions: a turn gains from the other hits of its session;
 - temporal: a time in the question ("in May", "last week") becomes a window, and a question
   about the present ("where do I live now?") prefers the newest statements;
-- rerank: the head re-scored by the question's cosine to each hit's window of turns."""
+- rerank: the head re-scored by the question's cosine to each hit's window of turns;
+- rewrite: with a chat model, both retrievers also search with the model's restatement."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Literal
@@ -25,12 +26,13 @@ from uuid import UUID
 from contracts import TurnRecorded
 from convmem import priors
 from convmem.fusion import rrf_fusion, standout
-from convmem.ports import Embedder, MemoryReader, MemoryScope, VectorIndex
+from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, VectorIndex
+from convmem.rewriting import rewrite
 from convmem.speakers import named_speakers, without_names
 from convmem.timeframe import TimeFrame, parse_timeframe
 
 Mode = Literal["hybrid", "fts", "vector"]
-STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence")
+STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite")
 
 __all__ = ["STAGES", "Mode", "Retriever", "SearchHit", "SearchResult", "Stages", "rrf_fusion"]
 
@@ -45,6 +47,7 @@ class Stages:
     context: bool = True
     sessions: bool = False  # measured: no better on either evaluation set (README, Memory)
     confidence: bool = True
+    rewrite: bool = False  # needs a chat model; a model call per search
 
     @classmethod
     def parse(cls, mode: str, stages: str | None, default: Stages | None = None) -> Stages:
@@ -87,6 +90,7 @@ class Retriever:
     index: VectorIndex
     embedder: Embedder
     default: Stages = field(default_factory=Stages)
+    rewriter: ChatModel | None = None  # the chat model that restates questions (rewrite stage)
     depth: int = 50  # candidates taken from each retriever before fusion
     rerank_depth: int = 30
     neighbour_radius: int = 1
@@ -109,15 +113,36 @@ class Retriever:
         if not query:
             return SearchResult([], None)
         depth = max(self.depth, k * 2)
-        speakers = await named_speakers(self.memory, scope, query) if st.speakers else []
+        # The question's vector is computed while its speakers are looked up: most questions
+        # name nobody, and then it is the vector needed.
+        vector = asyncio.ensure_future(self.embedder.embed([query])) if st.mode != "fts" else None
+        try:
+            speakers = await named_speakers(self.memory, scope, query) if st.speakers else []
+        except BaseException:
+            if vector is not None:
+                vector.cancel()
+            raise
         named = [s.name for s in speakers]
         text = (without_names(query, named) or query) if named else query
+        if vector is not None and text != query:
+            vector.cancel()
+            vector = asyncio.ensure_future(self.embedder.embed([text]))
         frame = parse_timeframe(query, now) if st.temporal else None
         scopes = {"": scope}
         # An explicit range from the caller wins; a range read from the question only adds a list.
         if frame is not None and scope.since is None and scope.until is None:
             scopes["@time"] = scope.between(frame.since, frame.until)
-        lists, confidence, similarity = await self._retrieve(text, scopes, depth, st)
+        restated = asyncio.ensure_future(rewrite(self.rewriter, text)) \
+            if st.rewrite and self.rewriter is not None else None
+        lists, confidence, similarity = await self._retrieve(text, vector, scopes, depth, st)
+        if restated is not None and (again := await restated) is not None:
+            more = asyncio.ensure_future(self.embedder.embed([again])) if st.mode != "fts" else None
+            extra_lists, extra_confidence, extra_similarity = await self._retrieve(
+                again, more, {"+rewrite": scopes[""]}, depth, st)
+            lists |= extra_lists
+            confidence |= extra_confidence
+            for i, cosine in extra_similarity.items():  # a hit's similarity stays its cosine to the question
+                similarity.setdefault(i, cosine)
         if st.confidence:
             fused = rrf_fusion(lists, item_weights=confidence)
         else:  # plain fusion: full-text hits still vote with their coverage, as before the stage existed
@@ -127,13 +152,15 @@ class Retriever:
             return SearchResult([], frame, named)
         pool = list(fused)[: max(depth, k)]
         # Postgres is the source of truth: a turn deleted since it was indexed does not come back.
-        turns = {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}
-        scores = {i: fused[i] for i in pool if i in turns}
         near: list[TurnRecorded] = []
-        if st.neighbours or st.rerank:
-            near = [t for t in await self.memory.neighbours(
-                scope, [(turns[i].conversation_id, turns[i].seq) for i in scores], self.neighbour_radius)
-                if scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
+        if st.neighbours or st.rerank:  # the hits and the turns around them, in one round trip
+            near = [t for t in await self.memory.neighbourhood(scope, pool, self.neighbour_radius)
+                    if scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
+            wanted = set(pool)
+            turns = {t.message_id: t for t in near if t.message_id in wanted}
+        else:
+            turns = {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}
+        scores = {i: fused[i] for i in pool if i in turns}
         if st.neighbours:
             scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)
             turns |= {t.message_id: t for t in near if t.message_id not in turns}
@@ -157,7 +184,8 @@ class Retriever:
                           context.get(i, []) if st.neighbours else []) for i in order[:k]]
         return SearchResult(hits, frame, named)
 
-    async def _retrieve(self, text: str, scopes: Mapping[str, MemoryScope], depth: int, st: Stages
+    async def _retrieve(self, text: str, vector: Awaitable[list[list[float]]] | None,
+                        scopes: Mapping[str, MemoryScope], depth: int, st: Stages
                         ) -> tuple[dict[str, list[UUID]], dict[str, dict[UUID, float]], dict[UUID, float]]:
         """Both retrievers under every scope, at once: ranked ids, each item's confidence
         (full text: query coverage; vectors: how far its cosine stands out), and cosines."""
@@ -176,13 +204,13 @@ class Retriever:
             confidence[name] = dict(zip(lists[name], standout(sims, self.standout_margin), strict=True))
             similarity.update((h.id, h.score) for h in found)
 
-        async def vectors() -> None:
-            [qvec] = await self.embedder.embed([text])
+        async def vectors(embedding: Awaitable[list[list[float]]]) -> None:
+            [qvec] = await embedding
             await asyncio.gather(*(by_vector("vector" + s, sc, qvec) for s, sc in scopes.items()))
 
         jobs = [by_text("fts" + s, sc) for s, sc in scopes.items()] if st.mode in ("hybrid", "fts") else []
-        if st.mode in ("hybrid", "vector"):
-            jobs.append(vectors())
+        if vector is not None:
+            jobs.append(vectors(vector))
         await asyncio.gather(*jobs)
         return lists, confidence, similarity
 

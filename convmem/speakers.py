@@ -10,6 +10,7 @@ is addressed: the other role than the one whose turns say it."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 
@@ -41,18 +42,27 @@ def vocative(name: str) -> str:
 async def named_speakers(memory: MemoryReader, scope: MemoryScope, query: str) -> list[Speaker]:
     """The people of this user's history whom the question names."""
     words = question_words(query)
-    if names := await memory.speakers_named(scope, words):
+    # A capital at the start of the question says nothing; "I" is never a name.
+    opening = next(iter(_WORD.findall(query)), "")
+    capitalised = [w for w in words if w[0].isupper() and w not in ("I", opening)]
+    # Both lookups at once: the second is only read when the first finds nobody, but waiting
+    # for one before the other would add a round trip to every search that names someone.
+    names, addressed = await asyncio.gather(
+        memory.speakers_named(scope, words),
+        memory.addressed(scope, capitalised) if capitalised else _nobody())
+    if names:
         return [Speaker(n) for n in names]
-    capitalised = [w for w in words if w[0].isupper() and w != "I"]
-    if not capitalised:
-        return []
     found = []
-    for name, by_role in (await memory.addressed(scope, capitalised)).items():
+    for name, by_role in addressed.items():
         total = sum(by_role.values())
         side, most = max(by_role.items(), key=lambda kv: kv[1], default=("", 0))
         if total >= MIN_ADDRESSED and most >= MIN_SHARE * total and side in OTHER_SIDE:
             found.append(Speaker(name, OTHER_SIDE[side]))
     return found
+
+
+async def _nobody() -> dict[str, dict[str, int]]:
+    return {}
 
 
 def without_names(query: str, names: Sequence[str]) -> str:

@@ -91,6 +91,12 @@ class FakeMemoryReader(MemoryReader):
         return [t for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id))
                 if (t.conversation_id, t.seq) in wanted]
 
+    async def neighbourhood(self, scope: MemoryScope, ids: Sequence[UUID], radius: int) -> list[TurnRecorded]:
+        hits = await self.turns_by_ids(scope, ids)
+        near = await self.neighbours(scope, [(t.conversation_id, t.seq) for t in hits], max(0, radius)) \
+            if radius > 0 else []
+        return list({t.message_id: t for t in [*hits, *near]}.values())
+
     async def summary(self, conversation_id: UUID) -> Summary | None:
         return self.db.summaries.get(conversation_id)
 

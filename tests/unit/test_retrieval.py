@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from contracts import MessageReceived, TurnRecorded
+from convmem.errors import RetryableError
 from convmem.fusion import standout
-from convmem.ports import MemoryScope
+from convmem.ports import ChatMessage, Completion, MemoryScope
 from convmem.retrieval import Retriever, Stages, rrf_fusion
 from convmem.speakers import without_names
 from services.indexer.embedding import embed_turns
@@ -58,7 +60,7 @@ def test_a_cosine_votes_by_how_far_it_stands_above_the_rest() -> None:
 
 
 def test_stage_switches_parse_and_reject_unknown_names() -> None:
-    assert Stages.parse("fts", "none") == Stages("fts", False, False, False, False, False, False, False)
+    assert Stages.parse("fts", "none") == Stages("fts", False, False, False, False, False, False, False, False)
     assert Stages.parse("hybrid", "rerank,temporal").names() == ["temporal", "rerank"]
     assert Stages.parse("vector", None, Stages(rerank=True)).rerank
     assert Stages().names() == ["temporal", "neighbours", "speakers", "context", "confidence"]
@@ -174,3 +176,35 @@ async def test_rerank_and_conversation_scope_and_deleted_turns() -> None:
     await m.store.conversations.delete_conversation("t", c1)
     assert a.message_id not in await m.ids("favourite colour", Stages())
     assert (await m.retriever.search("   ", MemoryScope("t", "ana"), 5, NOW)).hits == []
+
+
+class Restating:
+    """A chat model that restates every question as one fixed text (or fails)."""
+
+    name = "restating"
+
+    def __init__(self, text: str | None) -> None:
+        self.text, self.calls = text, 0
+
+    async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
+        self.calls += 1
+        if self.text is None:
+            raise RetryableError("model down")
+        return Completion(self.text, self.name)
+
+
+async def test_rewrite_searches_with_the_models_restatement_and_survives_its_failure() -> None:
+    m, conv = Memory(), uuid.uuid4()
+    kayak = await m.say("ana", "spent the morning paddling a kayak on the lake", conv)
+    await m.say("ana", "the weather is grey today", conv)
+    question = "what outdoor activities do I do?"
+    assert kayak.message_id not in await m.ids(question, Stages.parse("fts", "none"))
+    model = Restating("kayak hiking camping paddling")
+    m.retriever.rewriter = model
+    result = await m.retriever.search(question, MemoryScope("t", "ana"), 5, NOW, Stages.parse("fts", "rewrite"))
+    assert result.hits[0].turn.message_id == kayak.message_id and "fts+rewrite" in result.hits[0].ranks
+    assert model.calls == 1
+    await m.ids(question, Stages.parse("fts", "none"))
+    assert model.calls == 1  # the stage is off: no model call
+    m.retriever.rewriter = Restating(None)
+    assert await m.ids(question, Stages.parse("fts", "rewrite")) == []  # the model failed: the plain search

@@ -149,6 +149,21 @@ class PgMemoryReader(MemoryReader):
             [c for c, _ in places], [s for _, s in places], radius, *args))
         return [as_turn(r) for r in rows]
 
+    async def neighbourhood(self, scope: MemoryScope, ids: Sequence[UUID], radius: int) -> list[TurnRecorded]:
+        """In one round trip: the turns with these ids that the scope admits, and the turns
+        within `radius` of them in their conversations (this user's, whatever the scope's
+        time bounds, as `neighbours`)."""
+        where, args = scope_sql(scope, 3)
+        user, user_args = scope_sql(MemoryScope(scope.tenant_id, scope.user_id), 3 + len(args))
+        rows = await self._pool.run(lambda c: c.fetch(
+            f"""WITH hit AS (SELECT m.conversation_id, m.seq FROM messages m WHERE m.id = ANY($1::uuid[]) AND {where})
+                SELECT {TURN_COLUMNS} FROM messages m
+                WHERE (m.conversation_id, m.seq) IN (
+                    SELECT h.conversation_id, h.seq + d FROM hit h, generate_series(-$2::int, $2::int) AS d)
+                  AND {user}""",
+            list(ids), max(0, radius), *args, *user_args))
+        return [as_turn(r) for r in rows]
+
     async def summary(self, conversation_id: UUID) -> Summary | None:
         row = await self._pool.run(lambda c: c.fetchrow(
             "SELECT summary, through_seq, method FROM conversation_summaries WHERE conversation_id = $1",

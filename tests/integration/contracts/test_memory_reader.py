@@ -162,3 +162,19 @@ async def test_addressed_counts_turns_that_call_someone_by_name_per_role(storage
         "Caroline": {"assistant": 2}, "Mel": {"user": 1}}
     assert await storage.memory.addressed(MemoryScope(tenant, unique("ben")), ["Caroline"]) == {}
     assert await storage.memory.addressed(scope, ["a.*b"]) == {}  # not a word: never a pattern
+
+
+async def test_neighbourhood_is_the_admitted_hits_and_the_turns_around_them(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    events = await conversation(storage, tenant, ana, conv, 6)
+    scope = MemoryScope(tenant, ana)
+    around = await storage.memory.neighbourhood(scope, [events[2].message_id], 1)
+    assert sorted(t.seq for t in around) == [2, 3, 4]
+    assert sorted(t.seq for t in await storage.memory.neighbourhood(scope, [events[2].message_id], 0)) == [3]
+    # The time bounds decide which hits count; their neighbours come whatever the time.
+    third_only = MemoryScope(tenant, ana, since=T0 + timedelta(minutes=3), until=T0 + timedelta(minutes=4))
+    ids = [events[2].message_id, events[4].message_id]
+    assert sorted(t.seq for t in await storage.memory.neighbourhood(third_only, ids, 1)) == [2, 3, 4]
+    assert await storage.memory.neighbourhood(MemoryScope(tenant, unique("ben")), ids, 1) == []
+    await storage.conversations.delete_conversation(tenant, conv)
+    assert await storage.memory.neighbourhood(scope, ids, 1) == []
