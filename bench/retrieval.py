@@ -45,19 +45,18 @@ from convmem.home import state_dir
 from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 
-# (name, mode, stages): every configuration the API can be asked for. The hybrid rows add
-# one stage at a time, in the order of the default set, so each row shows what its stage adds.
-DEFAULT = "confidence,speakers,context,neighbours,temporal"
+# (name, mode, stages): every configuration the API can be asked for. "default without X"
+# rows show what each stage of the default set adds, given the others.
+DEFAULT_STAGES = ("confidence", "speakers", "context", "neighbours", "temporal")
+DEFAULT = ",".join(DEFAULT_STAGES)
 CONFIGS = [
     ("full-text only", "fts", "none"),
     ("full-text + default stages", "fts", DEFAULT),
     ("vector only", "vector", "none"),
     ("hybrid, no stages (plain RRF)", "hybrid", "none"),
-    ("+ confidence", "hybrid", "confidence"),
-    ("+ confidence, speakers", "hybrid", "confidence,speakers"),
-    ("+ confidence, speakers, context", "hybrid", "confidence,speakers,context"),
-    ("+ ... neighbours", "hybrid", "confidence,speakers,context,neighbours"),
-    ("default (+ ... temporal)", "hybrid", DEFAULT),
+    ("default", "hybrid", DEFAULT),
+    *((f"default without {s}", "hybrid", ",".join(x for x in DEFAULT_STAGES if x != s) or "none")
+      for s in DEFAULT_STAGES),
     ("default + sessions", "hybrid", DEFAULT + ",sessions"),
     ("default + rerank", "hybrid", DEFAULT + ",rerank"),
     ("all stages", "hybrid", DEFAULT + ",sessions,rerank"),

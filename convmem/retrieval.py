@@ -26,7 +26,7 @@ from uuid import UUID
 from contracts import TurnRecorded
 from convmem import priors
 from convmem.fusion import rrf_fusion, standout
-from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, VectorIndex
+from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
 from convmem.rewriting import rewrite
 from convmem.speakers import named_speakers, without_names
 from convmem.timeframe import TimeFrame, parse_timeframe
@@ -151,25 +151,8 @@ class Retriever:
         if not fused:
             return SearchResult([], frame, named)
         pool = list(fused)[: max(depth, k)]
-        # Postgres is the source of truth: a turn deleted since it was indexed does not come back.
-        near: list[TurnRecorded] = []
-        if st.neighbours or st.rerank:  # the hits and the turns around them, in one round trip
-            near = [t for t in await self.memory.neighbourhood(scope, pool, self.neighbour_radius)
-                    if scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
-            wanted = set(pool)
-            turns = {t.message_id: t for t in near if t.message_id in wanted}
-        else:
-            turns = {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}
-        scores = {i: fused[i] for i in pool if i in turns}
-        if st.neighbours:
-            scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)
-            turns |= {t.message_id: t for t in near if t.message_id not in turns}
-        if speakers:
-            priors.prefer_speakers(scores, turns, speakers, self.speaker_others)
-        if st.temporal and priors.asks_about_now(query):
-            priors.prefer_recent(scores, turns, self.recency_weight)
-        if st.sessions:
-            priors.prefer_strong_sessions(scores, turns, self.session_weight)
+        turns, near = await self._candidates(scope, pool, st)
+        scores = self._rank(query, {i: fused[i] for i in pool if i in turns}, turns, near, speakers, st)
         order = sorted(scores, key=scores.__getitem__, reverse=True)
         by_place = {(t.conversation_id, t.seq): t for t in [*near, *turns.values()]}
         context = {i: [by_place[(turns[i].conversation_id, s)] for s in
@@ -183,6 +166,33 @@ class Retriever:
                           {name: pos[i] for name, pos in positions.items() if i in pos}, similarity.get(i),
                           context.get(i, []) if st.neighbours else []) for i in order[:k]]
         return SearchResult(hits, frame, named)
+
+    async def _candidates(self, scope: MemoryScope, pool: list[UUID], st: Stages
+                          ) -> tuple[dict[UUID, TurnRecorded], list[TurnRecorded]]:
+        """The pool's turns as Postgres has them now (the source of truth: a turn deleted since
+        it was indexed does not come back) and, for the neighbours and rerank stages, the
+        turns around them, read in the same round trip."""
+        if not (st.neighbours or st.rerank):
+            return {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}, []
+        near = [t for t in await self.memory.neighbourhood(scope, pool, self.neighbour_radius)
+                if scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
+        wanted = set(pool)
+        return {t.message_id: t for t in near if t.message_id in wanted}, near
+
+    def _rank(self, query: str, scores: dict[UUID, float], turns: dict[UUID, TurnRecorded],
+              near: list[TurnRecorded], speakers: list[Speaker], st: Stages) -> dict[UUID, float]:
+        """The fused scores, refined by where each turn sits (convmem.priors); turns that came
+        in beside a hit join `turns`."""
+        if st.neighbours:
+            scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)
+            turns |= {t.message_id: t for t in near if t.message_id not in turns}
+        if speakers:
+            priors.prefer_speakers(scores, turns, speakers, self.speaker_others)
+        if st.temporal and priors.asks_about_now(query):
+            priors.prefer_recent(scores, turns, self.recency_weight)
+        if st.sessions:
+            priors.prefer_strong_sessions(scores, turns, self.session_weight)
+        return scores
 
     async def _retrieve(self, text: str, vector: Awaitable[list[list[float]]] | None,
                         scopes: Mapping[str, MemoryScope], depth: int, st: Stages
