@@ -143,7 +143,9 @@ async def run(a: argparse.Namespace) -> None:
     tenant = a.reuse or f"bench-{uuid.uuid4().hex[:8]}"
     vectors = Path(a.vectors) if a.vectors else state_dir() / "bench-vectors" / tenant
     ingest = load(IngestSettings, vector_path=vectors, log_level="ERROR")
-    indexer = load(IndexerSettings, vector_path=vectors, log_level="ERROR", group_prefix=f"bench-{tenant}")
+    # One consumer group for every run: a new group starts at the topics' beginning and would
+    # record and embed every earlier run's turns again (and bring deleted tenants back).
+    indexer = load(IndexerSettings, vector_path=vectors, log_level="ERROR", group_prefix="convmem-bench")
     secret = ingest.jwt_secret.get_secret_value()
     admin = issue_token(secret, "bench-admin", tenant, ("admin",), ttl_s=7200)
     runtime = Runtime(["ingest", "indexer"], ingest=ingest.model_copy(update={"group_prefix": indexer.group_prefix}),

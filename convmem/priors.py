@@ -32,10 +32,10 @@ def spread_to_neighbours(scores: Mapping[UUID, float], turns: Mapping[UUID, Turn
     `before`, never past them. Turns that no retriever found but that sit next to a strong
     hit enter the ranking this way: "The lemon tart, easily!" follows the question that
     matched."""
-    by_place: dict[Place, UUID] = {(t.conversation_id, t.seq): i for i, t in turns.items()}
-    candidates = {t.message_id: t for t in near} | dict(turns)
-    for t in candidates.values():
-        by_place.setdefault((t.conversation_id, t.seq), t.message_id)
+    # The scored turns first, in their order (ties keep the fused ranking's order), then the
+    # turns that only sit beside them.
+    candidates = {i: turns[i] for i in scores if i in turns} | {t.message_id: t for t in near}
+    by_place: dict[Place, UUID] = {(t.conversation_id, t.seq): i for i, t in candidates.items()}
     out: dict[UUID, float] = {}
     for i, t in candidates.items():
         own = scores.get(i, 0.0)

@@ -222,7 +222,8 @@ class Retriever:
         if vector is not None:
             jobs.append(vectors(vector))
         await asyncio.gather(*jobs)
-        return lists, confidence, similarity
+        # In a fixed order whichever finished first: fusion breaks ties by the first list's ranks.
+        return {n: lists[n] for n in sorted(lists)}, confidence, similarity
 
     async def _rerank(self, qvec: Sequence[float], order: list[UUID], turns: Mapping[UUID, TurnRecorded],
                       context: Mapping[UUID, list[TurnRecorded]], scores: dict[UUID, float]) -> list[UUID]:
