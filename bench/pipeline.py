@@ -1,210 +1,228 @@
-"""Pipeline benchmark: N messages over M conversations through the whole system, with the
-raw costs of its parts measured in the same run.
+"""Pipeline benchmark: messages through the whole system, as a user sends them, with the raw
+costs of its parts measured in the same run (bench/baselines.py).
 
-Stages, from the client's send time t0 (wall clock, same machine as Postgres):
+Offered load: a burst (`--messages N`, all at once) or a steady rate (`--rate R --seconds S`,
+open loop: message i is sent at t0 + i/R whether or not earlier ones were answered), over
+`--conversations` conversations. `--saturation` steps the steady rate up until the reply
+p99 passes 1 s. The model: offline (replies assembled from memory) or, with
+`--model-latency L`, an OpenAI-compatible server (tests/fake_llm.py, its own process) that
+waits L seconds before streaming its answer; its peak number of requests in flight is
+reported.
+
+Stages, from the client's send time (wall clock, same machine as Postgres):
   accepted  POST /v1/messages answered 202 (Kafka acked, acks=all)
   recorded  messages.recorded_at (turn in Postgres)
   embedded  messages.embedded_at (vector in the index)
   replied   replies.published_at (ReplyGenerated acknowledged by Kafka)
-Baselines: aiokafka produce (acks=all), one-row Postgres INSERT transactions, ONNX embedding.
 
-The workers run in this process (`convmem run all` equivalent, offline LLM), so the load
-generator shares the machine's cores with them: figures are for one 2-core box.
-
-Usage: python bench/pipeline.py [--messages 1000] [--conversations 100] [--concurrency 16]
+The workers run in this process (`convmem run all` without retention), so the load
+generator shares the machine's cores with them. Logs go to stderr: `2>bench.log`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import contextlib
+import socket
+import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.baselines import TEXTS, baseline_embedding, baseline_kafka, baseline_postgres, row
 from bench.percentiles import pct
-from composition.runtime import ROLES, Runtime
-from convmem.adapters.embedder import OnnxEmbedder
-from convmem.settings import CommonSettings, IngestSettings, load
+from composition.roles import RoleSettings, consumer_groups
+from composition.runtime import Runtime
+from convmem.kafka_admin import start_groups_at_end
+from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 
-TEXTS = [
-    "I'd like to change my delivery address to the office on Rua Augusta.",
-    "My daughter is allergic to peanuts, please keep that in mind for the order.",
-    "Can you remind me what I ordered last Tuesday?",
-    "The package arrived damaged, the box was crushed on one side.",
-    "We need 400 boxes for 10 inch pizzas by Friday morning.",
-]
+
+@dataclass
+class Outcome:
+    offered: str
+    sent: dict[uuid.UUID, float] = field(default_factory=dict)
+    accept_ms: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {"recorded": [], "embedded": [], "replied": []})
+    started: float = 0.0
+    accepted_at: float = 0.0
+    last_reply: float = 0.0
+
+    def report(self) -> list[str]:
+        n, replied = len(self.sent), self.stages["replied"]
+        window = max(self.last_reply - self.started, 1e-9)
+        return [f"offered: {self.offered}",
+                row("accepted (202 from ingest)", self.accept_ms, n / max(self.accepted_at - self.started, 1e-9)),
+                row("recorded in Postgres", self.stages["recorded"]),
+                row("embedded in vector index", self.stages["embedded"]),
+                row("reply published (end to end)", replied, len(replied) / window),
+                f"  completed {len(replied)}/{n} replies"]
 
 
-def row(name: str, values_ms: list[float], rate: float | None = None) -> str:
-    r = f"{rate:9.1f}/s" if rate is not None else " " * 11
-    return (f"  {name:<34} {r}  p50 {pct(values_ms, 50):8.1f} ms  p95 {pct(values_ms, 95):8.1f} ms  "
-            f"p99 {pct(values_ms, 99):8.1f} ms  (n={len(values_ms)})")
-
-
-async def baseline_kafka(bootstrap: str, n: int) -> list[str]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
-    await producer.start()
-    topic = "conv.bench.v1"
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+@contextlib.asynccontextmanager
+async def model_server(latency: float | None) -> AsyncIterator[str | None]:
+    """The fake model in its own process, so its work is not on the workers' event loop."""
+    if latency is None:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_llm", "--port", str(port),  # noqa: S603, ASYNC220
+                             "--latency", str(latency)], stderr=subprocess.DEVNULL)
     try:
-        if topic not in await admin.list_topics():
-            await admin.create_topics([NewTopic(topic, 6, 1, topic_configs={"retention.ms": "3600000"})])
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{port}/stats")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
-        await admin.close()
+        proc.terminate()
+        proc.wait()
 
-    payload = b"x" * 600  # about the size of a MessageReceived event
-    lat = []
+
+async def model_peak(base_url: str | None) -> int | None:
+    if base_url is None:
+        return None
+    async with httpx.AsyncClient() as client:
+        peak: int = (await client.get(base_url.removesuffix("/v1") + "/stats")).json()["peak_in_flight"]
+        return peak
+
+
+async def drive(runtime: Runtime, secret: str, conversations: int, schedule: list[float], label: str) -> Outcome:
+    """Send message i at `schedule[i]` seconds from now, each in its own task (open loop)."""
+    run_id = uuid.uuid4().hex[:8]
+    users = [f"bench-{run_id}-{i}" for i in range(conversations)]
+    convs = [uuid.uuid4() for _ in users]
+    tokens = {u: issue_token(secret, u) for u in users}
+    out = Outcome(label)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=60,
+                                 limits=httpx.Limits(max_connections=256)) as api:
+        async def one(i: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - (time.time() - out.started)))
+            k = i % conversations
+            t0 = time.time()
+            r = await api.post("/v1/messages", headers={"Authorization": f"Bearer {tokens[users[k]]}"},
+                               json={"user_id": users[k], "conversation_id": str(convs[k]),
+                                     "text": TEXTS[i % len(TEXTS)], "external_id": f"{run_id}-{i}"})
+            out.accept_ms.append((time.time() - t0) * 1000)
+            r.raise_for_status()
+            out.sent[uuid.UUID(r.json()["message_id"])] = t0
+
+        out.started = time.time()
+        await asyncio.gather(*(one(i, at) for i, at in enumerate(schedule)))
+        out.accepted_at = time.time()
+    await collect(out)
+    return out
+
+
+async def collect(out: Outcome, timeout_s: float = 600) -> None:
+    conn = await asyncpg.connect(load(CommonSettings).database_url.get_secret_value())
+    ids = list(out.sent)
     try:
-        t = time.perf_counter()
-        for i in range(n):
-            s = time.perf_counter()
-            await producer.send_and_wait(topic, payload, key=str(i % 64).encode())
-            lat.append((time.perf_counter() - s) * 1000)
-        seq_rate = n / (time.perf_counter() - t)
-        t = time.perf_counter()
-        futs = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(n)]
-        await asyncio.gather(*futs)
-        pipelined = n / (time.perf_counter() - t)
-    finally:
-        await producer.stop()
-    return [row("kafka produce, one at a time", lat, seq_rate),
-            f"  {'kafka produce, pipelined':<34} {pipelined:9.1f}/s"]
-
-
-async def baseline_postgres(url: str, n: int) -> list[str]:
-    conn = await asyncpg.connect(url)
-    lat = []
-    try:
-        # A logged table: a TEMP one skips the WAL flush and would flatter the baseline.
-        table = f"bench_rows_{uuid.uuid4().hex[:8]}"
-        await conn.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, body text, at timestamptz)")
-        t = time.perf_counter()
-        for _ in range(n):
-            s = time.perf_counter()
-            await conn.execute(f"INSERT INTO {table} VALUES ($1, $2, now())", uuid.uuid4(), "x" * 200)  # noqa: S608
-            lat.append((time.perf_counter() - s) * 1000)
-        rate = n / (time.perf_counter() - t)
-        await conn.execute(f"DROP TABLE {table}")
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            done = await conn.fetchval("""SELECT count(*) FROM replies WHERE in_reply_to = ANY($1::uuid[])
+                                          AND published_at IS NOT NULL""", ids)
+            embedded = await conn.fetchval("""SELECT count(*) FROM messages WHERE id = ANY($1::uuid[])
+                                              AND embedded_at IS NOT NULL""", ids)
+            if done == len(ids) and embedded == len(ids):
+                break
+            await asyncio.sleep(0.25)
+        rows = await conn.fetch("""SELECT m.id, m.recorded_at, m.embedded_at, r.published_at FROM messages m
+                                   LEFT JOIN replies r ON r.in_reply_to = m.id WHERE m.id = ANY($1::uuid[])""", ids)
     finally:
         await conn.close()
-    return [row("postgres one-row insert (autocommit)", lat, rate)]
-
-
-def baseline_embedding(n: int) -> list[str]:
-    emb = OnnxEmbedder()
-    texts = [TEXTS[i % len(TEXTS)] + f" #{i}" for i in range(n)]
-    emb.embed_sync(texts[:8])  # warm-up
-    t = time.perf_counter()
-    for i in range(0, n, 64):
-        emb.embed_sync(texts[i:i + 64])
-    batched = n / (time.perf_counter() - t)
-    single = []
-    for text in texts[: min(n, 200)]:
-        s = time.perf_counter()
-        emb.embed_sync([text])
-        single.append((time.perf_counter() - s) * 1000)
-    return [f"  {'embedding, batches of 64':<34} {batched:9.1f}/s", row("embedding, one text", single, 1000 / statistics.mean(single))]
-
-
-async def run(n: int, m: int, concurrency: int) -> None:
-    common = load(CommonSettings)
-    ingest = load(IngestSettings)
-    print(f"convmem pipeline benchmark: {n} messages over {m} conversations, concurrency {concurrency}")
-    print("baselines (same run):")
-    for line in await baseline_kafka(common.kafka_bootstrap, n):
-        print(line)
-    for line in await baseline_postgres(common.database_url.get_secret_value(), n):
-        print(line)
-    for line in await asyncio.to_thread(baseline_embedding, n):
-        print(line)
-
-    runtime = Runtime(ROLES[:3], http_port=0)
-    await runtime.start()
-    run_id = uuid.uuid4().hex[:8]
-    users = [f"bench-{run_id}-{i}" for i in range(m)]
-    convs = [uuid.uuid4() for _ in range(m)]
-    tokens = {u: issue_token(ingest.jwt_secret.get_secret_value(), u) for u in users}
-    sent: dict[uuid.UUID, float] = {}
-    accept_ms: list[float] = []
-    sem = asyncio.Semaphore(concurrency)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=60,
-                                     limits=httpx.Limits(max_connections=concurrency)) as api:
-            async def one(i: int) -> None:
-                k = i % m
-                async with sem:
-                    t0 = time.time()
-                    r = await api.post("/v1/messages", headers={"Authorization": f"Bearer {tokens[users[k]]}"},
-                                       json={"user_id": users[k], "conversation_id": str(convs[k]),
-                                             "text": TEXTS[i % len(TEXTS)], "external_id": f"{run_id}-{i}"})
-                    accept_ms.append((time.time() - t0) * 1000)
-                    r.raise_for_status()
-                    sent[uuid.UUID(r.json()["message_id"])] = t0
-
-            started = time.time()
-            await asyncio.gather(*(one(i) for i in range(n)))
-            accepted_at = time.time()
-        conn = await asyncpg.connect(common.database_url.get_secret_value())
-        try:
-            ids = list(sent)
-            deadline = time.time() + 600
-            while time.time() < deadline:
-                done = await conn.fetchval(
-                    "SELECT count(*) FROM replies WHERE in_reply_to = ANY($1::uuid[]) AND published_at IS NOT NULL", ids)
-                embedded = await conn.fetchval(
-                    "SELECT count(*) FROM messages WHERE id = ANY($1::uuid[]) AND embedded_at IS NOT NULL", ids)
-                if done == n and embedded == n:
-                    break
-                await asyncio.sleep(0.25)
-            rows = await conn.fetch(
-                """SELECT m.id, m.recorded_at, m.embedded_at, r.published_at FROM messages m
-                   LEFT JOIN replies r ON r.in_reply_to = m.id WHERE m.id = ANY($1::uuid[])""", ids)
-        finally:
-            await conn.close()
-    finally:
-        await runtime.stop()
-
-    def ms(at: datetime | None, t0: float) -> float | None:
-        return None if at is None else (at.timestamp() - t0) * 1000
-
-    stages = {"recorded": [], "embedded": [], "replied": []}
     for r in rows:
-        t0 = sent[r["id"]]
+        t0 = out.sent[r["id"]]
         for name, col in (("recorded", "recorded_at"), ("embedded", "embedded_at"), ("replied", "published_at")):
-            v = ms(r[col], t0)
-            if v is not None:
-                stages[name].append(v)
-    last = max((r["published_at"] for r in rows if r["published_at"]), default=datetime.now(UTC)).timestamp()
-    print("pipeline (client send -> stage):")
-    print(row("accepted (202 from ingest)", accept_ms, n / (accepted_at - started)))
-    print(row("recorded in Postgres", stages["recorded"]))
-    print(row("embedded in vector index", stages["embedded"]))
-    print(row("reply published (end to end)", stages["replied"], len(stages["replied"]) / (last - started)))
-    missing = n - len(stages["replied"])
-    print(f"  completed {len(stages['replied'])}/{n} replies" + (f" ({missing} missing)" if missing else ""))
+            if r[col] is not None:
+                out.stages[name].append((r[col].timestamp() - t0) * 1000)
+        if r["published_at"] is not None:
+            out.last_reply = max(out.last_reply, r["published_at"].timestamp())
+
+
+async def run(a: argparse.Namespace) -> None:
+    common = load(CommonSettings)
+    secret = load(IngestSettings).jwt_secret.get_secret_value()
+    n_base = 500
+    print(f"convmem pipeline benchmark ({'offline model' if a.model_latency is None else f'model {a.model_latency}s'})")
+    print("baselines (same run):")
+    for line in [*await baseline_kafka(common.kafka_bootstrap, n_base),
+                 *await baseline_postgres(common.database_url.get_secret_value(), n_base)]:
+        print(line)
+    lines, rates = await asyncio.to_thread(baseline_embedding, n_base)
+    for line in lines:
+        print(line)
+    async with model_server(a.model_latency) as llm:
+        fresh = {"group_prefix": f"bench-{uuid.uuid4().hex[:8]}", "log_level": "WARNING"}
+        model = {"llm_base_url": llm, "llm_model": "fake-gpt"} if llm else {}
+        settings = RoleSettings(ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
+                                responder=load(ResponderSettings, **fresh, **model))
+        await start_groups_at_end(common.kafka_bootstrap, consumer_groups(ROLES, fresh["group_prefix"]))
+        runtime = Runtime(ROLES, ingest=settings.ingest, indexer=settings.indexer, responder=settings.responder,
+                          http_port=0)
+        await runtime.start()
+        try:
+            if a.saturation:
+                await saturation(runtime, secret, a, rates)
+            elif a.rate:
+                n = int(a.rate * a.seconds)
+                out = await drive(runtime, secret, a.conversations, [i / a.rate for i in range(n)],
+                                  f"{a.rate} msg/s for {a.seconds} s over {a.conversations} conversations")
+                print("\n".join(out.report()))
+            else:
+                out = await drive(runtime, secret, a.conversations, [0.0] * a.messages,
+                                  f"burst of {a.messages} over {a.conversations} conversations")
+                print("\n".join(out.report()))
+        finally:
+            await runtime.stop()
+        if (peak := await model_peak(llm)) is not None:
+            print(f"  model server: peak {peak} requests in flight")
+
+
+async def saturation(runtime: Runtime, secret: str, a: argparse.Namespace, rates: dict[str, float]) -> None:
+    """The highest steady rate whose reply p99 stays under 1 s, stepping up by `--step`."""
+    best = 0.0
+    rate = a.step
+    while True:
+        out = await drive(runtime, secret, a.conversations, [i / rate for i in range(int(rate * a.seconds))],
+                          f"{rate} msg/s for {a.seconds} s")
+        p99 = pct(out.stages["replied"], 99)
+        print(f"  {rate:6.1f} msg/s offered: reply p99 {p99:8.1f} ms, "
+              f"{len(out.stages['replied'])}/{len(out.sent)} replied")
+        if p99 >= 1000 or len(out.stages["replied"]) < len(out.sent):
+            break
+        best, rate = rate, rate + a.step
+    half = rates["batched_sorted"] / 2  # each exchange embeds two turns
+    print(f"saturation: {best:.1f} msg/s with reply p99 < 1 s; raw batched embedding / 2 = {half:.1f} msg/s; "
+          f"ratio {best / half:.2f}")
+
+
+ROLES = ("ingest", "indexer", "responder")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--messages", type=int, default=1000)
+    p.add_argument("--messages", type=int, default=1000, help="burst size (without --rate)")
     p.add_argument("--conversations", type=int, default=100)
-    p.add_argument("--concurrency", type=int, default=16)
-    a = p.parse_args()
-    asyncio.run(run(a.messages, a.conversations, a.concurrency))
+    p.add_argument("--rate", type=float, default=None, help="steady offered rate, messages per second")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate is offered")
+    p.add_argument("--model-latency", type=float, default=None, help="seconds per answer (default: offline)")
+    p.add_argument("--saturation", action="store_true", help="step the rate up until reply p99 >= 1 s")
+    p.add_argument("--step", type=float, default=10.0, help="rate step for --saturation")
+    asyncio.run(run(p.parse_args()))
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ from bench.dialogues import generate_dialogues
 from bench.evalset import EvalSet, Question, generate
 from bench.percentiles import pct
 from composition.bulk import run_import
+from composition.roles import consumer_groups
 from composition.runtime import Runtime
 from convmem.home import state_dir
+from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 
@@ -142,14 +144,15 @@ async def run(a: argparse.Namespace) -> None:
 
     tenant = a.reuse or f"bench-{uuid.uuid4().hex[:8]}"
     vectors = Path(a.vectors) if a.vectors else state_dir() / "bench-vectors" / tenant
-    ingest = load(IngestSettings, vector_path=vectors, log_level="ERROR")
-    # One consumer group for every run: a new group starts at the topics' beginning and would
+    # Groups of this run's own, started at the end of the topics: a new group would otherwise
     # record and embed every earlier run's turns again (and bring deleted tenants back).
-    indexer = load(IndexerSettings, vector_path=vectors, log_level="ERROR", group_prefix="convmem-bench")
-    secret = ingest.jwt_secret.get_secret_value()
-    admin = issue_token(secret, "bench-admin", tenant, ("admin",), ttl_s=7200)
-    runtime = Runtime(["ingest", "indexer"], ingest=ingest.model_copy(update={"group_prefix": indexer.group_prefix}),
-                      indexer=indexer, http_port=0)
+    group = f"bench-{tenant}"
+    ingest = load(IngestSettings, vector_path=vectors, log_level="ERROR", group_prefix=group)
+    indexer = load(IndexerSettings, vector_path=vectors, log_level="ERROR", group_prefix=group)
+    assert ingest.jwt_secret is not None, "the benchmark signs its own tokens (CONVMEM_JWT_SECRET)"
+    admin = issue_token(ingest.jwt_secret.get_secret_value(), "bench-admin", tenant, ("admin",), ttl_s=7200)
+    await start_groups_at_end(ingest.kafka_bootstrap, consumer_groups(("indexer",), group))
+    runtime = Runtime(["ingest", "indexer"], ingest=ingest, indexer=indexer, http_port=0)
     await runtime.start()
     if a.rewrite:
         responder = load(ResponderSettings)
@@ -157,14 +160,19 @@ async def run(a: argparse.Namespace) -> None:
             raise SystemExit("--rewrite needs a chat model: set CONVMEM_LLM_BASE_URL (and _MODEL, _API_KEY)")
         runtime.res.open_chat_model(responder)  # before the first request builds the edge's retriever
     try:
-        if not a.reuse:
-            lines = import_lines(data, tenant)
-            started = time.perf_counter()
-            await run_import(io.BytesIO(b"\n".join(lines) + b"\n"), len(lines), settings=ingest)
-            indexed = await wait_indexed(ingest.database_url.get_secret_value(), tenant, data.turns())
-            print(f"imported and indexed {data.turns()} turns in {time.perf_counter() - started:.1f} s "
-                  f"(embedded {indexed:.1f} s after the import returned)")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=120) as api:
+            if not a.reuse:
+                # The history spans months: the tenant keeps it, as an operator importing old
+                # history would arrange (the importer refuses what retention would delete).
+                kept = await api.put("/v1/tenant/policy", json={"message_retention_days": 36500},
+                                     headers={"Authorization": f"Bearer {admin}"})
+                kept.raise_for_status()
+                lines = import_lines(data, tenant)
+                started = time.perf_counter()
+                await run_import(io.BytesIO(b"\n".join(lines) + b"\n"), len(lines), settings=ingest)
+                indexed = await wait_indexed(ingest.database_url.get_secret_value(), tenant, data.turns())
+                print(f"imported and indexed {data.turns()} turns in {time.perf_counter() - started:.1f} s "
+                      f"(embedded {indexed:.1f} s after the import returned)")
             header = f"{'configuration':<44}" + "".join(f"{'@' + str(k):>7}" for k in KS) + f"{'MRR':>7}"
             results: dict[str, dict[str, dict[str, float]]] = {}
             print("\nfraction of evidence turns in the top k, all questions:\n" + header + f"{'p50 ms':>9}{'p99 ms':>9}")
@@ -188,7 +196,8 @@ async def run(a: argparse.Namespace) -> None:
             print(f"kept: --reuse {tenant} --vectors {vectors}")
         else:
             conn = await asyncpg.connect(ingest.database_url.get_secret_value())
-            await conn.execute("DELETE FROM conversations WHERE tenant_id = $1", tenant)
+            for table in ("conversations", "tenant_policies", "user_summaries", "subject_keys"):
+                await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant)  # noqa: S608
             await conn.close()
             shutil.rmtree(vectors, ignore_errors=True)
 

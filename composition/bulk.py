@@ -13,14 +13,16 @@ from convmem.sealing import Sealer
 from convmem.settings import CommonSettings, load
 
 
-async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: CommonSettings | None = None) -> int:
+async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: CommonSettings | None = None,
+                     keep_expired: bool = False) -> int:
     from aiokafka import AIOKafkaProducer
     from tqdm import tqdm
 
     from convmem.adapters.postgres import PostgresStorage
     from convmem.kafka_admin import ensure_topics
     from convmem.migrations import migrate
-    from services.ingest.importing import import_lines
+    from services.ingest.accepting import RetentionWindow
+    from services.ingest.importing import ImportRules, import_lines
 
     settings = settings or load(CommonSettings)
     await ensure_topics(settings.kafka_bootstrap)
@@ -37,21 +39,32 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
                 for e in events]
         await asyncio.gather(*sent)  # every message of the batch acknowledged by all replicas
 
+    retention = RetentionWindow(store.policies, settings.message_retention_days)
+    rules = ImportRules(cutoff=retention.cutoff, conversation=store.conversations.conversation,
+                        keep_expired=keep_expired)
     try:
         with tqdm(total=total, unit="msg", file=sys.stderr, desc="import") as bar:
             report = await import_lines(lines, publish=publish, known=store.lookup.known_external_ids, batch=batch,
-                                        progress=bar.update)
+                                        progress=bar.update, rules=rules)
     finally:
         await producer.stop()
         await store.close()
-    for err in report.malformed[:50]:
+    for err in [*report.malformed, *report.refused][:50]:
         print(f"skipped {err}", file=sys.stderr)
-    if len(report.malformed) > 50:
-        print(f"... and {len(report.malformed) - 50} more malformed lines", file=sys.stderr)
+    skipped = len(report.malformed) + report.foreign + report.expired - report.expired_kept
+    if skipped > 50:
+        print(f"... and {skipped - 50} more skipped lines", file=sys.stderr)
     print(f"imported {report.published} message(s) from {report.lines} line(s): "
-          f"{report.already_stored} already stored, {len(report.malformed)} malformed; "
-          f"{report.seconds:.1f} s, {report.rate:.0f} msg/s")
-    return 1 if report.malformed and not report.published and not report.already_stored else 0
+          f"{report.already_stored} already stored, {len(report.malformed)} malformed, "
+          f"{report.foreign} naming another user's conversation; {report.seconds:.1f} s, {report.rate:.0f} msg/s")
+    if report.expired and not keep_expired:
+        print(f"refused {report.expired} message(s) older than their tenant's message retention: the next "
+              "retention sweep would delete them. Raise the tenant's message_retention_days "
+              "(PUT /v1/tenant/policy), or pass --keep-expired to import them anyway.")
+    elif report.expired_kept:
+        print(f"{report.expired_kept} of the imported message(s) are older than their tenant's message retention: "
+              "the next retention sweep will delete them (--keep-expired).")
+    return 1 if skipped and not report.published and not report.already_stored else 0
 
 
 async def run_export(tenant_id: str, user_id: str, fmt: str, out: BinaryIO,

@@ -96,7 +96,7 @@ def _import(args: argparse.Namespace) -> int:
     with path.open("rb") as counting:
         total = sum(1 for _ in counting)
     with path.open("rb") as lines:
-        return asyncio.run(run_import(lines, total, batch=args.batch))
+        return asyncio.run(run_import(lines, total, batch=args.batch, keep_expired=args.keep_expired))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("import", help="import chat history from a JSON Lines file (no replies are generated)")
     p.add_argument("file", help="JSON Lines: tenant, user, conversation, role, text, external_id, timestamp, metadata")
     p.add_argument("--batch", type=int, default=500, help="messages per published batch")
+    p.add_argument("--keep-expired", action="store_true",
+                   help="also import messages older than the tenant's message retention (the next sweep deletes them)")
     p.set_defaults(fn=_import)
 
     p = sub.add_parser("export", help="everything stored about one user, as JSON or CSV (streamed)")

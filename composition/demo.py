@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -92,6 +93,9 @@ async def run_demo(with_workers: bool = False) -> int:
         runtime = Runtime(ROLES, http_port=0)
         await runtime.start()
         base = f"http://127.0.0.1:{runtime.port}"
+    if settings.jwt_secret is None:
+        print("convmem demo mints its own tokens: it needs CONVMEM_JWT_SECRET", file=sys.stderr)
+        return 2
     secret = settings.jwt_secret.get_secret_value()
     ledger = Ledger()
     started = time.perf_counter()

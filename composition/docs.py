@@ -25,8 +25,8 @@ def asyncapi_document() -> dict[str, Any]:
     common = load(CommonSettings, kafka_bootstrap="localhost:9092", database_url="postgresql://docs/unused",
                   _env_file=None)
     policy = DeliveryPolicy(group="convmem")
-    broker = build_broker(common, policy)
-    declared = declare(broker, policy, ROLES, Resources(), RoleSettings(), "convmem")
+    broker = build_broker(common.kafka_bootstrap, policy)
+    declared = declare(broker, policy, ROLES, Resources(), RoleSettings(), "convmem", bootstrap=None)
     spec = AsyncAPI(broker, title="convmem events", version="1.0.0",
                     description="Conversation events on Kafka. Keys are conversation ids; every "
                                 "event carries event_id, schema_version and emitted_at.")

@@ -4,6 +4,7 @@ arrives, so a broker can be declared (and documented) before anything connects."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -82,7 +83,7 @@ class Resources:
             self._embedder = OpenAIEmbedder(str(settings.embedding_base_url), settings.embedding_model, key,
                                             settings.embedding_dim)
         else:
-            self._embedder = OnnxEmbedder()
+            self._embedder = OnnxEmbedder(threads=settings.embedding_threads or max(1, (os.cpu_count() or 2) - 1))
         dim = self._embedder.dimension
         if settings.qdrant_url is not None:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
@@ -104,7 +105,8 @@ class Resources:
             return  # explicit offline mode: replies built from memory, model="offline"
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         self.chat_model = OpenAIChatModel(str(settings.llm_base_url), settings.llm_model, key,
-                                          settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens)
+                                          settings.llm_timeout_s, settings.llm_temperature, settings.llm_max_tokens,
+                                          max_connections=settings.max_in_flight)
 
     def describe(self) -> dict[str, str]:
         """What this process runs on, for its start-up log line."""

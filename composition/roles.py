@@ -14,7 +14,7 @@ from composition.policies import intent_rules, recall_policy, scrub_policy
 from composition.resources import NotStarted, Resources
 from contracts import Event
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
-from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
+from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings
 from services.indexer import worker as indexer
 from services.ingest import worker as ingest
 from services.ingest.edge import EdgePorts
@@ -43,9 +43,9 @@ class Declared:
     privacy: Outlet[Event] | None  # the audit trail, when this process runs retention
 
 
-def build_broker(common: CommonSettings, policy: DeliveryPolicy) -> KafkaBroker:
+def build_broker(bootstrap: str, policy: DeliveryPolicy) -> KafkaBroker:
     broker = KafkaBroker(
-        common.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+        bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
         middlewares=[policy], client_id="convmem", graceful_timeout=15, logger=None,
         description="convmem: conversational memory events",
     )
@@ -60,10 +60,12 @@ def _given(value: S | None, role: str) -> S:
 
 
 def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], res: Resources,
-            settings: RoleSettings, group_prefix: str) -> Declared:
+            settings: RoleSettings, group_prefix: str, bootstrap: str | None) -> Declared:
     """Register every role's publishers and subscribers. Needs no connection: the ports are
-    read from `res` when a message arrives, so the AsyncAPI document is made the same way."""
-    subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix)
+    read from `res` when a message arrives, so the AsyncAPI document is made the same way
+    (with no `bootstrap`: declared for the document only, nothing will consume)."""
+    subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix, bootstrap=bootstrap,
+                         document_only=bootstrap is None)
     sink = ingest.register(subs) if "ingest" in roles else None
     privacy = None
     if "indexer" in roles:
@@ -75,7 +77,9 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
                                        embedder=res.embedder, index=res.index, rules=rules)
 
-        indexer.register(subs, indexer_deps)
+        indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
+            "batch_size": settings.indexer.record_batch, "record_concurrency": settings.indexer.record_concurrency,
+            "embed_batch": settings.indexer.embed_batch_size}))
     if "retention" in roles:
         scrubbing = scrub_policy(settings.retention) if settings.retention is not None else None
 
@@ -95,7 +99,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
                                            context=res.context_builder(policy), model=res.chat_model, policy=policy)
 
-        responder.register(subs, responder_deps)
+        concurrency = settings.responder.max_in_flight if settings.responder is not None else 1
+        responder.register(subs, responder_deps, concurrency)
     return Declared(subs, sink, privacy)
 
 
@@ -110,3 +115,11 @@ def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings) -> Cal
                          context=res.context_builder(recall_policy(settings)))
 
     return ports
+
+
+def consumer_groups(roles: Sequence[str], group_prefix: str) -> list[tuple[str, str]]:
+    """The (consumer group, topic) pairs these roles consume, from a declaration that never
+    connects."""
+    policy = DeliveryPolicy(group=group_prefix)
+    broker = build_broker("unused:9092", policy)  # declared, never started
+    return declare(broker, policy, roles, Resources(), RoleSettings(), group_prefix, bootstrap=None).subscriptions.groups

@@ -20,8 +20,10 @@ from composition.roles import ROLES, Declared, RoleSettings, build_broker, decla
 from contracts import Event
 from convmem import logs
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
+from convmem.delivery.keyed import stop_all
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
+from convmem.ports import SigningKeys
 from convmem.settings import (
     CommonSettings,
     IndexerSettings,
@@ -85,7 +87,7 @@ class Runtime:
         logs.configure(common.log_level, common.log_format)
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
-        await self.res.open_storage(common.database_url.get_secret_value())
+        await self.res.open_storage(common.database_url.get_secret_value(), max_size=common.database_pool_size)
         vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
         assert vector_settings is not None  # every role's settings carry the vector settings
         self.res.open_vectors(vector_settings)
@@ -93,17 +95,25 @@ class Runtime:
             self.res.open_chat_model(self.responder)
         self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
-        self.broker = build_broker(common, self.policy)
+        self.broker = build_broker(common.kafka_bootstrap, self.policy)
         settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention)
-        self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix)
+        self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix,
+                                common.kafka_bootstrap)
         await self.broker.start()
+        for consumer in self.declared.subscriptions.keyed:
+            await consumer.start()
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest))
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest),
+                             signing_keys=signing_keys(self.ingest))
             port = self.ingest.http_port if self.http_port is None else self.http_port
+            # Client addresses (for the per-address limits) come from X-Forwarded-For only when
+            # the peer is a trusted proxy; connections beyond http_max_connections get 503.
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
-                                    access_log=False, lifespan="on")
+                                    access_log=False, lifespan="on", proxy_headers=True,
+                                    forwarded_allow_ips=self.ingest.forwarded_allow_ips,
+                                    limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5)
             self._server = uvicorn.Server(config)
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
@@ -134,9 +144,21 @@ class Runtime:
                 await task
         self._tasks.clear()
         self._serving = None
+        if self.declared is not None:
+            await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
         if self.broker is not None:
             await self.broker.stop()
         await self.res.close()
+
+
+def signing_keys(settings: IngestSettings) -> SigningKeys | None:
+    """The identity provider's keys, when RS256/ES256 tokens are accepted (CONVMEM_JWT_JWKS_URL)."""
+    if settings.jwt_jwks_url is None:
+        return None
+    from convmem.adapters.jwks import JwksSigningKeys
+
+    return JwksSigningKeys(str(settings.jwt_jwks_url), cache_s=settings.jwks_cache_s,
+                           min_refresh_s=settings.jwks_min_refresh_s)
 
 
 async def run_roles(roles: Sequence[str], http_port: int | None = None) -> None:
@@ -171,7 +193,7 @@ async def run_retention_sweep() -> list[Event]:
     await res.open_storage(settings.database_url.get_secret_value())
     res.open_vectors(settings)
     policy = DeliveryPolicy(group=settings.group_prefix)
-    broker = build_broker(settings, policy)
+    broker = build_broker(settings.kafka_bootstrap, policy)
     privacy = privacy_outlet(Subscriptions(broker, policy, lambda: res.sealer, settings.group_prefix))
     await broker.connect()
     try:

@@ -12,6 +12,8 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.values import ExternalId, Instant, JsonObject, StoredText, TenantId, UserId
+
 SCHEMA_VERSION: Literal[1] = 1
 
 Role = Literal["user", "assistant", "system"]
@@ -21,9 +23,6 @@ ContentType = Literal[
     "interactive", "button", "reaction", "order", "system", "unsupported",
 ]
 DeliveryStatus = Literal["sent", "delivered", "read", "failed", "deleted"]
-
-TenantId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+-]+$")
-UserId = Field(min_length=1, max_length=256)
 
 
 def utcnow() -> datetime:
@@ -51,8 +50,8 @@ class Sealed(BaseModel):
 
 
 class ConversationEvent(Event):
-    tenant_id: str = TenantId
-    user_id: str = UserId
+    tenant_id: TenantId
+    user_id: UserId
     conversation_id: UUID
 
     @property
@@ -72,14 +71,15 @@ class MessageReceived(ConversationEvent):
     """A message arrived at the edge (HTTP, WhatsApp, or a bulk import) and was accepted."""
 
     message_id: UUID
-    external_id: str | None = Field(default=None, max_length=256)
+    external_id: ExternalId | None = None
     channel: Channel = "http"
     role: Role = "user"
     content_type: ContentType = "text"
-    text: str = Field(max_length=64_000)
-    occurred_at: datetime
+    # The rules of contracts.values: what the edge accepts is what the recorder can store.
+    text: StoredText = Field(max_length=64_000)
+    occurred_at: Instant
     reply_expected: bool = True
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
@@ -125,20 +125,20 @@ class TurnRecorded(ConversationEvent):
 class DeliveryStatusChanged(ConversationEvent):
     """A channel reported the delivery state of an outbound message (WhatsApp statuses)."""
 
-    external_id: str = Field(min_length=1, max_length=256)
+    external_id: ExternalId
     status: DeliveryStatus
-    occurred_at: datetime
-    errors: list[dict[str, Any]] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: Instant
+    errors: list[JsonObject] = Field(default_factory=list, max_length=50)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class ErasureRequested(Event):
     """A data subject (or an admin of its tenant) asked for everything about it to be erased."""
 
     request_id: UUID
-    tenant_id: str = TenantId
-    user_id: str = UserId
-    requested_by: str = Field(min_length=1, max_length=256)
+    tenant_id: TenantId
+    user_id: UserId
+    requested_by: UserId
     requested_at: datetime
 
     @property
@@ -151,7 +151,7 @@ class SubjectErased(Event):
     it to the request, which the requester holds."""
 
     request_id: UUID
-    tenant_id: str = TenantId
+    tenant_id: TenantId
     counts: dict[str, int] = Field(description="what was removed: messages, conversations, summaries, keys, ...")
     requested_at: datetime
     completed_at: datetime
@@ -165,7 +165,7 @@ class PiiScrubbed(Event):
     """Personal data was replaced by typed placeholders in a stored turn. Kinds and counts
     only, never the values."""
 
-    tenant_id: str = TenantId
+    tenant_id: TenantId
     conversation_id: UUID
     message_id: UUID
     kinds: dict[str, int]

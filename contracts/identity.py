@@ -1,5 +1,9 @@
 """Deterministic ids. A producer that retries, or Meta redelivering a webhook, must
-land on the same message id, so ids for externally keyed facts are derived, not drawn."""
+land on the same message id, so ids for externally keyed facts are derived, not drawn.
+
+A producer's key (external id, an import's conversation key) is scoped to its tenant AND
+user: two users who happen to send the same key get two messages, never one message that
+silently swallows the other's (see the README, "Idempotency")."""
 
 import uuid
 
@@ -12,14 +16,14 @@ def _derive(*parts: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, _SEP.join(parts))
 
 
-def message_id_for_external(tenant_id: str, external_id: str) -> uuid.UUID:
-    return _derive("message", tenant_id, external_id)
+def message_id_for_external(tenant_id: str, user_id: str, external_id: str) -> uuid.UUID:
+    return _derive("user-message", tenant_id, user_id, external_id)
 
 
-def conversation_id_for_external(tenant_id: str, external_id: str) -> uuid.UUID:
+def conversation_id_for_external(tenant_id: str, user_id: str, external_id: str) -> uuid.UUID:
     """The conversation a first message with no conversation id opens; derived so that a
     retried request lands in the same one."""
-    return _derive("conversation", tenant_id, external_id)
+    return _derive("user-conversation", tenant_id, user_id, external_id)
 
 
 def whatsapp_conversation_id(tenant_id: str, phone_number_id: str, user_id: str) -> uuid.UUID:
@@ -30,3 +34,9 @@ def whatsapp_conversation_id(tenant_id: str, phone_number_id: str, user_id: str)
 def reply_id_for(in_reply_to: uuid.UUID) -> uuid.UUID:
     """At most one reply per user turn: the reply's id is a function of the turn's."""
     return _derive("reply", str(in_reply_to))
+
+
+def turn_recorded_event_id(message_id: uuid.UUID) -> uuid.UUID:
+    """A turn is announced once: every announcement of it (a redelivery, a retry after a crash
+    between publish and mark) carries the same event id, so copies are recognisable as one."""
+    return _derive("turn-recorded", str(message_id))

@@ -3,6 +3,7 @@ retention bounds how long message text lives in the event log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -52,3 +53,27 @@ async def ensure_topics(bootstrap: str, partitions: int = 6) -> list[str]:
         return [s.name for s in wanted]
     finally:
         await admin.close()
+
+
+async def start_groups_at_end(bootstrap: str, groups: Sequence[tuple[str, str]]) -> None:
+    """Commit the current end of each topic for consumer groups that have no position yet,
+    so they start with what arrives from now on instead of replaying the whole log (a new
+    deployment beside an old topic, a benchmark, a test's own worker). A group that already
+    has a committed position keeps it."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    for group, topic in groups:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            known: set[int] | None = consumer.partitions_for_topic(topic)
+            if not known:
+                await consumer._client.force_metadata_update()  # no public way to wait for one topic's metadata
+                known = consumer.partitions_for_topic(topic) or set()
+            parts = [TopicPartition(topic, p) for p in sorted(known)]
+            consumer.assign(parts)
+            fresh = [tp for tp in parts if await consumer.committed(tp) is None]
+            if fresh:
+                await consumer.commit(await consumer.end_offsets(fresh))
+        finally:
+            await consumer.stop()

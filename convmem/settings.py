@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from convmem.home import stack_env_file
 
@@ -32,9 +32,15 @@ class CommonSettings(BaseSettings):
     log_format: str = Field(default="json", pattern="^(json|console)$")
     # Consumers are members of these groups; scale a role by starting more of them.
     group_prefix: str = "convmem"
+    # Connections to Postgres per process: replies in flight and conversations recorded at
+    # once share them (each holds one only for a short query or transaction).
+    database_pool_size: int = Field(default=20, ge=2, le=200)
     # Exhausted, non-retryable failures go to <topic>.dlq after this many attempts.
     max_attempts: int = Field(default=3, ge=1)
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    # Message content is kept this long (tenants may set their own). Here, not only in the
+    # retention role's settings: the edge and the importer refuse what would be purged at once.
+    message_retention_days: int = Field(default=90, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -54,6 +60,10 @@ class VectorSettings(CommonSettings):
     embedding_api_key: SecretStr | None = None
     embedding_dim: int = Field(default=384, ge=8)
     embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    # Threads the local embedding model computes with. Unset: every core but one, which is
+    # left to the event loop that answers HTTP, records turns and publishes replies; a model
+    # that takes every core makes all of those wait behind each batch.
+    embedding_threads: int | None = Field(default=None, ge=1, le=256)
     # Retrieval stages on by default (comma list of convmem.retrieval.STAGES, or "none").
     retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
     # The context block (the responder's prompt, GET /v1/context, the MCP tool): its recent
@@ -81,20 +91,77 @@ class VectorSettings(CommonSettings):
         return v
 
 
+def _rate(v: Any) -> Any:
+    """A rate limit as `limits` writes it ("20/minute", "5 per second"); off, none or empty: no limit."""
+    if v is None or (isinstance(v, str) and v.strip().lower() in ("", "off", "none")):
+        return None
+    from limits import parse_many
+
+    try:
+        parse_many(str(v))
+    except ValueError:
+        raise ValueError("must be a rate such as 20/minute, or off") from None
+    return str(v)
+
+
 class IngestSettings(VectorSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    jwt_secret: SecretStr = Field(min_length=32)  # RFC 7518: HS256 keys of at least 256 bits
+    # Bearer tokens: HS256 with this shared secret, and/or RS256/ES256 signed by an identity
+    # provider whose keys (JWKS) are published at jwt_jwks_url. At least one of the two.
+    jwt_secret: SecretStr | None = Field(default=None, min_length=32)  # RFC 7518: HS256 keys of 256+ bits
+    jwt_jwks_url: AnyHttpUrl | None = None
+    jwt_issuer: str | None = None  # when set, tokens must carry this `iss`
+    jwt_audience: str | None = None  # when set, tokens must carry this `aud` (a token with `aud` needs it set)
+    jwt_max_lifetime_s: int = Field(default=86_400, ge=60)  # exp - iat (or exp - now) at most this
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)  # clock skew allowed on exp, nbf, iat
+    jwks_cache_s: float = Field(default=600.0, ge=10)  # the key set is fetched again after this long
+    jwks_min_refresh_s: float = Field(default=10.0, ge=1)  # an unknown kid refetches at most this often
     whatsapp_app_secret: SecretStr = Field(min_length=8)
     whatsapp_verify_token: SecretStr = Field(min_length=8)
     # phone_number_id -> tenant, e.g. {"10987654321": "acme"}; unmapped numbers go to `default`.
     whatsapp_tenants: dict[str, str] = Field(default_factory=dict)
+    # Abuse limits. Bodies are cut off at max_body_bytes as they arrive (chunked too) and must
+    # arrive within body_timeout_s.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # Rate limits (429 with Retry-After), in `limits` notation: "600/minute", "10 per second".
+    rate_limit_per_principal: str | None = None  # per tenant and subject of a valid token
+    rate_limit_per_ip: str | None = None  # every request but health checks, per client address
+    rate_limit_failed_auth: str | None = "60/minute"  # rejected tokens per client address
+    rate_limit_webhook_verify: str | None = "20/minute"  # failed webhook verifications/signatures per address
+    # Client addresses are taken from X-Forwarded-For only when the peer is one of these proxies.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Open connections (each may hold up to max_body_bytes); beyond it new ones get 503.
+    http_max_connections: int = Field(default=1000, ge=1)
+    # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]; none by default.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("whatsapp_tenants", mode="before")
     @classmethod
     def _json_map(cls, v: Any) -> Any:
         return json.loads(v) if isinstance(v, str) and v.strip() else (v or {})
+
+    @field_validator("rate_limit_per_principal", "rate_limit_per_ip", "rate_limit_failed_auth",
+                     "rate_limit_webhook_verify", mode="before")
+    @classmethod
+    def _rates(cls, v: Any) -> Any:
+        return _rate(v)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        # A JSON list, or a comma-separated one as people write it in an environment variable.
+        if isinstance(v, str):
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else [o.strip() for o in text.split(",") if o.strip()]
+        return v
+
+    @model_validator(mode="after")
+    def _some_token_key(self) -> IngestSettings:
+        if self.jwt_secret is None and self.jwt_jwks_url is None:
+            raise ValueError("CONVMEM_JWT_SECRET or CONVMEM_JWT_JWKS_URL must be set: nothing could check tokens")
+        return self
 
 
 class IndexerSettings(VectorSettings):
@@ -102,6 +169,10 @@ class IndexerSettings(VectorSettings):
     # intent -> list of regular expressions. The composition root loads it at start-up and
     # fails naming the variable, not on the first message.
     intent_rules: str = "default"
+    # Conversations recorded at once within a batch (each its own short transaction, each
+    # conversation's turns in order); bounded by the database pool.
+    record_concurrency: int = Field(default=8, ge=1, le=64)
+    record_batch: int = Field(default=256, ge=1, le=2048)
 
 
 class ResponderSettings(VectorSettings):
@@ -113,11 +184,14 @@ class ResponderSettings(VectorSettings):
     llm_max_tokens: int = Field(default=512, ge=1)
     summary_every: int = Field(default=20, ge=1)
     summary_max_chars: int = Field(default=2000, ge=200)
+    # Turns answered at once per process, in order per conversation: the model is I/O, so
+    # this, not the partition count, is what lets replies keep up with a slow model.
+    # Also the size of the model client's connection pool.
+    max_in_flight: int = Field(default=64, ge=1, le=1024)
 
 
 class RetentionSettings(VectorSettings):
     # Defaults for tenants without their own policy (PUT /v1/tenant/policy); from the seeds.
-    message_retention_days: int = Field(default=90, ge=1)
     summary_retention_days: int = Field(default=730, ge=1)
     pii_mode: Literal["immediate", "delayed", "off"] = "delayed"
     pii_delay_hours: int = Field(default=24, ge=0)
@@ -138,10 +212,11 @@ def load(cls: type[S], **overrides: Any) -> S:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            var = f"{ENV_PREFIX}{field.upper()}"
             reason = "is required but not set" if err["type"] == "missing" else err["msg"]
-            problems.append(f"{var} {reason}")
+            if not err["loc"]:  # a rule over several variables names them itself
+                problems.append(reason.removeprefix("Value error, "))
+                continue
+            problems.append(f"{ENV_PREFIX}{str(err['loc'][0]).upper()} {reason}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

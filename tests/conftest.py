@@ -13,17 +13,28 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from composition.roles import consumer_groups
 from composition.runtime import ROLES, Runtime
 from contracts import topics
+from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, load
 from services.ingest.auth import issue_token
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints, resolve
 
+# The suite's runtime consumes with groups of its own, new each session and started at the
+# end of the topics: it answers what the tests send, not what earlier runs left behind.
+GROUP_PREFIX = f"convmem-test-{uuid.uuid4().hex[:8]}"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the shared pipeline (fuzzing, a 500-message webhook) run last: the
+    workers are busy with their messages for a while, and other tests wait for their own."""
+    items.sort(key=lambda item: item.get_closest_marker("load") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +68,7 @@ class Tap:
 async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
-    watched = [topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
+    watched = [topics.INBOUND, topics.TURNS, topics.REPLIES, topics.PRIVACY_EVENTS,
                *(topics.dead_letter_topic(t) for t in topics.CONSUMED_TOPICS)]
     from convmem.kafka_admin import ensure_topics
 
@@ -88,7 +99,8 @@ async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 async def runtime(endpoints: Endpoints, fake_llm: FakeLLM, tap: Tap, tmp_path_factory: pytest.TempPathFactory
                   ) -> AsyncIterator[Runtime]:
     common: dict[str, Any] = {"kafka_bootstrap": endpoints.kafka_bootstrap, "database_url": endpoints.database_url,
-                              "group_prefix": "convmem-test", "retry_backoff_max_s": 1.0, "log_level": "WARNING"}
+                              "group_prefix": GROUP_PREFIX, "retry_backoff_max_s": 1.0, "log_level": "WARNING"}
+    await start_groups_at_end(endpoints.kafka_bootstrap, consumer_groups(ROLES, GROUP_PREFIX))
     vectors: Path = tmp_path_factory.mktemp("vectors")
     rt = Runtime(
         ROLES,

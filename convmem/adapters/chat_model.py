@@ -14,10 +14,13 @@ from convmem.ports import ChatMessage, Completion
 
 class OpenAIChatModel:
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout_s: float,
-                 temperature: float, max_tokens: int) -> None:
-        # Retries belong to the delivery layer (one place), so the client makes none itself.
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused",
-                                          timeout=timeout_s, max_retries=0)
+                 temperature: float, max_tokens: int, max_connections: int = 64) -> None:
+        # One connection per answer in flight, kept alive between answers; the timeout bounds
+        # every call, so a hung model frees its slot. Retries belong to the delivery layer
+        # (one place), so the client makes none itself.
+        pool = openai.DefaultAsyncHttpxClient(limits=_limits(max_connections), timeout=timeout_s)
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout_s,
+                                          max_retries=0, http_client=pool)
         self.name = model
         self._temperature = temperature
         self._max_tokens = max_tokens
@@ -52,3 +55,9 @@ class OpenAIChatModel:
         except openai.APIStatusError as exc:
             raise PoisonError(f"LLM rejected the request: {exc.status_code}") from exc
         return Completion("".join(parts), model, prompt_tokens, completion_tokens, finish)
+
+
+def _limits(connections: int) -> Any:
+    # The openai client brings its own HTTP library along: its Limits type is the one to use.
+    limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)
+    return limits_type(max_connections=connections, max_keepalive_connections=connections)

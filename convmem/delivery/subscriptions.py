@@ -5,8 +5,9 @@
   whose subject was erased is acknowledged and dropped, which is what erasure means for the
   event log;
 - on the way out: events that carry personal text are sealed, published keyed by their
-  conversation (in order per key, concurrently across keys), and only once Kafka acknowledged
-  them is the effect marked as published (publish, then mark).
+  conversation (in order per key, without waiting for one acknowledgement before sending the
+  next), and only once Kafka acknowledged them all is the effect marked as published
+  (publish, then mark).
 
 A subscriber written with this module is its typed event, a call to a domain function, and
 the event that function returns. A new subscriber cannot forget to open or seal: it never
@@ -27,8 +28,9 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel
 
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
-from convmem.errors import PoisonError
+from convmem.errors import PoisonError, RetryableError
 from convmem.sealing import Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
@@ -73,19 +75,37 @@ class Outlet(Generic[Out]):
     sealer: Callable[[], Sealer]
 
     async def publish(self, events: Sequence[Out]) -> None:
-        """Seal what must be sealed and publish; returns once every event was acknowledged.
-        Events with the same key go out one after another, so their order is kept."""
-        by_key: dict[bytes, list[BaseModel]] = defaultdict(list)
-        for event in events:
-            sealable: Any = event
-            sealed = await self.sealer().seal(sealable) if isinstance(event, SEALABLE) else event
-            by_key[_key(event)].append(sealed)
+        """Seal what must be sealed and publish; returns once every event was acknowledged
+        (acks=all), raising the first failure otherwise (some events may then be in the log:
+        every consumer is idempotent, so the caller's retry is harmless).
 
-        async def in_order(key: bytes, items: list[BaseModel]) -> None:
-            for item in items:
-                await self.publisher.publish(item, key=key)
+        Every event is handed to the producer in the order given, and only then are the
+        acknowledgements awaited: events with the same key go to one partition in that order
+        (the idempotent producer keeps it through retries), and a batch of 500 costs about one
+        round trip instead of 500 in a row."""
+        sealed = await self._sealed(events)
+        pending = [await self.publisher.publish(item, key=_key(event), no_confirm=True)
+                   for event, item in zip(events, sealed, strict=True)]
+        failures = [r for r in await asyncio.gather(*pending, return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
 
-        await asyncio.gather(*(in_order(k, items) for k, items in by_key.items()))
+    async def _sealed(self, events: Sequence[Out]) -> list[BaseModel]:
+        """The events with their text sealed, one subject's after another (its key is fetched
+        once, then cached), different subjects' concurrently."""
+        out: list[BaseModel] = list(events)
+        by_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, event in enumerate(events):
+            if isinstance(event, SEALABLE):
+                by_subject[(event.tenant_id, event.user_id)].append(i)
+
+        async def seal(indexes: list[int]) -> None:
+            for i in indexes:
+                sealable: Any = events[i]
+                out[i] = await self.sealer().seal(sealable)
+
+        await asyncio.gather(*(seal(indexes) for indexes in by_subject.values()))
+        return out
 
 
 @dataclass
@@ -96,8 +116,14 @@ class Subscriptions:
     policy: DeliveryPolicy
     sealer: Callable[[], Sealer]
     group_prefix: str
+    bootstrap: str | None = None  # for the concurrent subscriptions' own consumers
+    # Declaring for the AsyncAPI document only: concurrent subscriptions are declared as
+    # FastStream subscribers (never started) so the document describes them too.
+    document_only: bool = False
     # title -> contract of the records it consumes, for the AsyncAPI document
     consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
+    keyed: list[KeyedConsumer] = field(default_factory=list)  # started and stopped by the runtime
+    groups: list[tuple[str, str]] = field(default_factory=list)  # (consumer group, topic) of each subscription
 
     def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
@@ -106,43 +132,64 @@ class Subscriptions:
     def each(self, topic: str, *, group: str, event: type[In], title: str, description: str,
              publish_to: Outlet[Out] | None = None,
              mark: Callable[[Sequence[Out]], Awaitable[None]] | None = None,
-             after: Callable[[In], Awaitable[None]] | None = None,
-             max_records: int | None = None, batch_timeout_ms: int = 10,
+             max_records: int | None = None, batch_timeout_ms: int = 10, concurrency: int = 1,
              ) -> Callable[[Callable[[In], Awaitable[Out | None]]], Callable[[In], Awaitable[Out | None]]]:
-        """A handler of one event that returns the event to publish (or None). With
-        `max_records` the records come in batches: each is handled in order (a poison record
-        is dead-lettered alone), then everything returned is published together and marked
-        with one call. `after` runs once the event's output was published and marked."""
+        """A handler of one event that returns the event to publish (or None).
+
+        With `max_records` the records come in batches: a poison record is dead-lettered
+        alone, then everything returned is published together (an event returned twice, same
+        event id, goes out once) and marked with one call. `concurrency` > 1 handles up to
+        that many records at once, in order per key: within each batch when batched (the
+        batch is committed once all of it is done), otherwise from a key-ordered consumer of
+        its own (convmem.delivery.keyed)."""
 
         def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
-            async def consume(msg: KafkaMessage) -> None:
-                outs: list[Out] = []
-                done: list[In] = []
-                for record in _as_records(msg.raw_message):
-                    try:
-                        opened = await self._open(event, record)
-                        out = None if opened is None else await handler(opened)
-                    except PoisonError as exc:
-                        if max_records is None:
-                            raise  # the delivery policy dead-letters a single record itself
-                        await self.policy.dead_letter(record, str(exc))
-                        continue
-                    if opened is not None:
-                        done.append(opened)
-                    if out is not None:
-                        outs.append(out)
-                if outs and publish_to is not None:
-                    await publish_to.publish(outs)
-                    if mark is not None:
-                        await mark(outs)
-                if after is not None:
-                    for item in done:
-                        await after(item)
+            async def one(record: ConsumerRecord, single: bool) -> Out | None:
+                try:
+                    opened = await self._open(event, record)
+                    return None if opened is None else await handler(opened)
+                except PoisonError as exc:
+                    if single:
+                        raise  # the delivery policy dead-letters a single record itself
+                    await self.policy.dead_letter(record, str(exc))
+                    return None
 
-            self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
+            async def process(records: Sequence[ConsumerRecord]) -> None:
+                single = len(records) == 1 and max_records is None
+                results = await in_key_order(records, lambda r: one(r, single),
+                                             concurrency if max_records is not None else 1)
+                outs: dict[object, Out] = {}
+                for out in results:
+                    if out is not None:
+                        outs.setdefault(getattr(out, "event_id", id(out)), out)
+                if outs and publish_to is not None:
+                    await publish_to.publish(list(outs.values()))
+                    if mark is not None:
+                        await mark(list(outs.values()))
+
+            if concurrency > 1 and max_records is None and not self.document_only:
+                self._run_keyed(topic, group, event, title, process, concurrency)
+            else:
+                async def consume(msg: KafkaMessage) -> None:
+                    await process(_as_records(msg.raw_message))
+
+                self._subscribe(topic, group, event, title, description, consume, max_records, batch_timeout_ms)
             return handler
 
         return register
+
+    def _run_keyed(self, topic: str, group: str, event: type[In], title: str,
+                   process: Callable[[Sequence[ConsumerRecord]], Awaitable[None]], concurrency: int) -> None:
+        if self.bootstrap is None:
+            raise ValueError("concurrent subscriptions need the Kafka bootstrap servers")
+
+        async def handle(record: ConsumerRecord) -> None:
+            await self.policy.run(lambda: process((record,)), (record,))
+
+        self.consumed[title] = event
+        self.groups.append((f"{self.group_prefix}.{group}", topic))
+        self.keyed.append(KeyedConsumer(self.bootstrap, topic, f"{self.group_prefix}.{group}", handle,
+                                        max_in_flight=concurrency, client_id=self.group_prefix))
 
     def batch(self, topic: str, *, group: str, event: type[In], title: str, description: str,
               max_records: int, batch_timeout_ms: int = 20,
@@ -176,8 +223,41 @@ class Subscriptions:
         batching: dict[str, Any] = ({} if max_records is None else
                                     {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
         self.consumed[title] = event
+        self.groups.append((f"{self.group_prefix}.{group}", topic))
         self.broker.subscriber(topic, group_id=f"{self.group_prefix}.{group}", decoder=_raw, title=title,
                                description=description, **_CONSUMER, **batching)(consume)
+
+
+async def in_key_order(records: Sequence[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[Out | None]],
+                       concurrency: int) -> list[Out | None]:
+    """Each record's result, in the records' order; with `concurrency` > 1 records of
+    different keys run at once (at most that many), records of one key one after another.
+    If one fails, the others are cancelled and its error is raised as it is, so the delivery
+    policy sees a RetryableError as such and re-runs the batch (its effects are idempotent)."""
+    results: list[Out | None] = [None] * len(records)
+    if concurrency <= 1 or len(records) <= 1:
+        for i, record in enumerate(records):
+            results[i] = await handle(record)
+        return results
+    lanes: dict[object, list[int]] = {}
+    for i, record in enumerate(records):
+        lanes.setdefault((record.partition, record.key if record.key is not None else i), []).append(i)
+    room = asyncio.Semaphore(concurrency)
+
+    async def lane(indexes: list[int]) -> None:
+        for i in indexes:
+            async with room:
+                results[i] = await handle(records[i])
+
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for indexes in lanes.values():
+                tasks.create_task(lane(indexes))
+    except BaseExceptionGroup as failed:
+        # A dependency being down says most about the batch: retry it rather than fail it.
+        retryable = [e for e in failed.exceptions if isinstance(e, RetryableError)]
+        raise (retryable or failed.exceptions)[0]  # noqa: B904 - the group adds nothing to its member
+    return results
 
 
 def _as_records(raw: Any) -> tuple[ConsumerRecord, ...]:

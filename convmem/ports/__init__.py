@@ -2,7 +2,7 @@
 and compute ports (vector index, embedder, chat model). Adapters implement them over
 asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
-from convmem.ports.compute import ChatModel, Embedder, TokenCounter, VectorIndex
+from convmem.ports.compute import ChatModel, Embedder, SigningKeys, TokenCounter, VectorIndex
 from convmem.ports.records import (
     ChatMessage,
     Completion,
@@ -43,6 +43,7 @@ __all__ = [
     "ChatMessage", "ChatModel", "Completion", "ConversationFilter", "ConversationInfo", "ConversationRef",
     "ConversationStatus", "Conversations", "DeliveryLog", "Embedder", "EmbeddingLedger", "Enrichment",
     "ErasureStatus", "Health", "MemoryReader", "MemoryScope", "MessageLookup", "PrivacyLedger", "RecordOutcome",
-    "ReplyLedger", "RetentionLedger", "Speaker", "Stats", "Storage", "StoredReply", "SubjectKeys", "Summary",
-    "TenantPolicies", "TenantPolicy", "TokenCounter", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "ReplyLedger", "RetentionLedger", "SigningKeys", "Speaker", "Stats", "Storage", "StoredReply", "SubjectKeys",
+    "Summary", "TenantPolicies", "TenantPolicy", "TokenCounter", "TurnLedger", "UserSummary", "VectorHit",
+    "VectorIndex", "VectorPoint",
 ]

@@ -39,3 +39,12 @@ class ChatModel(Protocol):
     @property
     def name(self) -> str: ...
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion: ...
+
+
+class SigningKeys(Protocol):
+    """An identity provider's published token signing keys (a JWKS document), cached."""
+
+    async def key(self, kid: str | None) -> object:
+        """The public key with this key id (a cryptography key object). LookupError when the
+        provider does not publish it, RetryableError when the provider cannot be reached."""
+        ...

@@ -97,10 +97,13 @@ class Conversations(Protocol):
 
 
 class MessageLookup(Protocol):
-    """Was this producer's idempotency key (external id) stored already?"""
+    """Was this producer's idempotency key (external id) stored already? Keys are scoped to a
+    tenant and a user: another user's message with the same key is another message."""
 
-    async def message_ref(self, tenant_id: str, external_id: str) -> tuple[UUID, UUID] | None: ...
-    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]: ...
+    async def message_ref(self, tenant_id: str, user_id: str, external_id: str) -> tuple[UUID, UUID] | None: ...
+    async def known_external_ids(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (user id, external id) pairs of `keys` already stored in the tenant."""
+        ...
 
 
 class SubjectKeys(Protocol):

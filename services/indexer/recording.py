@@ -2,7 +2,7 @@
 
 import structlog
 
-from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from contracts import MessageReceived, ReplyGenerated, TurnRecorded, identity
 from convmem.errors import ConversationClosed
 from convmem.ports import TurnLedger
 from services.indexer.enrichment import IntentRules, enrich
@@ -16,7 +16,8 @@ async def record(event: MessageReceived | ReplyGenerated, ledger: TurnLedger,
 
     A redelivered event whose TurnRecorded already went out returns None: nothing is
     published twice. One that was stored but not yet announced (a crash between the write
-    and the publish) is announced now."""
+    and the publish, or the same message twice in one batch) is announced now, under the
+    same event id as every other announcement of that turn."""
     try:
         outcome = await ledger.record_turn(event, enrich(event.text, rules))
     except ConversationClosed:
@@ -24,4 +25,6 @@ async def record(event: MessageReceived | ReplyGenerated, ledger: TurnLedger,
         log.info("turn_dropped_conversation_deleted", message_id=str(event.message_id),
                  conversation_id=str(event.conversation_id))
         return None
-    return None if outcome.published else outcome.turn
+    if outcome.published:
+        return None
+    return outcome.turn.model_copy(update={"event_id": identity.turn_recorded_event_id(event.message_id)})

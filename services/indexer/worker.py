@@ -25,7 +25,8 @@ class IndexerDeps:
     rules: IntentRules | None
 
 
-def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: int = 64) -> None:
+def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: int = 64,
+             record_concurrency: int = 1, embed_batch: int = 64) -> None:
     turns_out = subs.outlet(topics.TURNS, TurnRecorded, "indexer.record -> conv.turns.v1",
                             "A turn is durably stored in Postgres with its sequence number.")
 
@@ -37,15 +38,18 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
         d = deps()
         return await record(event, d.turns, d.rules)
 
-    # Each event of a batch is recorded in order, one short transaction each, so a poison
-    # record is dead-lettered alone; the new turns are announced together.
+    # Each event of a batch is recorded in its own short transaction (a poison record is
+    # dead-lettered alone), several conversations at once and each conversation's turns in
+    # order; the batch's new turns are then announced together.
     subs.each(topics.INBOUND, group="indexer.record-inbound", event=MessageReceived,
               title="indexer.record <- conv.inbound.v1", description="Records each accepted message as a turn.",
-              publish_to=turns_out, mark=announced, max_records=batch_size)(record_turn)
+              publish_to=turns_out, mark=announced, max_records=batch_size,
+              concurrency=record_concurrency)(record_turn)
     subs.each(topics.REPLIES, group="indexer.record-replies", event=ReplyGenerated,
               title="indexer.record <- conv.replies.v1",
               description="Records each generated reply as an assistant turn.",
-              publish_to=turns_out, mark=announced, max_records=batch_size)(record_turn)
+              publish_to=turns_out, mark=announced, max_records=batch_size,
+              concurrency=record_concurrency)(record_turn)
 
     @subs.each(topics.STATUSES, group="indexer.statuses", event=DeliveryStatusChanged,
                title="indexer.statuses <- conv.statuses.v1",
@@ -53,7 +57,7 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
     async def record_status(event: DeliveryStatusChanged) -> None:
         await deps().deliveries.record_delivery_status(event)
 
-    @subs.batch(topics.TURNS, group="indexer.embed", event=TurnRecorded, max_records=batch_size,
+    @subs.batch(topics.TURNS, group="indexer.embed", event=TurnRecorded, max_records=embed_batch,
                 title="indexer.embed <- conv.turns.v1",
                 description="Embeds recorded turns in batches into the vector index.")
     async def embed(turns: list[TurnRecorded]) -> None:

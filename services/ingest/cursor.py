@@ -9,6 +9,8 @@ from uuid import UUID
 
 import orjson
 
+from contracts.values import representable_instant
+
 
 class CursorError(ValueError):
     pass
@@ -22,9 +24,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = orjson.loads(raw)
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive time")
+        when = representable_instant(datetime.fromisoformat(created_at))
         return when, UUID(row_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise CursorError("cursor is not one this API issued") from None

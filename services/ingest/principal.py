@@ -1,9 +1,9 @@
-"""Who is calling, and what they may do: authentication (a bearer JWT) and the few
-authorization rules every route uses. One module, so a reviewer reads the whole access
-model in one place. No FastAPI here: the rules are plain functions the ingest service's
-business code (accepting.py) applies too; the HTTP layer maps the two errors to responses.
+"""Who is calling, and what they may do: the few authorization rules every route uses. One
+module, so a reviewer reads the whole access model in one place. No FastAPI here: the rules
+are plain functions the ingest service's business code (accepting.py) applies too; the HTTP
+layer maps the two errors to responses. Tokens are checked in services.ingest.tokens.
 
-Tokens (HS256) carry `sub` (the user id), `tenant` (default `default`) and `roles`:
+Tokens carry `sub` (the user id), `tenant` (default `default`) and `roles`:
 - user: acts and reads only as itself;
 - service: posts turns for any user of its tenant, reads nothing else (a bot backend);
 - admin: posts and reads for any user of its tenant, whole-tenant views, tenant policy.
@@ -11,15 +11,12 @@ Tokens (HS256) carry `sub` (the user id), `tenant` (default `default`) and `role
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
-
-import jwt
 
 from convmem.ports import ConversationRef, Conversations
 
 DEFAULT_TENANT = "default"
-_ROLES = frozenset({"user", "service", "admin"})
 
 
 class AuthError(Exception):
@@ -70,43 +67,6 @@ class Principal:
                 and self.may_read(conversation.user_id))
 
 
-def authenticate(authorization: str | None, secret: str) -> Principal:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise AuthError(401, "unauthenticated", "missing bearer token in Authorization header")
-    token = authorization.removeprefix("Bearer ").strip()
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub"]})
-    except jwt.ExpiredSignatureError:
-        raise AuthError(401, "token_expired", "the bearer token has expired") from None
-    except jwt.InvalidTokenError as exc:
-        raise AuthError(401, "invalid_token", f"invalid bearer token: {exc}") from None
-    roles = claims.get("roles", ["user"])
-    if isinstance(roles, str):
-        roles = [roles]
-    if not isinstance(roles, list) or not roles or not set(roles) <= _ROLES:
-        raise AuthError(401, "invalid_token", "claim 'roles' must be a list of user, service, admin")
-    tenant = claims.get("tenant") or DEFAULT_TENANT
-    if not isinstance(tenant, str) or not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise AuthError(401, "invalid_token", "claims 'sub' and 'tenant' must be strings")
-    return Principal(claims["sub"], tenant, frozenset(roles))
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The Authorization header as sent, checked when a route asks for the principal. Routes
-    ask after FastAPI validated the request, so a request that is both unauthenticated and
-    invalid keeps answering 422 (a raising dependency would turn that into 401)."""
-
-    authorization: str | None
-    secret: str = field(repr=False)  # never in a log line or a traceback
-
-    def principal(self) -> Principal:
-        return authenticate(self.authorization, self.secret)
-
-    def admin(self) -> Principal:
-        return require_admin(self.principal())
-
-
 # ----------------------------------------------------------------------------- the rules
 
 
@@ -117,7 +77,7 @@ def require_admin(who: Principal) -> Principal:
     return who
 
 
-def author_for(who: Principal, user_id: str, role: str) -> Principal:
+def author_for(who: Principal, user_id: str, role: str, reply_expected: bool = True) -> Principal:
     """Posting a turn as `user_id`: returns the author, the identity the turn is posted as.
     The conversation rule is checked against the author, not the caller, so a service
     posting for ben sees exactly ben's conversations."""
@@ -125,6 +85,9 @@ def author_for(who: Principal, user_id: str, role: str) -> Principal:
         raise Refused(403, "forbidden", "a user token may post only as its own user_id")
     if role != "user" and not who.roles & {"service", "admin"}:
         raise Refused(403, "forbidden", "only a service or admin token may post assistant turns")
+    if not reply_expected and not who.roles & {"service", "admin"}:
+        # History from another system; a user asking a question always gets an answer.
+        raise Refused(403, "forbidden", "only a service or admin token may post with reply_expected: false")
     return Principal(user_id, who.tenant_id, frozenset({"user"}))
 
 

@@ -1,4 +1,6 @@
-"""HTTP request and response bodies (they make the OpenAPI document)."""
+"""HTTP request and response bodies (they make the OpenAPI document). Request fields use the
+types of contracts.values, the rules the recorder applies: a body that passes here can be
+stored, so a 202 is never followed by a dead letter."""
 
 from __future__ import annotations
 
@@ -6,31 +8,29 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from contracts.events import ContentType, Role
+from contracts.values import MAX_JSON_BYTES, MAX_JSON_DEPTH, ExternalId, Instant, JsonObject, StoredText, UserId
 
 
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=256)
+    user_id: UserId
     conversation_id: UUID | None = Field(default=None, description="omit to start a new conversation")
-    text: str = Field(min_length=1, max_length=32_000)
-    external_id: str | None = Field(default=None, min_length=1, max_length=256,
-                                    description="the producer's idempotency key")
-    occurred_at: datetime | None = Field(default=None, description="RFC 3339 with a UTC offset")
+    text: StoredText = Field(min_length=1, max_length=32_000, description="no NUL characters")
+    external_id: ExternalId | None = Field(
+        default=None, description="the producer's idempotency key, scoped to the tenant and user_id")
+    occurred_at: Instant | None = Field(
+        default=None, description="RFC 3339 with a UTC offset, between 1970-01-01 and 9999-12-30")
     role: Literal["user", "assistant"] = Field(
         default="user", description="assistant turns (history from another system) need a service or admin token")
-    reply_expected: bool = Field(default=True, description="false for history: stored and searchable, not answered")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("must carry a UTC offset, e.g. 2026-11-23T10:00:00Z")
-        return v
+    reply_expected: StrictBool = Field(
+        default=True, description="false for history (stored and searchable, not answered): service or admin only")
+    metadata: JsonObject = Field(
+        default_factory=dict, description=f"JSON object: at most {MAX_JSON_DEPTH} levels and {MAX_JSON_BYTES} bytes, "
+                                          "64-bit integers, finite numbers, no NUL characters")
 
 
 class Accepted(BaseModel):
@@ -100,7 +100,7 @@ class ConversationDetail(ConversationView):
 class PatchConversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: StoredText | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "archived"] | None = None
 
 
@@ -213,10 +213,11 @@ class TenantPolicyView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pii_mode: Literal["immediate", "delayed", "off"] | None = None
-    pii_delay_hours: int | None = Field(default=None, ge=0, le=24 * 365)
+    # Strict: JSON true is not 1 day, and "30" is not a number.
+    pii_delay_hours: StrictInt | None = Field(default=None, ge=0, le=24 * 365)
     phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
-    message_retention_days: int | None = Field(default=None, ge=1, le=36500)
-    summary_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    message_retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
+    summary_retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
 
     @classmethod
     def of(cls, p: Any) -> TenantPolicyView:

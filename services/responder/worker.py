@@ -28,7 +28,10 @@ class ResponderDeps:
     policy: RecallPolicy
 
 
-def register(subs: Subscriptions, deps: Callable[[], ResponderDeps]) -> None:
+def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency: int = 1) -> None:
+    """Two subscriptions on the recorded turns: the replies, and the upkeep (titles and
+    summaries) in a consumer group of its own, so that no model call but the reply's ever
+    sits on the path of an answer. Both answer many conversations at once, each in order."""
     replies_out = subs.outlet(topics.REPLIES, ReplyGenerated, "responder -> conv.replies.v1",
                               "One reply per user turn, with the ids of the turns recalled as memory.")
 
@@ -36,9 +39,20 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps]) -> None:
         for reply in replies:
             await deps().replies.mark_reply_published(reply.in_reply_to)
 
+    @subs.each(topics.TURNS, group="responder", event=TurnRecorded, title="responder <- conv.turns.v1",
+               description="Answers recorded user turns that expect a reply.",
+               publish_to=replies_out, mark=published, concurrency=concurrency)
+    async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
+        d = deps()
+        return await respond(turn, replies=d.replies, context=d.context, model=d.model)
+
+    @subs.each(topics.TURNS, group="responder.upkeep", event=TurnRecorded,
+               title="responder.upkeep <- conv.turns.v1",
+               description="Titles new conversations and folds turns that left the recent window into the "
+                           "conversation's summary.", concurrency=concurrency)
     async def upkeep(turn: TurnRecorded) -> None:
-        """After the reply is out: a model outage delays a summary, never an answer, and the
-        next turn tries again."""
+        """A model outage delays a title or a summary, never an answer; the next turn of the
+        conversation tries the summary again."""
         if turn.role != "user":
             return
         d = deps()
@@ -47,10 +61,3 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps]) -> None:
             await refresh_summary(turn, d.memory, d.conversations, d.model, d.policy)
         except RetryableError as exc:
             log.warning("upkeep_deferred", conversation_id=str(turn.conversation_id), error=str(exc))
-
-    @subs.each(topics.TURNS, group="responder", event=TurnRecorded, title="responder <- conv.turns.v1",
-               description="Answers recorded user turns that expect a reply.",
-               publish_to=replies_out, mark=published, after=upkeep)
-    async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
-        d = deps()
-        return await respond(turn, replies=d.replies, context=d.context, model=d.model)

@@ -23,7 +23,8 @@ from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
 SERVICE = ("service",)
-PAST = datetime(2026, 6, 1, 9, tzinfo=UTC)
+# History old enough to be history, within the default message retention (90 days).
+PAST = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
 
 
 async def history(api: httpx.AsyncClient, user: str, turns: list[tuple[str, str]], days_ago: int = 0,
@@ -56,7 +57,7 @@ async def test_search_finds_old_turns_by_words_and_meaning_for_their_owner_only(
     [_, fact, _] = await history(api, ana, [("user", "hi"), ("user", "My sister Lucia just moved to Porto"),
                                             ("assistant", "How exciting, say hi to her!")], days_ago=20)
     await history(api, ben, [("user", "My sister Lucia just moved to Porto")], days_ago=20)
-    [old] = await history(api, ana, [("user", "Lucia and I loved our Porto holiday")], days_ago=200)
+    [old] = await history(api, ana, [("user", "Lucia and I loved our Porto holiday")], days_ago=80)
     found = await eventually(lambda: _hit(api, ana, "where does my sibling live now?", fact["message_id"],
                                           mode="vector", stages="none"), timeout=60)
     assert found["role"] == "user" and found["conversation_id"] == fact["conversation_id"]

@@ -33,7 +33,9 @@ def admin(tenant: str) -> dict[str, str]:
 
 async def post(api: httpx.AsyncClient, user: str, text: str, tenant: str = "default",
                **extra: object) -> dict[str, Any]:
-    resp = await api.post("/v1/messages", json={"user_id": user, "text": text, **extra}, headers=token(user, tenant))
+    # History (no reply wanted) comes from a backend's service token; a user's own posts are answered.
+    headers = token("backend", tenant, ("service",)) if extra.get("reply_expected") is False else token(user, tenant)
+    resp = await api.post("/v1/messages", json={"user_id": user, "text": text, **extra}, headers=headers)
     assert resp.status_code == 202, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -205,7 +207,7 @@ async def _summary(api: httpx.AsyncClient, user: str, messages: int) -> dict[str
 async def test_retention_sweep_follows_the_tenant_policy(
         api: httpx.AsyncClient, runtime: Runtime, tap: Tap) -> None:
     tenant, ana = unique("t"), unique("ana")
-    await api.put("/v1/tenant/policy", json={"message_retention_days": 7}, headers=admin(tenant))
+    await api.put("/v1/tenant/policy", json={"message_retention_days": 30}, headers=admin(tenant))
     backend = token("backend", tenant, ("service",))
     old = datetime.now(UTC) - timedelta(days=10)
     for i, when in enumerate([old, datetime.now(UTC)]):
@@ -214,6 +216,11 @@ async def test_retention_sweep_follows_the_tenant_policy(
             "external_id": f"{tenant}-{i}"})
         assert resp.status_code == 202
     await eventually(lambda: _count(api, ana, tenant, 2), timeout=60)
+    # The edge refuses what the policy would purge at once; a shorter policy set later purges.
+    await api.put("/v1/tenant/policy", json={"message_retention_days": 7}, headers=admin(tenant))
+    refused = await api.post("/v1/messages", headers=backend, json={
+        "user_id": ana, "text": "too old", "reply_expected": False, "occurred_at": old.isoformat()})
+    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "occurred_at"
     events = await runtime.sweep_once()
     assert any(type(e) is RetentionPurged and e.messages >= 1 for e in events)
     assert await _count(api, ana, tenant, 1)

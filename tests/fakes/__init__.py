@@ -6,7 +6,7 @@ against each fake and its Postgres adapter."""
 from __future__ import annotations
 
 from convmem.ports import Storage
-from tests.fakes.compute import FakeChatModel, FakeEmbedder, FakeIndex, FakeTokenCounter
+from tests.fakes.compute import FakeChatModel, FakeEmbedder, FakeIndex, FakeSigningKeys, FakeTokenCounter
 from tests.fakes.db import FakeDb
 from tests.fakes.ledgers import (
     FakeDeliveryLog,
@@ -33,6 +33,6 @@ def fake_storage(db: FakeDb | None = None) -> Storage:
 __all__ = [
     "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
     "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplyLedger",
-    "FakeRetentionLedger", "FakeSubjectKeys", "FakeTenantPolicies", "FakeTokenCounter", "FakeTurnLedger",
-    "fake_storage",
+    "FakeRetentionLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies", "FakeTokenCounter",
+    "FakeTurnLedger", "fake_storage",
 ]

@@ -15,6 +15,7 @@ from convmem.ports import (
     Completion,
     Embedder,
     MemoryScope,
+    SigningKeys,
     TokenCounter,
     VectorHit,
     VectorIndex,
@@ -98,3 +99,17 @@ class FakeChatModel(ChatModel):
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
         self.calls.append(list(messages))
         return Completion(f"answer to: {messages[-1].content}", self.name, 7, 3, "stop")
+
+
+class FakeSigningKeys(SigningKeys):
+    """An identity provider's keys, held in memory: kid -> public key."""
+
+    def __init__(self, keys: dict[str, object] | None = None) -> None:
+        self.keys = dict(keys or {})
+
+    async def key(self, kid: str | None) -> object:
+        if kid is None and len(self.keys) == 1:
+            return next(iter(self.keys.values()))
+        if kid is None or kid not in self.keys:
+            raise LookupError(kid)
+        return self.keys[kid]

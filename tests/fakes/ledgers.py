@@ -40,9 +40,10 @@ class FakeTurnLedger(TurnLedger):
         info = db.conversations.get(event.conversation_id)
         if info is not None and info.status == "deleted":
             raise ConversationClosed("deleted")
-        if isinstance(event, MessageReceived) and event.external_id is not None and any(
-                (t.tenant_id, t.external_id) == (event.tenant_id, event.external_id) for t in db.turns.values()):
-            raise PoisonError("external_id already used by another message of this tenant")
+        key = (event.tenant_id, event.user_id, event.external_id) if isinstance(event, MessageReceived) else None
+        if key is not None and key[2] is not None and any(
+                (t.tenant_id, t.user_id, t.external_id) == key for t in db.turns.values()):
+            raise PoisonError("external_id already used by another message of this user")
         role = event.role if isinstance(event, MessageReceived) else "assistant"
         # As in Postgres: a user turn titles a conversation that has no title yet.
         title = (event.text[:80].strip() or None) if role == "user" else None
@@ -152,13 +153,13 @@ class FakeMessageLookup(MessageLookup):
     def __init__(self, db: FakeDb) -> None:
         self.db = db
 
-    async def message_ref(self, tenant_id: str, external_id: str) -> tuple[UUID, UUID] | None:
+    async def message_ref(self, tenant_id: str, user_id: str, external_id: str) -> tuple[UUID, UUID] | None:
         for t in self.db.turns.values():
-            if (t.tenant_id, t.external_id) == (tenant_id, external_id):
+            if (t.tenant_id, t.user_id, t.external_id) == (tenant_id, user_id, external_id):
                 return t.message_id, t.conversation_id
         return None
 
-    async def known_external_ids(self, tenant_id: str, external_ids: Sequence[str]) -> set[str]:
-        wanted = set(external_ids)
-        return {t.external_id for t in self.db.turns.values()
-                if t.tenant_id == tenant_id and t.external_id is not None and t.external_id in wanted}
+    async def known_external_ids(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        return {(t.user_id, t.external_id) for t in self.db.turns.values()
+                if t.tenant_id == tenant_id and t.external_id is not None and (t.user_id, t.external_id) in wanted}

@@ -33,7 +33,7 @@ async def test_recording_is_idempotent_ordered_and_owned(store: PostgresStorage)
     await store.turns.mark_turn_published(a.message_id)
     assert (await store.turns.record_turn(a)).published is True
     assert a.external_id is not None  # narrows the type for the lookup below
-    assert await store.lookup.message_ref("t", a.external_id) == (a.message_id, conv)
+    assert await store.lookup.message_ref("t", user, a.external_id) == (a.message_id, conv)
     with pytest.raises(OwnershipConflict):
         await store.turns.record_turn(said(unique("intruder"), conv, "mine now"))
     turns = await store.memory.conversation_turns(MemoryScope("t", user, conv), 0, 10)

@@ -123,5 +123,6 @@ async def test_stats_summaries_and_known_external_ids(store: PostgresStorage) ->
     await store.conversations.save_summary(scope, Summary(conv, "older", 10, "extractive"))  # a slower worker loses
     assert await store.memory.summary(conv) == Summary(conv, "newer", 20, "model")
 
-    assert await store.lookup.known_external_ids(tenant, [q1.external_id or "", "nope"]) == {q1.external_id}
-    assert await store.lookup.known_external_ids(unique("t"), [q1.external_id or ""]) == set()
+    assert await store.lookup.known_external_ids(tenant, [(ana, q1.external_id or ""), (ana, "nope")]) == {
+        (ana, q1.external_id)}
+    assert await store.lookup.known_external_ids(unique("t"), [(ana, q1.external_id or "")]) == set()

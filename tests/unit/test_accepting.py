@@ -58,8 +58,8 @@ async def test_new_ids_are_derived_from_the_external_id() -> None:
     a = await accept(storage, ANA, post(external_id="ext-2"))
     b = await accept(storage, ANA, post(external_id="ext-2"))  # a retry racing the recorder
     assert not a.duplicate and a.event is not None
-    assert a.message_id == b.message_id == identity.message_id_for_external("default", "ext-2")
-    assert a.conversation_id == b.conversation_id == identity.conversation_id_for_external("default", "ext-2")
+    assert a.message_id == b.message_id == identity.message_id_for_external("default", "ana", "ext-2")
+    assert a.conversation_id == b.conversation_id == identity.conversation_id_for_external("default", "ana", "ext-2")
     assert (a.event.message_id, a.event.conversation_id, a.event.channel) == (a.message_id, a.conversation_id, "http")
     # without one, each message is new
     c, d = await accept(storage, ANA, post()), await accept(storage, ANA, post())

@@ -14,11 +14,26 @@ def test_missing_setting_fails_and_names_the_variable(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError) as err:
         load(IngestSettings, _env_file=None, kafka_bootstrap="k:1", database_url="postgresql://x/y",
              whatsapp_app_secret="12345678", whatsapp_verify_token="12345678")
-    assert "CONVMEM_JWT_SECRET is required" in str(err.value)
+    assert "CONVMEM_JWT_SECRET or CONVMEM_JWT_JWKS_URL must be set" in str(err.value)
     with pytest.raises(ConfigError) as err:
         load(IngestSettings, _env_file=None, kafka_bootstrap="k:1", database_url="mysql://x",
              jwt_secret="x" * 40, whatsapp_app_secret="12345678", whatsapp_verify_token="12345678")
     assert "CONVMEM_DATABASE_URL" in str(err.value)
+
+
+def test_limits_and_origins_are_read_as_people_write_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"_env_file": None, "kafka_bootstrap": "k:1", "database_url": "postgresql://x/y", "jwt_secret": "x" * 40,
+            "whatsapp_app_secret": "12345678", "whatsapp_verify_token": "12345678"}
+    monkeypatch.setenv("CONVMEM_CORS_ALLOW_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("CONVMEM_RATE_LIMIT_FAILED_AUTH", "off")
+    monkeypatch.setenv("CONVMEM_RATE_LIMIT_PER_PRINCIPAL", "600/minute;20/second")
+    s = load(IngestSettings, **base)
+    assert s.cors_allow_origins == ["https://a.example", "https://b.example"]
+    assert (s.rate_limit_failed_auth, s.rate_limit_per_principal) == (None, "600/minute;20/second")
+    assert s.rate_limit_webhook_verify == "20/minute"  # on by default
+    monkeypatch.setenv("CONVMEM_RATE_LIMIT_PER_IP", "lots")
+    with pytest.raises(ConfigError, match="CONVMEM_RATE_LIMIT_PER_IP"):
+        load(IngestSettings, **base)
 
 
 def test_published_asyncapi_and_openapi_documents_are_current() -> None:

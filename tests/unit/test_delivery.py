@@ -31,13 +31,21 @@ class RecordingBroker:
 
 
 class RecordingPublisher:
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.sent: list[tuple[bytes, BaseModel]] = []
-        self.delay_s = delay_s
+    """As FastStream's publisher with no_confirm: the event is queued at once, in call order,
+    and the returned future settles when the broker acknowledges it (after `delay_s`)."""
 
-    async def publish(self, event: BaseModel, *, key: bytes) -> None:
-        await asyncio.sleep(self.delay_s)
+    def __init__(self, delay_s: float = 0.0, fail: int | None = None) -> None:
+        self.sent: list[tuple[bytes, BaseModel]] = []
+        self.delay_s, self.fail = delay_s, fail
+
+    async def publish(self, event: BaseModel, *, key: bytes, no_confirm: bool = False) -> asyncio.Future[None]:
+        assert no_confirm, "the outlet must not wait for one acknowledgement before sending the next"
         self.sent.append((key, event))
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed = self.fail is not None and len(self.sent) == self.fail
+        asyncio.get_running_loop().call_later(
+            self.delay_s, lambda: ack.set_exception(RuntimeError("not acknowledged")) if failed else ack.set_result(None))
+        return ack
 
 
 def record(value: bytes, topic: str = topics.TURNS) -> ConsumerRecord[bytes, bytes]:
@@ -128,3 +136,21 @@ async def test_an_event_of_an_erased_subject_is_dropped_not_failed() -> None:
     request = await storage.privacy.request_erasure(uuid.uuid4(), "t", "ana", "ana", datetime.now(UTC))
     await storage.privacy.erase_subject(request.request_id, "t", "ana")
     assert await open_or_drop(sealer, sealed) is None
+
+
+async def test_an_outlet_sends_a_large_batch_without_waiting_for_each_ack_and_reports_failure() -> None:
+    sealer = Sealer(fake_storage().keys)
+    conv = uuid.uuid4()
+    events = [said(conv, f"message {i}") for i in range(500)]  # one key: a webhook from one sender
+    slow = RecordingPublisher(delay_s=0.05)
+    started = asyncio.get_running_loop().time()
+    outlet: Outlet[MessageReceived] = Outlet(slow, lambda: sealer)
+    await outlet.publish(events)
+    assert asyncio.get_running_loop().time() - started < 2  # not 500 x 50 ms one after another
+    sent = [e for _, e in slow.sent if isinstance(e, MessageReceived)]
+    assert [e.message_id for e in sent] == [e.message_id for e in events]  # in order
+    failing = RecordingPublisher(fail=250)
+    broken: Outlet[MessageReceived] = Outlet(failing, lambda: sealer)
+    with pytest.raises(RuntimeError, match="not acknowledged"):
+        await broken.publish(events)
+    assert len(failing.sent) == 500  # the caller answers "retry": what went out is deduplicated then

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -150,3 +153,26 @@ async def test_ops_and_unconfigured_features(client: Client) -> None:
     r = await c.delete("/v1/users/ana", headers=auth("ana"))
     assert r.status_code == 503 and r.json()["message"] == "erasure is not configured on this node"
     assert (await c.get("/nowhere")).json()["error"] == "not_found"
+
+
+async def test_a_webhook_not_wholly_in_the_log_is_answered_so_that_meta_delivers_it_again() -> None:
+    settings = IngestSettings.model_construct(
+        jwt_secret=SecretStr(SECRET), whatsapp_app_secret=SecretStr("appsecret"),
+        whatsapp_verify_token=SecretStr("verify-me"), whatsapp_tenants={}, max_body_bytes=65536)
+    storage, sink = fake_storage(), Sink().sink()
+
+    async def broker_gone(events: Sequence[MessageReceived]) -> None:
+        raise ConnectionError("no acknowledgement")
+
+    ports = EdgePorts(lookup=storage.lookup, conversations=storage.conversations, memory=storage.memory,
+                      privacy=storage.privacy, policies=storage.policies, health=storage.health,
+                      sink=EventSink(broker_gone, sink.publish_statuses, sink.kafka_ready))
+    raw = json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {
+        "metadata": {"phone_number_id": "PN"}, "messages": [
+            {"from": "351", "id": f"wamid.{i}", "timestamp": "1763900000", "type": "text", "text": {"body": "hi"}}
+            for i in range(3)]}}]}]}).encode()
+    signature = "sha256=" + hmac.new(b"appsecret", raw, hashlib.sha256).hexdigest()
+    app = create_app(settings, lambda: ports)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post("/webhooks/whatsapp", content=raw, headers={"X-Hub-Signature-256": signature})
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"  # Meta retries; the wamids dedupe

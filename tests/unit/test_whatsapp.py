@@ -55,7 +55,7 @@ def test_every_message_type_maps_to_an_inbound_event() -> None:
     assert "Rui" in by_type["contacts"].text
     assert by_type["unsupported"].reply_expected is False
     m = by_type["text"]
-    assert m.external_id == "wamid.text" and m.message_id == identity.message_id_for_external("acme", "wamid.text")
+    assert m.external_id == "wamid.text" and m.message_id == identity.message_id_for_external("acme", "351911", "wamid.text")
     assert m.conversation_id == identity.whatsapp_conversation_id("acme", "PN1", "351911")
 
 

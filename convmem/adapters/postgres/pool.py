@@ -28,6 +28,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool. asyncpg's default runs a reset
+    query (unlock, close, unlisten, reset) on every release, a round trip per query for
+    state this code never leaves behind: no session settings, locks only at transaction
+    level, no LISTEN, cursors only inside transactions. A transaction left open (a task
+    cancelled mid-query) is still rolled back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as Python values (orjson), not as strings, on every pooled connection.
     await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(),
@@ -44,7 +54,7 @@ class PgPool:
     async def connect(cls, url: str, min_size: int = 1, max_size: int = 10) -> PgPool:
         try:
             pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                             init=_init_connection, command_timeout=30)
+                                             init=_init_connection, reset=_reset_connection, command_timeout=30)
         except _UNAVAILABLE as exc:
             raise RetryableError(f"postgres unavailable: {type(exc).__name__}") from exc
         return cls(pool)

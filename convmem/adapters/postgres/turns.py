@@ -94,7 +94,7 @@ class PgTurnLedger(TurnLedger):
                                 occurred_at, language, intent, intent_confidence,
                                 content_type, content, external_id, reply_expected, metadata)
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                            ON CONFLICT (tenant_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
+                            ON CONFLICT (tenant_id, user_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
                             RETURNING {TURN_COLUMNS}""",
                         *common, event.content_type, event.text, event.external_id,
                         event.reply_expected, event.metadata,
@@ -114,7 +114,7 @@ class PgTurnLedger(TurnLedger):
                     )
                 if inserted is None:
                     # Same external id under another message id: a producer reused its key.
-                    raise PoisonError("external_id already used by another message of this tenant")
+                    raise PoisonError("external_id already used by another message of this user")
                 await _count_interaction(conn, event, role, opened is not None, found)
                 return RecordOutcome(as_turn(inserted), created=True, published=False)
 

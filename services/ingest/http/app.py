@@ -1,51 +1,69 @@
-"""The HTTP edge's FastAPI app: error contract, body-size limit, and one router per resource.
+"""The HTTP edge's FastAPI app: error contract, abuse limits, and one router per resource.
 Thin: authenticate, validate, apply the rules (services.ingest.principal, .accepting),
 publish, answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from convmem.ports import SigningKeys
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http import conversations, messages, ops, search, tenant, users, webhooks
 from services.ingest.http.deps import Edge
-from services.ingest.http.errors import error_response, install_error_handlers
+from services.ingest.http.errors import install_error_handlers
+from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
+from services.ingest.http.limiting import EdgeLimits
 from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_route
+from services.ingest.tokens import TokenPolicy, TokenVerifier
 
 
-def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastAPI:
+def token_verifier(settings: IngestSettings, keys: SigningKeys | None) -> TokenVerifier:
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else None
+    return TokenVerifier(TokenPolicy(secret=secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                     max_lifetime_s=settings.jwt_max_lifetime_s, leeway_s=settings.jwt_leeway_s),
+                         keys)
+
+
+def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespan: Any = None,
+               signing_keys: SigningKeys | None = None) -> FastAPI:
     """`ports` is called per request, never here: the app is declared before the lifespan
     builds the adapters (and convmem.docs builds it only to print the OpenAPI document).
-    The app's own lifespan runs the MCP server's session manager."""
+    `signing_keys`: the identity provider's keys, when RS256/ES256 tokens are accepted.
+    The app's lifespan runs the MCP server's session manager (around `lifespan`, if given)."""
     server = build_mcp(settings, ports)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def serving(app: FastAPI) -> AsyncIterator[None]:
         async with server.session_manager.run():
-            yield
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
 
-    app = FastAPI(title="convmem", version="1.0.0", lifespan=lifespan,
+    app = FastAPI(title="convmem", version="1.0.0", lifespan=serving,
                   description="Conversational memory for chatbots: ingest, history and memory over Kafka; "
                               f"an MCP server (Streamable HTTP) at {MCP_PATH}.")
-    app.state.edge = Edge(settings, ports)
+    limits = EdgeLimits(settings)
+    app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits)
     install_error_handlers(app)
-
-    limit = settings.max_body_bytes
-
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Decided on the declared length, before any of the body is read.
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return error_response(413, "body_too_large", f"request body exceeds {limit} bytes")
-        return await call_next(request)
-
+    # Outermost last: security headers on every answer, CORS (preflights are never limited),
+    # the per-address limit, then the body limit, before any route reads a byte.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(AddressLimit, limits=limits)
+    if settings.cors_allow_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"],
+                           allow_credentials=False, max_age=600)
+    app.add_middleware(SecurityHeaders)
     for module in (ops, messages, conversations, search, users, tenant, webhooks):
         app.include_router(module.router)
-    app.router.routes.append(mcp_route(server, settings.jwt_secret.get_secret_value()))
+    app.router.routes.append(mcp_route(server))
     return app

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Query
 
+from contracts.values import StoredText
 from services.ingest.cursor import CursorError
-from services.ingest.http.deps import Caller, Ports, TenantUser
-from services.ingest.http.errors import ERRORS, ApiError, require_offset
+from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
+from services.ingest.http.errors import ERRORS, ApiError
 from services.ingest.http.views import conversation_detail, conversation_view
 from services.ingest.memory import list_conversations as list_conversations_of
 from services.ingest.memory import read_conversation
@@ -28,17 +28,16 @@ async def list_conversations(
     caller: Caller,
     user_id: TenantUser = None,
     status: Annotated[Literal["active", "archived"] | None, Query()] = None,
-    conversation_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="created before")] = None,
+    conversation_type: Annotated[StoredText | None, Query(alias="type", min_length=1, max_length=64)] = None,
+    since: Since = None,
+    until: Until = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationPage:
-    require_offset("since", since)
-    require_offset("until", until)
+    who = await caller.principal()
     try:
         page, next_cursor = await list_conversations_of(
-            ports, caller.principal(), limit=limit, user_id=user_id, status=status,
+            ports, who, limit=limit, user_id=user_id, status=status,
             conversation_type=conversation_type, since=since, until=until, cursor=cursor)
     except CursorError as exc:
         raise ApiError(400, "invalid_cursor", str(exc), fields=[{"field": "cursor", "message": str(exc)}]) from None
@@ -50,10 +49,10 @@ async def get_conversation(
     conversation_id: UUID,
     ports: Ports,
     caller: Caller,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: AfterSeq = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ConversationDetail:
-    info, turns = await read_conversation(ports, caller.principal(), conversation_id, after_seq=after_seq,
+    info, turns = await read_conversation(ports, await caller.principal(), conversation_id, after_seq=after_seq,
                                           limit=limit)
     return conversation_detail(info, turns, limit)
 
@@ -61,7 +60,7 @@ async def get_conversation(
 @router.patch("/v1/conversations/{conversation_id}", response_model=ConversationView, responses=ERRORS)
 async def patch_conversation(conversation_id: UUID, body: PatchConversation, ports: Ports,
                              caller: Caller) -> ConversationView:
-    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    owner = await visible_conversation(ports.conversations, await caller.principal(), conversation_id)
     if body.title is None and body.status is None:
         raise ApiError(422, "invalid_request", "nothing to change: give title, status or both",
                        fields=[{"field": "body", "message": "title or status required"}])
@@ -74,7 +73,7 @@ async def patch_conversation(conversation_id: UUID, body: PatchConversation, por
 
 @router.delete("/v1/conversations/{conversation_id}", response_model=Deleted, responses=ERRORS)
 async def delete_conversation(conversation_id: UUID, ports: Ports, caller: Caller) -> Deleted:
-    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    owner = await visible_conversation(ports.conversations, await caller.principal(), conversation_id)
     ids = await ports.conversations.delete_conversation(owner.tenant_id, conversation_id)
     # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup.
     if ports.retriever is not None:

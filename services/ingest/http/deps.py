@@ -5,14 +5,17 @@ module state: two apps in one process (tests) never share anything."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from contracts.values import SEQ_MAX, Instant, UserId
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
-from services.ingest.principal import Credentials
+from services.ingest.http.limiting import EdgeLimits
+from services.ingest.principal import AuthError, Principal, require_admin
+from services.ingest.tokens import TokenVerifier
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,44 @@ class Edge:
 
     settings: IngestSettings
     ports: Callable[[], EdgePorts]  # called per request: the adapters exist only once the lifespan ran
+    tokens: TokenVerifier
+    limits: EdgeLimits
 
 
 def edge_of(request: Request) -> Edge:
     edge: Edge = request.app.state.edge
     return edge
+
+
+def client_address(request: Request) -> str:
+    """The peer, or the client a trusted proxy names (uvicorn applies forwarded_allow_ips)."""
+    return request.client.host if request.client else "unknown"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The Authorization header as sent, checked when a route asks for the principal. Routes
+    ask after FastAPI validated the request, so a request that is both unauthenticated and
+    invalid keeps answering 422 (a raising dependency would turn that into 401). Checking
+    counts against the rate limits: rejected tokens per address, requests per principal."""
+
+    authorization: str | None = field(repr=False)  # never in a log line or a traceback
+    address: str
+    edge: Edge = field(repr=False)
+
+    async def principal(self) -> Principal:
+        limits = self.edge.limits
+        await limits.before_auth(self.address)
+        try:
+            who = await self.edge.tokens.principal(self.authorization)
+        except AuthError:
+            await limits.auth_failed(self.address)
+            raise
+        await limits.authenticated(who)
+        return who
+
+    async def admin(self) -> Principal:
+        return require_admin(await self.principal())
 
 
 # async, so FastAPI calls them on the event loop rather than in its thread pool.
@@ -41,16 +77,24 @@ async def _settings(request: Request) -> IngestSettings:
     return edge_of(request).settings
 
 
+async def _edge(request: Request) -> Edge:
+    return edge_of(request)
+
+
 async def _credentials(request: Request, authorization: Annotated[str | None, Header()] = None) -> Credentials:
-    return Credentials(authorization, edge_of(request).settings.jwt_secret.get_secret_value())
+    return Credentials(authorization, client_address(request), edge_of(request))
 
 
 Ports = Annotated[EdgePorts, Depends(_ports)]
 # For readiness, which must answer "unavailable" even when building the ports fails.
 PortsProvider = Annotated[Callable[[], EdgePorts], Depends(_ports_provider)]
 Settings = Annotated[IngestSettings, Depends(_settings)]
+EdgeOf = Annotated[Edge, Depends(_edge)]
 # Declares the Authorization header (documented on every operation that takes it).
 Caller = Annotated[Credentials, Depends(_credentials)]
 # Whose data a tenant-wide read is about: admins name one user or omit it for the whole tenant.
-TenantUser = Annotated[str | None, Query(min_length=1, max_length=256,
-                                         description="admins: one user; omit for the whole tenant")]
+TenantUser = Annotated[UserId | None, Query(description="admins: one user; omit for the whole tenant")]
+# Time bounds of a read: the instants the store can hold (contracts.values), with an offset.
+Since = Annotated[Instant | None, Query(description="at or after (RFC 3339 with an offset)")]
+Until = Annotated[Instant | None, Query(description="before (RFC 3339 with an offset)")]
+AfterSeq = Annotated[int, Query(ge=0, le=SEQ_MAX, description="the seq of the last turn already read")]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -16,13 +15,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convmem.errors import RetryableError
+from services.ingest.accepting import Unacceptable
 from services.ingest.principal import AuthError, Refused
 from services.ingest.schemas import ErrorBody, ErrorField
 
 log = structlog.get_logger("convmem.ingest")
 
 # The error statuses the API operations document (each answers an ErrorBody).
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody}
+                                           for s in (400, 401, 403, 404, 413, 422, 429, 503)}
 
 PUBLISH_TIMEOUT_S = 15
 
@@ -42,14 +43,6 @@ def error_response(status: int, code: str, message: str, fields: list[dict[str, 
 
 def unavailable(what: str) -> ApiError:
     return ApiError(503, "unavailable", f"{what} is not configured on this node")
-
-
-def require_offset(name: str, value: datetime | None) -> None:
-    """Query parameters are parsed by FastAPI, which accepts naive times; a naive bound would
-    be compared against UTC timestamps as if it were UTC, silently, so it is refused."""
-    if value is not None and value.tzinfo is None:
-        raise ApiError(422, "invalid_request", f"{name} must carry a UTC offset, e.g. 2026-11-23T10:00:00Z",
-                       fields=[{"field": name, "message": "timezone offset required"}])
 
 
 async def publish(sending: Awaitable[None]) -> None:
@@ -85,6 +78,10 @@ async def _refused(_: Request, exc: Refused) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
 
+async def _unacceptable(_: Request, exc: Unacceptable) -> JSONResponse:
+    return error_response(422, "invalid_request", exc.message, [{"field": exc.field, "message": exc.message}])
+
+
 async def _unavailable(_: Request, exc: RetryableError) -> JSONResponse:
     log.warning("dependency_unavailable", error=str(exc))
     return error_response(503, "unavailable", "a backing service is unavailable; retry later",
@@ -92,7 +89,7 @@ async def _unavailable(_: Request, exc: RetryableError) -> JSONResponse:
 
 
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
 
 
@@ -102,5 +99,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.exception_handler(ApiError)(_api)
     app.exception_handler(AuthError)(_unauthenticated)
     app.exception_handler(Refused)(_refused)
+    app.exception_handler(Unacceptable)(_unacceptable)
     app.exception_handler(RetryableError)(_unavailable)
     app.exception_handler(StarletteHTTPException)(_http)

@@ -3,9 +3,9 @@ mounted on the ingest app at /mcp, so agents can use the memory as tools: search
 the context block, list conversations and read one.
 
 Each tool is the REST read it mirrors (services.ingest.memory) and answers with the same
-body, under the same rules: every HTTP request to /mcp must carry the bearer JWT the REST
-API takes (401 otherwise, before the MCP layer sees it), and each tool call acts as the
-principal of the request that carries it. Stateless and JSON: any ingest replica can answer
+body, under the same rules: every HTTP request to /mcp must carry a bearer JWT the REST
+API would take, checked by the same verifier under the same rate limits (401 or 429 before
+the MCP layer sees it), and each tool call acts as the principal of the request carrying it. Stateless and JSON: any ingest replica can answer
 any request, no session is kept between them."""
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from convmem.retrieval import Stages
 from convmem.settings import IngestSettings
 from services.ingest.cursor import CursorError
 from services.ingest.edge import EdgePorts
-from services.ingest.http.errors import error_response
+from services.ingest.http.deps import Credentials, client_address, edge_of
+from services.ingest.http.errors import ApiError, error_response
 from services.ingest.http.views import context_view, conversation_detail, conversation_view, search_response
 from services.ingest.memory import context_block, list_conversations, read_conversation, search_memory
-from services.ingest.principal import AuthError, Principal, Refused, authenticate
+from services.ingest.principal import AuthError, Principal, Refused
 from services.ingest.schemas import ContextView, ConversationDetail, ConversationPage, SearchResponse
 
 MCP_PATH = "/mcp"
@@ -41,36 +42,41 @@ INSTRUCTIONS = (
 
 
 class BearerGuard:
-    """Refuses an MCP request without a valid bearer token as the REST API would (401 with
-    WWW-Authenticate: Bearer), before the MCP layer reads it."""
+    """Checks the bearer token of every MCP request as the REST API does (the same verifier
+    and rate limits; 401 with WWW-Authenticate: Bearer, or 429), before the MCP layer reads
+    it, and leaves the principal on the request for the tools."""
 
-    def __init__(self, app: ASGIApp, secret: str) -> None:
-        self.app, self.secret = app, secret
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            header = dict(scope.get("headers") or []).get(b"authorization")
+            request = Request(scope)
+            credentials = Credentials(request.headers.get("authorization"), client_address(request),
+                                      edge_of(request))
             try:
-                authenticate(header.decode("latin-1") if header else None, self.secret)
+                who = await credentials.principal()
             except AuthError as exc:
                 response = error_response(exc.status, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
+            except ApiError as exc:
+                await error_response(exc.status, exc.code, exc.message, headers=exc.headers)(scope, receive, send)
+                return
+            request.state.principal = who  # scope["state"]: the transport's own Request sees it
         await self.app(scope, receive, send)
 
 
 def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastMCP:
-    secret = settings.jwt_secret.get_secret_value()
     server = FastMCP("convmem", instructions=INSTRUCTIONS, streamable_http_path=MCP_PATH, stateless_http=True,
                      json_response=True, host=settings.http_host, log_level="WARNING")
 
     def principal(ctx: Context) -> Principal:  # type: ignore[type-arg]
         request = ctx.request_context.request
-        header = request.headers.get("authorization") if isinstance(request, Request) else None
-        try:
-            return authenticate(header, secret)
-        except AuthError as exc:
-            raise ToolError(exc.message) from None
+        who = getattr(request.state, "principal", None) if isinstance(request, Request) else None
+        if not isinstance(who, Principal):  # only reachable past the guard, which always sets it
+            raise ToolError("unauthenticated: no bearer token was checked for this request")
+        return who
 
     async def acting(ctx: Context, read: Callable[[Principal], Awaitable[Any]]) -> Any:  # type: ignore[type-arg]
         try:
@@ -141,8 +147,8 @@ def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastM
     return server
 
 
-def mcp_route(server: FastMCP, secret: str) -> Route:
+def mcp_route(server: FastMCP) -> Route:
     """The MCP endpoint as a route of the ingest app, behind the bearer guard. Its session
     manager must run while the app serves (create_app's lifespan)."""
     server.streamable_http_app()  # creates the session manager the endpoint hands requests to
-    return Route(MCP_PATH, endpoint=BearerGuard(StreamableHTTPASGIApp(server.session_manager), secret))
+    return Route(MCP_PATH, endpoint=BearerGuard(StreamableHTTPASGIApp(server.session_manager)))

@@ -9,8 +9,8 @@ import structlog
 from fastapi import APIRouter, Query
 
 from convmem.ports import MemoryScope
-from services.ingest.accepting import accept_message
-from services.ingest.http.deps import Caller, Ports
+from services.ingest.accepting import RetentionWindow, accept_message
+from services.ingest.http.deps import AfterSeq, Caller, Ports, Settings
 from services.ingest.http.errors import ERRORS, publish
 from services.ingest.http.views import messages_page
 from services.ingest.principal import conversation_not_found, visible_conversation
@@ -21,8 +21,9 @@ router = APIRouter()
 
 
 @router.post("/v1/messages", status_code=202, response_model=Accepted, responses=ERRORS, tags=["messages"])
-async def post_message(body: PostMessage, ports: Ports, caller: Caller) -> Accepted:
-    accepted = await accept_message(ports.lookup, ports.conversations, caller.principal(), body)
+async def post_message(body: PostMessage, ports: Ports, caller: Caller, settings: Settings) -> Accepted:
+    retention = RetentionWindow(ports.policies, settings.message_retention_days)
+    accepted = await accept_message(ports.lookup, ports.conversations, await caller.principal(), body, retention)
     if accepted.event is None:
         return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id, duplicate=True)
     await publish(ports.sink.publish_inbound([accepted.event]))
@@ -37,10 +38,10 @@ async def conversation_messages(
     conversation_id: UUID,
     ports: Ports,
     caller: Caller,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: AfterSeq = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ConversationMessages:
-    owner = await visible_conversation(ports.conversations, caller.principal(), conversation_id)
+    owner = await visible_conversation(ports.conversations, await caller.principal(), conversation_id)
     turns = await ports.memory.conversation_turns(
         MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1)
     if turns is None:  # deleted between the two reads

@@ -9,36 +9,35 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from contracts.values import StoredText, UserId
 from convmem.retrieval import STAGES, Stages
-from services.ingest.http.deps import Caller, Ports, TenantUser
-from services.ingest.http.errors import ERRORS, ApiError, require_offset, unavailable
+from services.ingest.http.deps import Caller, Ports, Since, TenantUser, Until
+from services.ingest.http.errors import ERRORS, ApiError, unavailable
 from services.ingest.http.views import context_view, search_response, stats_view
 from services.ingest.memory import context_block, search_memory
 from services.ingest.principal import memory_owner_or_tenant
 from services.ingest.schemas import ContextView, SearchResponse, StatsView
 
 router = APIRouter(tags=["memory"])
-AdminUser = Annotated[str | None, Query(min_length=1, max_length=256, description="admins only")]
+AdminUser = Annotated[UserId | None, Query(description="admins only")]
 
 
 @router.get("/v1/search", response_model=SearchResponse, responses=ERRORS)
 async def search(
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="what to look for, in plain words")],
+    q: Annotated[StoredText, Query(min_length=1, max_length=2000, description="what to look for, in plain words")],
     ports: Ports,
     caller: Caller,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     conversation_id: Annotated[UUID | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="turns at or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="turns before (RFC 3339)")] = None,
+    since: Since = None,
+    until: Until = None,
     user_id: AdminUser = None,
     mode: Annotated[Literal["hybrid", "fts", "vector"], Query()] = "hybrid",
     stages: Annotated[str | None, Query(
         max_length=200, description=f"comma list of {', '.join(STAGES)}, or none; default per server")
     ] = None,
 ) -> SearchResponse:
-    who = caller.principal()
-    require_offset("since", since)
-    require_offset("until", until)
+    who = await caller.principal()
     if since is not None and until is not None and since >= until:
         raise ApiError(422, "invalid_request", "since must be before until",
                        fields=[{"field": "since", "message": "must be before until"}])
@@ -59,7 +58,7 @@ async def context(
     caller: Caller,
     conversation_id: Annotated[UUID | None, Query(
         description="the conversation whose summary and recent turns come with the memory")] = None,
-    q: Annotated[str | None, Query(
+    q: Annotated[StoredText | None, Query(
         min_length=1, max_length=2000,
         description="what the next turn is about; default: the conversation's latest user turn")] = None,
     budget: Annotated[int | None, Query(ge=128, le=200_000, description="tokens; default per server")] = None,
@@ -68,9 +67,10 @@ async def context(
     """The block the responder itself would send its model for the next turn: the
     conversation's summary, memories recalled for the question (dated, with speakers and
     ids) and the recent window, under a token budget counted with a real tokenizer."""
+    who = await caller.principal()
     if ports.context is None:
         raise unavailable("the context block")
-    built = await context_block(ports, caller.principal(), now=datetime.now(UTC), conversation_id=conversation_id,
+    built = await context_block(ports, who, now=datetime.now(UTC), conversation_id=conversation_id,
                                 question=q, budget=budget, user_id=user_id)
     return context_view(conversation_id, built, ports.context.tokens.name)
 
@@ -81,6 +81,6 @@ async def stats(
     caller: Caller,
     user_id: TenantUser = None,
 ) -> StatsView:
-    who = caller.principal()
+    who = await caller.principal()
     owner = memory_owner_or_tenant(who, user_id)
     return stats_view(who.tenant_id, owner, await ports.conversations.stats(who.tenant_id, owner))

@@ -16,14 +16,14 @@ router = APIRouter(tags=["privacy"])
 
 @router.get("/v1/tenant/policy", response_model=TenantPolicyView, responses=ERRORS)
 async def get_policy(ports: Ports, caller: Caller) -> TenantPolicyView:
-    who = caller.admin()
+    who = await caller.admin()
     own = await ports.policies.tenant_policy(who.tenant_id)
     return TenantPolicyView.of(own or TenantPolicy(who.tenant_id))
 
 
 @router.put("/v1/tenant/policy", response_model=TenantPolicyView, responses=ERRORS)
 async def put_policy(body: TenantPolicyView, ports: Ports, caller: Caller) -> TenantPolicyView:
-    who = caller.admin()
+    who = await caller.admin()
     saved = await ports.policies.set_tenant_policy(TenantPolicy(
         who.tenant_id, body.pii_mode, body.pii_delay_hours, body.phone_region, body.message_retention_days,
         body.summary_retention_days))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from contracts import ErasureRequested
+from contracts.values import UserId as UserIdValue
 from services.ingest.export import export_stream
 from services.ingest.http.deps import Caller, Ports
 from services.ingest.http.errors import ERRORS, ApiError, publish, unavailable
@@ -21,12 +22,12 @@ from services.ingest.schemas import ErasureView, UserSummaryView
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter(tags=["privacy"])
 
-UserId = Annotated[str, Path(min_length=1, max_length=256)]
+UserId = Annotated[UserIdValue, Path()]
 
 
 @router.delete("/v1/users/{user_id}", status_code=202, response_model=ErasureView, responses=ERRORS)
 async def erase_user(user_id: UserId, ports: Ports, caller: Caller) -> ErasureView:
-    who = caller.principal()
+    who = await caller.principal()
     data_subject(who, user_id)
     send = ports.sink.publish_erasure
     if send is None:
@@ -42,7 +43,7 @@ async def erase_user(user_id: UserId, ports: Ports, caller: Caller) -> ErasureVi
 
 @router.get("/v1/users/{user_id}/erasure", response_model=ErasureView, responses=ERRORS)
 async def erasure_status(user_id: UserId, ports: Ports, caller: Caller) -> ErasureView:
-    who = caller.principal()
+    who = await caller.principal()
     found = await ports.privacy.erasure_status(who.tenant_id, data_subject(who, user_id))
     if found is None:
         raise ApiError(404, "no_erasure_request", "no erasure was requested for this user")
@@ -51,7 +52,7 @@ async def erasure_status(user_id: UserId, ports: Ports, caller: Caller) -> Erasu
 
 @router.get("/v1/users/{user_id}/summary", response_model=UserSummaryView, responses=ERRORS)
 async def user_summary(user_id: UserId, ports: Ports, caller: Caller) -> UserSummaryView:
-    who = caller.principal()
+    who = await caller.principal()
     found = await ports.privacy.user_summary(who.tenant_id, data_subject(who, user_id))
     if found is None:
         raise ApiError(404, "no_summary", "nothing is stored about this user")
@@ -65,7 +66,7 @@ _EXPORT_200 = {"content": {"application/json": {}, "text/csv": {}},
 @router.get("/v1/users/{user_id}/export", responses={**ERRORS, 200: _EXPORT_200}, response_class=StreamingResponse)
 async def export_user(user_id: UserId, ports: Ports, caller: Caller,
                       format: Annotated[Literal["json", "csv"], Query()] = "json") -> StreamingResponse:
-    who = caller.principal()
+    who = await caller.principal()
     data_subject(who, user_id)
     media = "application/json" if format == "json" else "text/csv; charset=utf-8"
     log.info("export_started", format=format)

@@ -77,7 +77,7 @@ async def test_a_deleted_conversation_takes_no_more_turns(storage: Storage) -> N
     assert await storage.memory.turns_by_ids(MemoryScope(tenant, ana), [late.message_id]) == []
 
 
-async def test_an_external_id_names_one_message_per_tenant(storage: Storage) -> None:
+async def test_an_external_id_names_one_message_per_tenant_and_user(storage: Storage) -> None:
     tenant, ana, conv, key = unique("t"), unique("ana"), uuid.uuid4(), unique("wamid")
     await storage.turns.record_turn(said(tenant, ana, conv, "first", ext=key))
     with pytest.raises(PoisonError):  # a producer reused its idempotency key for another message
@@ -89,3 +89,6 @@ async def test_an_external_id_names_one_message_per_tenant(storage: Storage) -> 
     assert await storage.conversations.conversation(fresh) is None  # nor a conversation opened for it
     elsewhere = await storage.turns.record_turn(said(unique("t"), ana, uuid.uuid4(), "other tenant", ext=key))
     assert elsewhere.created
+    # Another user of the same tenant with the same key: another message, never taken for a retry.
+    bens = await storage.turns.record_turn(said(tenant, unique("ben"), uuid.uuid4(), "ben's own", ext=key))
+    assert bens.created and bens.turn.text == "ben's own"
