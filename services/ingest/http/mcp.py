@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contracts.values import SEQ_MAX
 from convmem.retrieval import Stages
 from convmem.settings import IngestSettings
 from services.ingest.cursor import CursorError
@@ -34,6 +35,7 @@ from services.ingest.principal import AuthError, Principal, Refused
 from services.ingest.schemas import ContextView, ConversationDetail, ConversationPage, SearchResponse
 
 MCP_PATH = "/mcp"
+MAX_QUERY = 2000  # as GET /v1/search and /v1/context take it
 INSTRUCTIONS = (
     "Long-term memory of a user's conversations. search_memory finds turns by meaning and words "
     "(dated, with speakers); get_context returns the block to put before your model's prompt for "
@@ -90,8 +92,8 @@ def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastM
     async def search_memory_tool(ctx: Context, query: str, k: int = 10,  # type: ignore[type-arg]
                                  conversation_id: UUID | None = None, since: datetime | None = None,
                                  until: datetime | None = None, user_id: str | None = None) -> SearchResponse:
-        if not query.strip() or not 1 <= k <= 100:
-            raise ToolError("query must not be empty and k must be between 1 and 100")
+        if not query.strip() or len(query) > MAX_QUERY or not 1 <= k <= 100:
+            raise ToolError(f"query must have 1 to {MAX_QUERY} characters and k must be between 1 and 100")
         for name, bound in (("since", since), ("until", until)):
             if bound is not None and bound.tzinfo is None:
                 raise ToolError(f"{name} must carry a UTC offset, e.g. 2026-11-23T10:00:00Z")
@@ -110,6 +112,8 @@ def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastM
                           user_id: str | None = None) -> ContextView:
         if budget is not None and not 128 <= budget <= 200_000:
             raise ToolError("budget must be between 128 and 200000 tokens")
+        if query is not None and len(query) > MAX_QUERY:
+            raise ToolError(f"query must have at most {MAX_QUERY} characters")
         edge = ports()
         built = await acting(ctx, lambda who: context_block(edge, who, now=datetime.now(UTC),
                                                             conversation_id=conversation_id, question=query,
@@ -137,8 +141,8 @@ def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastM
         "as after_seq for more)."))
     async def read_conversation_tool(ctx: Context, conversation_id: UUID, after_seq: int = 0,  # type: ignore[type-arg]
                                      limit: int = 100) -> ConversationDetail:
-        if after_seq < 0 or not 1 <= limit <= 500:
-            raise ToolError("after_seq must be 0 or more and limit between 1 and 500")
+        if not 0 <= after_seq <= SEQ_MAX or not 1 <= limit <= 500:
+            raise ToolError(f"after_seq must be between 0 and {SEQ_MAX} and limit between 1 and 500")
         edge = ports()
         info, turns = await acting(ctx, lambda who: read_conversation(edge, who, conversation_id,
                                                                       after_seq=after_seq, limit=limit))
