@@ -81,6 +81,7 @@ class Turn:
     text: str
     occurred_at: str
     external_id: str
+    speaker: str | None = None  # a person's name, in two-person histories (bench/dialogues.py)
 
 
 @dataclass

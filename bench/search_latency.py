@@ -35,11 +35,11 @@ from convmem.ports import MemoryScope, VectorPoint
 from convmem.retrieval import Retriever, Stages
 from convmem.settings import CommonSettings, load
 
-CONFIGS = [("full-text only", Stages("fts", False, False, False)),
-           ("vector only", Stages("vector", False, False, False)),
-           ("hybrid (RRF)", Stages("hybrid", False, False, False)),
-           ("hybrid + temporal + neighbours (default)", Stages()),
-           ("hybrid + all stages", Stages(rerank=True))]
+CONFIGS = [("full-text only", Stages.parse("fts", "none")),
+           ("vector only", Stages.parse("vector", "none")),
+           ("hybrid, no stages (RRF)", Stages.parse("hybrid", "none")),
+           ("default stages", Stages()),
+           ("all stages", Stages(sessions=True, rerank=True))]
 
 
 def line(name: str, ms: list[float]) -> str:

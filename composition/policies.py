@@ -3,11 +3,19 @@ their policies as plain dataclasses and never see a settings object."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from convmem.settings import ConfigError, IndexerSettings, ResponderSettings, RetentionSettings, SenderSettings
+from convmem.context import RecallPolicy
+from convmem.settings import (
+    ConfigError,
+    IndexerSettings,
+    ResponderSettings,
+    RetentionSettings,
+    SenderSettings,
+    VectorSettings,
+)
 from services.indexer.enrichment import IntentRules, load_rules
-from services.responder.context import RecallPolicy
 from services.retention.scrubbing import ScrubPolicy
 from services.retention.sweep import RetentionPolicy
 from services.sender.sending import SendPolicy
@@ -20,10 +28,14 @@ def intent_rules(settings: IndexerSettings) -> IntentRules | None:
         raise ConfigError(f"invalid configuration: CONVMEM_INTENT_RULES {exc}") from None
 
 
-def recall_policy(settings: ResponderSettings) -> RecallPolicy:
-    return RecallPolicy(recent_turns=settings.recent_turns, recall_k=settings.recall_k,
-                        min_similarity=settings.recall_min_score, token_budget=settings.context_token_budget,
-                        summary_every=settings.summary_every, summary_max_chars=settings.summary_max_chars)
+def recall_policy(settings: VectorSettings) -> RecallPolicy:
+    """The same context policy for the responder and the HTTP edge (which serves the block
+    the responder would send); summaries are the responder's to refresh."""
+    policy = RecallPolicy(recent_turns=settings.recent_turns, recall_k=settings.recall_k,
+                          min_similarity=settings.recall_min_score, token_budget=settings.context_token_budget)
+    if isinstance(settings, ResponderSettings):
+        policy = replace(policy, summary_every=settings.summary_every, summary_max_chars=settings.summary_max_chars)
+    return policy
 
 
 def retention_policy(settings: RetentionSettings) -> RetentionPolicy:

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from convmem.adapters.postgres import PostgresStorage
+from convmem.context import ContextBuilder, RecallPolicy
 from convmem.home import state_dir
-from convmem.ports import ChatModel, Embedder, Storage, VectorIndex, WhatsAppApi
+from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
 from convmem.retrieval import Retriever, Stages
 from convmem.sealing import Sealer
 from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
@@ -27,6 +28,7 @@ class Resources:
     _storage: Storage | None = None
     _embedder: Embedder | None = None
     _index: VectorIndex | None = None
+    _tokens: TokenCounter | None = None
     _sealer: Sealer | None = None
     _whatsapp: WhatsAppApi | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -61,8 +63,17 @@ class Resources:
             raise NotStarted("WhatsApp API used before the lifespan built it")
         return self._whatsapp
 
+    @property
+    def tokens(self) -> TokenCounter:
+        if self._tokens is None:
+            raise NotStarted("tokenizer used before the lifespan built it")
+        return self._tokens
+
     def retriever(self) -> Retriever:
-        return Retriever(self.storage.memory, self.index, self.embedder, self.stages)
+        return Retriever(self.storage.memory, self.index, self.embedder, self.stages, rewriter=self.chat_model)
+
+    def context_builder(self, policy: RecallPolicy) -> ContextBuilder:
+        return ContextBuilder(self.storage.memory, self.retriever(), self.tokens, policy)
 
     async def open_storage(self, url: str, max_size: int = 10) -> None:
         storage = await PostgresStorage.connect(url, max_size=max_size)
@@ -90,6 +101,9 @@ class Resources:
         self._index = index
         self._closers.append(index.close)
         self.stages = Stages.parse("hybrid", settings.retrieval_stages)
+        from convmem.adapters.tokenizer import FileTokenCounter
+
+        self._tokens = FileTokenCounter(settings.tokenizer_file)
 
     def open_chat_model(self, settings: ResponderSettings) -> None:
         from convmem.adapters.chat_model import OpenAIChatModel

@@ -98,9 +98,9 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
 
         def responder_deps() -> responder.ResponderDeps:
             s = res.storage
+            policy = _given(recall, "responder")
             return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
-                                           retriever=res.retriever(), model=res.chat_model,
-                                           policy=_given(recall, "responder"))
+                                           context=res.context_builder(policy), model=res.chat_model, policy=policy)
 
         concurrency = settings.responder.max_in_flight if settings.responder is not None else 1
         responder.register(subs, responder_deps, concurrency)
@@ -115,7 +115,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
 
 
 
-def edge_ports(res: Resources, sink: EventSink, feed: ReplyFeed | None = None) -> Callable[[], EdgePorts]:
+def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings,
+               feed: ReplyFeed | None = None) -> Callable[[], EdgePorts]:
     """What the HTTP edge may touch, built once, on its first request."""
 
     @cache
@@ -123,7 +124,8 @@ def edge_ports(res: Resources, sink: EventSink, feed: ReplyFeed | None = None) -
         s = res.storage
         return EdgePorts(lookup=s.lookup, conversations=s.conversations, memory=s.memory, privacy=s.privacy,
                          policies=s.policies, health=s.health, sink=sink, retriever=res.retriever(),
-                         feed=feed, replies=s.replies, deliveries=s.deliveries, keys=s.keys)
+                         feed=feed, replies=s.replies, deliveries=s.deliveries, keys=s.keys,
+                         context=res.context_builder(recall_policy(settings)))
 
     return ports
 

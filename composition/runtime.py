@@ -126,13 +126,13 @@ class Runtime:
             self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail")
             await self._tail.start()
             feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
-            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, feed),
+            app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
                              signing_keys=signing_keys(self.ingest))
             port = self.ingest.http_port if self.http_port is None else self.http_port
             # Client addresses (for the per-address limits) come from X-Forwarded-For only when
             # the peer is a trusted proxy; connections beyond http_max_connections get 503.
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
-                                    access_log=False, lifespan="off", proxy_headers=True,
+                                    access_log=False, lifespan="on", proxy_headers=True,
                                     forwarded_allow_ips=self.ingest.forwarded_allow_ips,
                                     limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5)
             self._server = uvicorn.Server(config)

@@ -1,25 +1,40 @@
-"""Hybrid retrieval over one user's turns: full-text and vector candidates fused by
-reciprocal rank fusion, with optional stages (a time window read from the question,
-conversational neighbours, a context-window rerank). Each stage is a switch, so the
-benchmark can measure what each one is worth. Plain functions over ports: no Kafka, no SQL."""
+"""Hybrid retrieval over one user's turns: full-text and vector candidates fused into one
+ranking, then refined by optional stages. Each stage is a switch, so the benchmark can
+measure what each one is worth. Plain functions over ports: no Kafka, no SQL.
+
+Stages (see README, Memory):
+- confidence: fuse by each retriever's confidence instead of by rank alone (convmem.fusion);
+- context: a turn is read with the turn before it, the question it may answer;
+- neighbours: the turns around a strong hit enter the ranking and travel with it;
+- speakers: a person the question names is taken out of the query and their turns preferred;
+- sessions: a turn gains from the other hits of its session;
+- temporal: a time in the question ("in May", "last week") becomes a window, and a question
+  about the present ("where do I live now?") prefers the newest statements;
+- rerank: the head re-scored by the question's cosine to each hit's window of turns;
+- rewrite: with a chat model, both retrievers also search with the model's restatement."""
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from contracts import TurnRecorded
-from convmem.ports import Embedder, MemoryReader, MemoryScope, VectorIndex
+from convmem import priors
+from convmem.fusion import rrf_fusion, standout
+from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
+from convmem.rewriting import rewrite
+from convmem.speakers import named_speakers, without_names
 from convmem.timeframe import TimeFrame, parse_timeframe
 
 Mode = Literal["hybrid", "fts", "vector"]
-STAGES = ("temporal", "neighbours", "rerank")
-RRF_K = 60  # the constant from Cormack et al.; it damps the head of each list
+STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite")
+
+__all__ = ["STAGES", "Mode", "Retriever", "SearchHit", "SearchResult", "Stages", "rrf_fusion"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,11 @@ class Stages:
     temporal: bool = True
     neighbours: bool = True
     rerank: bool = False
+    speakers: bool = True
+    context: bool = True
+    sessions: bool = False  # measured: no better on either evaluation set (README, Memory)
+    confidence: bool = True
+    rewrite: bool = False  # needs a chat model; a model call per search
 
     @classmethod
     def parse(cls, mode: str, stages: str | None, default: Stages | None = None) -> Stages:
@@ -42,12 +62,16 @@ class Stages:
             raise ValueError(f"unknown stage(s): {', '.join(sorted(unknown))}; known: {', '.join(STAGES)}")
         return cls(mode=mode, **{s: s in wanted for s in STAGES})  # type: ignore[arg-type]
 
+    def names(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name != "mode" and getattr(self, f.name)]
+
 
 @dataclass(frozen=True)
 class SearchHit:
     turn: TurnRecorded
     score: float
-    # Which retrievers found it and at what rank (1-based), e.g. {"fts": 3, "vector": 1}.
+    # Which retrievers found it and at what rank (1-based), e.g. {"fts": 3, "vector": 1}; a
+    # turn that entered beside a hit has none.
     ranks: Mapping[str, int] = field(default_factory=dict)
     similarity: float | None = None  # cosine to the question, when the vector retriever saw it
     context: list[TurnRecorded] = field(default_factory=list)  # neighbouring turns, in order
@@ -57,26 +81,7 @@ class SearchHit:
 class SearchResult:
     hits: list[SearchHit]
     timeframe: TimeFrame | None
-
-
-def rrf_fusion(ranked: Mapping[str, Sequence[UUID]], k: int = RRF_K,
-               item_weights: Mapping[str, Mapping[UUID, float]] | None = None) -> dict[UUID, float]:
-    """Reciprocal rank fusion: each list gives an item weight/(k + rank). Ranks, not scores,
-    are fused, so full-text and cosine scores never need a common scale. An item's weight
-    defaults to 1; full-text hits carry their query coverage, so a turn that shares only a
-    common word with the question cannot outvote the vector retriever's best hits."""
-    fused: dict[UUID, float] = defaultdict(float)
-    for name, ids in ranked.items():
-        weights = (item_weights or {}).get(name, {})
-        for rank, item in enumerate(ids, 1):
-            fused[item] += weights.get(item, 1.0) / (k + rank)
-    return dict(sorted(fused.items(), key=lambda kv: kv[1], reverse=True))
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    speakers: list[str] = field(default_factory=list)  # people the question named
 
 
 @dataclass
@@ -85,11 +90,21 @@ class Retriever:
     index: VectorIndex
     embedder: Embedder
     default: Stages = field(default_factory=Stages)
+    rewriter: ChatModel | None = None  # the chat model that restates questions (rewrite stage)
     depth: int = 50  # candidates taken from each retriever before fusion
     rerank_depth: int = 30
     neighbour_radius: int = 1
-    # How far a turn is pulled towards a stronger neighbour's score (0: not at all, 1: level).
-    neighbour_weight: float = 0.5
+    # How far a turn is pulled towards a stronger neighbour's score (0: not at all, 1: level):
+    # the turn after a hit is likelier its answer than the turn before is its question.
+    after_weight: float = 0.8
+    before_weight: float = 0.5
+    context_weight: float = 0.5  # what the previous turn's words count for, against a turn's own
+    speaker_others: float = 0.7  # score kept by turns of people the question did not name
+    session_weight: float = 0.3
+    recency_weight: float = 0.3
+    # A vector hit votes fully once its cosine stands this share of the way from the median
+    # candidate to a perfect match (the confidence stage).
+    standout_margin: float = 0.25
 
     async def search(self, query: str, scope: MemoryScope, k: int, now: datetime,
                      stages: Stages | None = None) -> SearchResult:
@@ -98,62 +113,117 @@ class Retriever:
         if not query:
             return SearchResult([], None)
         depth = max(self.depth, k * 2)
-        lists: dict[str, list[UUID]] = {}
-        coverage: dict[str, dict[UUID, float]] = {}
-        similarity: dict[UUID, float] = {}
-        qvec: list[float] | None = None
-        if st.mode in ("hybrid", "vector"):
-            [qvec] = await self.embedder.embed([query])
+        # The question's vector is computed while its speakers are looked up: most questions
+        # name nobody, and then it is the vector needed.
+        vector = asyncio.ensure_future(self.embedder.embed([query])) if st.mode != "fts" else None
+        try:
+            speakers = await named_speakers(self.memory, scope, query) if st.speakers else []
+        except BaseException:
+            if vector is not None:
+                vector.cancel()
+            raise
+        named = [s.name for s in speakers]
+        text = (without_names(query, named) or query) if named else query
+        if vector is not None and text != query:
+            vector.cancel()
+            vector = asyncio.ensure_future(self.embedder.embed([text]))
         frame = parse_timeframe(query, now) if st.temporal else None
         scopes = {"": scope}
         # An explicit range from the caller wins; a range read from the question only adds a list.
         if frame is not None and scope.since is None and scope.until is None:
             scopes["@time"] = scope.between(frame.since, frame.until)
-        for suffix, sc in scopes.items():
-            if st.mode in ("hybrid", "fts"):
-                found_text = await self.memory.search_text(sc, query, depth)
-                lists["fts" + suffix] = [i for i, _ in found_text]
-                coverage["fts" + suffix] = dict(found_text)
-            if qvec is not None:
-                found = await self.index.search(qvec, sc, depth)
-                lists["vector" + suffix] = [h.id for h in found]
-                for h in found:
-                    similarity[h.id] = h.score
-        fused = rrf_fusion(lists, item_weights=coverage if st.mode == "hybrid" else None)
+        restated = asyncio.ensure_future(rewrite(self.rewriter, text)) \
+            if st.rewrite and self.rewriter is not None else None
+        lists, confidence, similarity = await self._retrieve(text, vector, scopes, depth, st)
+        if restated is not None and (again := await restated) is not None:
+            more = asyncio.ensure_future(self.embedder.embed([again])) if st.mode != "fts" else None
+            extra_lists, extra_confidence, extra_similarity = await self._retrieve(
+                again, more, {"+rewrite": scopes[""]}, depth, st)
+            lists |= extra_lists
+            confidence |= extra_confidence
+            for i, cosine in extra_similarity.items():  # a hit's similarity stays its cosine to the question
+                similarity.setdefault(i, cosine)
+        if st.confidence:
+            fused = rrf_fusion(lists, item_weights=confidence)
+        else:  # plain fusion: full-text hits still vote with their coverage, as before the stage existed
+            fused = rrf_fusion(lists, item_weights={n: c for n, c in confidence.items() if n.startswith("fts")}
+                               if st.mode == "hybrid" else None)
         if not fused:
-            return SearchResult([], frame)
+            return SearchResult([], frame, named)
         pool = list(fused)[: max(depth, k)]
-        # Postgres is the source of truth: a turn deleted since it was indexed does not come back.
-        turns = {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}
-        pool = [i for i in pool if i in turns]
-        positions = {name: {item: rank for rank, item in enumerate(ids, 1)} for name, ids in lists.items()}
-        ranks = {i: {name: pos[i] for name, pos in positions.items() if i in pos} for i in pool}
-        scores = {i: fused[i] for i in pool}
-        context: dict[UUID, list[TurnRecorded]] = {}
-        if st.neighbours or st.rerank:
-            near = await self.memory.neighbours(scope, [(turns[i].conversation_id, turns[i].seq) for i in pool],
-                                               self.neighbour_radius)
-            by_place = {(t.conversation_id, t.seq): t for t in near}
-            for i in pool:
-                t = turns[i]
-                context[i] = [by_place[(t.conversation_id, s)] for s in
-                              range(t.seq - self.neighbour_radius, t.seq + self.neighbour_radius + 1)
-                              if s != t.seq and (t.conversation_id, s) in by_place]
-        if st.neighbours:
-            place_score = {(turns[i].conversation_id, turns[i].seq): fused[i] for i in pool}
-            for i in pool:
-                t = turns[i]
-                best = max((place_score.get((t.conversation_id, t.seq + d), 0.0)
-                            for d in range(-self.neighbour_radius, self.neighbour_radius + 1) if d), default=0.0)
-                # Pulled part of the way towards a stronger neighbour, never past it: the
-                # hit itself stays first and the turn that explains it comes close behind.
-                scores[i] = fused[i] + self.neighbour_weight * max(0.0, best - fused[i])
-        order = sorted(pool, key=lambda i: scores[i], reverse=True)
-        if st.rerank and qvec is not None:
+        turns, near = await self._candidates(scope, pool, st)
+        scores = self._rank(query, {i: fused[i] for i in pool if i in turns}, turns, near, speakers, st)
+        order = sorted(scores, key=scores.__getitem__, reverse=True)
+        by_place = {(t.conversation_id, t.seq): t for t in [*near, *turns.values()]}
+        context = {i: [by_place[(turns[i].conversation_id, s)] for s in
+                       range(turns[i].seq - self.neighbour_radius, turns[i].seq + self.neighbour_radius + 1)
+                       if s != turns[i].seq and (turns[i].conversation_id, s) in by_place] for i in order[:k * 2]}
+        if st.rerank and st.mode != "fts":
+            [qvec] = await self.embedder.embed([text])
             order = await self._rerank(qvec, order, turns, context, scores)
-        hits = [SearchHit(turns[i], round(scores[i], 6), ranks[i], similarity.get(i),
+        positions = {name: {item: rank for rank, item in enumerate(ids, 1)} for name, ids in lists.items()}
+        hits = [SearchHit(turns[i], round(scores[i], 6),
+                          {name: pos[i] for name, pos in positions.items() if i in pos}, similarity.get(i),
                           context.get(i, []) if st.neighbours else []) for i in order[:k]]
-        return SearchResult(hits, frame)
+        return SearchResult(hits, frame, named)
+
+    async def _candidates(self, scope: MemoryScope, pool: list[UUID], st: Stages
+                          ) -> tuple[dict[UUID, TurnRecorded], list[TurnRecorded]]:
+        """The pool's turns as Postgres has them now (the source of truth: a turn deleted since
+        it was indexed does not come back) and, for the neighbours and rerank stages, the
+        turns around them, read in the same round trip."""
+        if not (st.neighbours or st.rerank):
+            return {t.message_id: t for t in await self.memory.turns_by_ids(scope, pool)}, []
+        near = [t for t in await self.memory.neighbourhood(scope, pool, self.neighbour_radius)
+                if scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
+        wanted = set(pool)
+        return {t.message_id: t for t in near if t.message_id in wanted}, near
+
+    def _rank(self, query: str, scores: dict[UUID, float], turns: dict[UUID, TurnRecorded],
+              near: list[TurnRecorded], speakers: list[Speaker], st: Stages) -> dict[UUID, float]:
+        """The fused scores, refined by where each turn sits (convmem.priors); turns that came
+        in beside a hit join `turns`."""
+        if st.neighbours:
+            scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)
+            turns |= {t.message_id: t for t in near if t.message_id not in turns}
+        if speakers:
+            priors.prefer_speakers(scores, turns, speakers, self.speaker_others)
+        if st.temporal and priors.asks_about_now(query):
+            priors.prefer_recent(scores, turns, self.recency_weight)
+        if st.sessions:
+            priors.prefer_strong_sessions(scores, turns, self.session_weight)
+        return scores
+
+    async def _retrieve(self, text: str, vector: Awaitable[list[list[float]]] | None,
+                        scopes: Mapping[str, MemoryScope], depth: int, st: Stages
+                        ) -> tuple[dict[str, list[UUID]], dict[str, dict[UUID, float]], dict[UUID, float]]:
+        """Both retrievers under every scope, at once: ranked ids, each item's confidence
+        (full text: query coverage; vectors: how far its cosine stands out), and cosines."""
+        lists: dict[str, list[UUID]] = {}
+        confidence: dict[str, dict[UUID, float]] = {}
+        similarity: dict[UUID, float] = {}
+
+        async def by_text(name: str, sc: MemoryScope) -> None:
+            found = await self.memory.search_text(sc, text, depth, self.context_weight if st.context else 0.0)
+            lists[name], confidence[name] = [i for i, _ in found], dict(found)
+
+        async def by_vector(name: str, sc: MemoryScope, qvec: Sequence[float]) -> None:
+            found = await self.index.search(qvec, sc, depth)
+            sims = [h.score for h in found]
+            lists[name] = [h.id for h in found]
+            confidence[name] = dict(zip(lists[name], standout(sims, self.standout_margin), strict=True))
+            similarity.update((h.id, h.score) for h in found)
+
+        async def vectors(embedding: Awaitable[list[list[float]]]) -> None:
+            [qvec] = await embedding
+            await asyncio.gather(*(by_vector("vector" + s, sc, qvec) for s, sc in scopes.items()))
+
+        jobs = [by_text("fts" + s, sc) for s, sc in scopes.items()] if st.mode in ("hybrid", "fts") else []
+        if vector is not None:
+            jobs.append(vectors(vector))
+        await asyncio.gather(*jobs)
+        # In a fixed order whichever finished first: fusion breaks ties by the first list's ranks.
+        return {n: lists[n] for n in sorted(lists)}, confidence, similarity
 
     async def _rerank(self, qvec: Sequence[float], order: list[UUID], turns: Mapping[UUID, TurnRecorded],
                       context: Mapping[UUID, list[TurnRecorded]], scores: dict[UUID, float]) -> list[UUID]:
@@ -172,6 +242,12 @@ class Retriever:
         for i, s in refused.items():
             scores[i] = s
         return sorted(head, key=refused.__getitem__, reverse=True) + order[self.rerank_depth:]
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
 
 
 def _unit(v: Sequence[float]) -> list[float]:

@@ -64,8 +64,23 @@ class VectorSettings(CommonSettings):
     # left to the event loop that answers HTTP, records turns and publishes replies; a model
     # that takes every core makes all of those wait behind each batch.
     embedding_threads: int | None = Field(default=None, ge=1, le=256)
-    # Retrieval stages on by default (comma list of temporal, neighbours, rerank; or "none").
-    retrieval_stages: str = "temporal,neighbours"
+    # Retrieval stages on by default (comma list of convmem.retrieval.STAGES, or "none").
+    retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
+    # The context block (the responder's prompt, GET /v1/context, the MCP tool): its recent
+    # window, recalled memories and token budget, counted with this tokenizer file (the chat
+    # model's own, in the Hugging Face tokenizers format); unset: the bundled MiniLM one.
+    recent_turns: int = Field(default=12, ge=0, le=200)
+    recall_k: int = Field(default=5, ge=0, le=50)
+    recall_min_score: float = Field(default=0.25, ge=-1, le=1)
+    context_token_budget: int = Field(default=3000, ge=256)
+    tokenizer_file: Path | None = None
+
+    @field_validator("tokenizer_file")
+    @classmethod
+    def _tokenizer_file(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError("must name an existing tokenizer.json file")
+        return v
 
     @field_validator("retrieval_stages")
     @classmethod
@@ -167,10 +182,6 @@ class ResponderSettings(VectorSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_temperature: float = Field(default=0.3, ge=0, le=2)
     llm_max_tokens: int = Field(default=512, ge=1)
-    recent_turns: int = Field(default=12, ge=0, le=200)
-    recall_k: int = Field(default=5, ge=0, le=50)
-    recall_min_score: float = Field(default=0.25, ge=-1, le=1)
-    context_token_budget: int = Field(default=3000, ge=256)
     summary_every: int = Field(default=20, ge=1)
     summary_max_chars: int = Field(default=2000, ge=200)
     # Turns answered at once per process, in order per conversation: the model is I/O, so

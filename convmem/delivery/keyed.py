@@ -51,6 +51,10 @@ class KeyedConsumer:
     _committed: dict[Partition, int] = field(default_factory=dict)
     _stopping: bool = False
 
+    @property
+    def assigned(self) -> frozenset[TopicPartition]:
+        return frozenset(self._assigned)
+
     async def start(self) -> None:
         self._lanes = Lanes(self.handle, self.max_in_flight)
         self._consumer = AIOKafkaConsumer(

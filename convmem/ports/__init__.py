@@ -3,7 +3,7 @@ and compute ports (vector index, embedder, chat model). Adapters implement them 
 asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
 from convmem.ports.channels import OutgoingText, WhatsAppApi
-from convmem.ports.compute import ChatModel, Embedder, SigningKeys, VectorIndex
+from convmem.ports.compute import ChatModel, Embedder, SigningKeys, TokenCounter, VectorIndex
 from convmem.ports.records import (
     ChatMessage,
     ClaimOutcome,
@@ -21,6 +21,7 @@ from convmem.ports.records import (
     PartState,
     RecordOutcome,
     SendPart,
+    Speaker,
     Stats,
     StoredReply,
     Summary,
@@ -52,7 +53,8 @@ __all__ = [
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
     "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure",
     "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "PrivacyLedger", "RecordOutcome",
-    "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Stats", "Storage",
-    "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream", "TokenSink",
-    "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint", "WhatsAppApi"
+    "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
+    "Storage", "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream",
+    "TokenCounter", "TokenSink", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "WhatsAppApi",
 ]

@@ -1,5 +1,5 @@
-"""Ports to the engines that compute rather than store: the vector index, the embedder and
-the chat model."""
+"""Ports to the engines that compute rather than store: the vector index, the embedder, the
+tokenizer and the chat model."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class Embedder(Protocol):
     @property
     def name(self) -> str: ...
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class TokenCounter(Protocol):
+    """How many tokens a model would read for a text (for context budgets)."""
+
+    @property
+    def name(self) -> str: ...
+    def count(self, text: str) -> int: ...
 
 
 class ChatModel(Protocol):

@@ -39,6 +39,21 @@ class MemoryScope:
 
 
 @dataclass(frozen=True)
+class Speaker:
+    """Someone a question names who speaks in the user's memory. Their turns carry `name` as
+    metadata.speaker; in a history without names, `role` says which side is theirs."""
+
+    name: str
+    role: str | None = None
+
+    def said(self, turn: TurnRecorded) -> bool:
+        who = turn.metadata.get("speaker")
+        if isinstance(who, str) and who.strip():
+            return who.lower() == self.name.lower() or who.split(" ")[0].lower() == self.name.lower()
+        return self.role is not None and turn.role == self.role
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     turn: TurnRecorded
     created: bool  # False: this message was already stored (a redelivery)

@@ -1,10 +1,12 @@
 """What the HTTP edge may touch: the few storage ports its routes read or write, the event
-sink, and the retriever for search. The composition root builds one; routes receive it."""
+sink, the retriever for search and the context builder. The composition root builds one;
+routes receive it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convmem.context import ContextBuilder
 from convmem.ports import (
     Conversations,
     DeliveryLog,
@@ -37,3 +39,4 @@ class EdgePorts:
     replies: ReplyLedger | None = None
     deliveries: DeliveryLog | None = None
     keys: SubjectKeys | None = None
+    context: ContextBuilder | None = None  # the responder's context block, for GET /v1/context

@@ -29,7 +29,8 @@ class AuthError(Exception):
 
 class Refused(Exception):
     """403 or 404: the caller is known but may not do this. 404 where even saying "it exists,
-    not yours" would leak another user's data (conversations)."""
+    not yours" would leak another user's data (conversations). Also what a read refuses for
+    other reasons (422: not enough to go on, 503: not served by this node)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)

@@ -188,7 +188,9 @@ class SearchHitView(BaseModel):
     text: str
     occurred_at: datetime
     score: float
-    matched_by: dict[str, int] = Field(description="retriever -> rank, e.g. {'fts': 2, 'vector': 1}")
+    speaker: str | None = Field(default=None, description="who said it, when the turn names its speaker")
+    matched_by: dict[str, int] = Field(
+        description="retriever -> rank, e.g. {'fts': 2, 'vector': 1}; empty for a turn found beside a hit")
     context: list[MessageView] = Field(description="the turns just before and after, in order")
 
 
@@ -197,7 +199,44 @@ class SearchResponse(BaseModel):
     mode: Literal["hybrid", "fts", "vector"]
     stages: list[str]
     timeframe: dict[str, datetime] | None = Field(description="the time window read from the query, if any")
+    speakers: list[str] = Field(default_factory=list, description="people of the history the query names")
     hits: list[SearchHitView]
+
+
+class ContextTurn(BaseModel):
+    message_id: UUID
+    conversation_id: UUID
+    seq: int
+    role: Role
+    speaker: str = Field(description="the speaker's name when the turn carries one, else 'the user' or 'you'")
+    occurred_at: datetime
+    text: str
+
+
+class RecalledTurn(ContextTurn):
+    score: float
+    context: list[ContextTurn] = Field(description="the turns around it that came with it, in order")
+
+
+class ChatMessageView(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ContextView(BaseModel):
+    conversation_id: UUID | None
+    question: str = Field(description="what memory was recalled for")
+    block: str = Field(description="summary, recalled memory ([n] is sources[n-1]) and recent turns, as one text")
+    messages: list[ChatMessageView] = Field(
+        description="exactly what the responder sends its model: the block as system message, the recent "
+                    "window, the question")
+    summary: str | None
+    recalled: list[RecalledTurn]
+    recent: list[ContextTurn]
+    sources: list[UUID] = Field(description="ids of the recalled turns, in the block's order")
+    tokens: int = Field(description="what `messages` costs, counted by `tokenizer`")
+    budget: int
+    tokenizer: str
 
 
 class StatsView(BaseModel):

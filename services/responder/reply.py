@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts import ReplyGenerated, TokenUsage, TurnRecorded, identity
-from convmem.ports import ChatMessage, ChatModel, Completion, MemoryReader, ReplyLedger, TokenSink
-from convmem.retrieval import Retriever
-from services.responder.context import Context, RecallPolicy, build_context
+from convmem.context import Context, ContextBuilder
+from convmem.ports import ChatMessage, ChatModel, Completion, ReplyLedger, TokenSink
 
 OFFLINE_MODEL = "offline"
 
@@ -50,9 +49,8 @@ async def _generate(turn: TurnRecorded, messages: list[ChatMessage], model: Chat
         await stream.close()  # bounded; the pieces go out before the reply that ends them
 
 
-async def respond(turn: TurnRecorded, *, replies: ReplyLedger, memory: MemoryReader, retriever: Retriever,
-                  model: ChatModel | None, policy: RecallPolicy, tokens: TokenSink | None = None
-                  ) -> ReplyGenerated | None:
+async def respond(turn: TurnRecorded, *, replies: ReplyLedger, context: ContextBuilder,
+                  model: ChatModel | None, tokens: TokenSink | None = None) -> ReplyGenerated | None:
     """The reply to publish for this turn, or None (not a user turn awaiting a reply, or its
     reply was already published). The reply is claimed in the store before it is returned,
     so a redelivery or a second worker re-publishes the same reply instead of a new one.
@@ -63,9 +61,8 @@ async def respond(turn: TurnRecorded, *, replies: ReplyLedger, memory: MemoryRea
     if existing is not None:
         return None if existing.published else existing.reply
     started = time.perf_counter()
-    ctx = await build_context(turn, memory, retriever, policy)
-    completion = offline_completion(ctx) if model is None else await _generate(turn, ctx.messages(turn), model,
-                                                                               tokens)
+    ctx = await context.for_turn(turn)
+    completion = offline_completion(ctx) if model is None else await _generate(turn, ctx.messages(), model, tokens)
     reply = ReplyGenerated(
         tenant_id=turn.tenant_id, user_id=turn.user_id, conversation_id=turn.conversation_id,
         message_id=identity.reply_id_for(turn.message_id), in_reply_to=turn.message_id,

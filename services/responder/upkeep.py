@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from contracts import TurnRecorded
+from convmem.context import RecallPolicy
 from convmem.ports import ChatMessage, ChatModel, Conversations, MemoryReader, MemoryScope, Summary
-from services.responder.context import RecallPolicy
 
 SUMMARY_PROMPT = (
     "You maintain a running summary of a conversation between a user and an assistant. "

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 import structlog
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded, topics
+from convmem.context import ContextBuilder, RecallPolicy
 from convmem.delivery import Subscriptions
 from convmem.delivery.tokens import TokenPublisher
 from convmem.errors import RetryableError
 from convmem.ports import ChatModel, Conversations, MemoryReader, ReplyLedger
-from convmem.retrieval import Retriever
-from services.responder.context import RecallPolicy
 from services.responder.reply import respond
 from services.responder.upkeep import name_conversation, refresh_summary
 
@@ -25,7 +24,7 @@ class ResponderDeps:
     replies: ReplyLedger
     memory: MemoryReader
     conversations: Conversations
-    retriever: Retriever
+    context: ContextBuilder
     model: ChatModel | None
     policy: RecallPolicy
 
@@ -50,8 +49,7 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency
                publish_to=replies_out, mark=published, concurrency=concurrency)
     async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
         d = deps()
-        return await respond(turn, replies=d.replies, memory=d.memory, retriever=d.retriever, model=d.model,
-                             policy=d.policy, tokens=tokens)
+        return await respond(turn, replies=d.replies, context=d.context, model=d.model, tokens=tokens)
 
     @subs.each(topics.TURNS, group="responder.upkeep", event=TurnRecorded,
                title="responder.upkeep <- conv.turns.v1",

@@ -6,7 +6,7 @@ against each fake and its Postgres adapter."""
 from __future__ import annotations
 
 from convmem.ports import Storage
-from tests.fakes.compute import FakeChatModel, FakeEmbedder, FakeIndex, FakeSigningKeys
+from tests.fakes.compute import FakeChatModel, FakeEmbedder, FakeIndex, FakeSigningKeys, FakeTokenCounter
 from tests.fakes.db import FakeDb
 from tests.fakes.ledgers import (
     FakeDeliveryLog,
@@ -36,5 +36,5 @@ __all__ = [
     "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
     "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplyLedger",
     "FakeRetentionLedger", "FakeSendLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies",
-    "FakeTurnLedger", "FakeWhatsAppApi", "fake_storage",
+    "FakeTokenCounter", "FakeTurnLedger", "FakeWhatsAppApi", "fake_storage",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from convmem.ports import (
     Embedder,
     MemoryScope,
     SigningKeys,
+    TokenCounter,
     VectorHit,
     VectorIndex,
     VectorPoint,
@@ -77,6 +79,15 @@ class FakeEmbedder(Embedder):
                 v[int(hashlib.sha1(word.encode()).hexdigest(), 16) % self.dimension] += 1.0  # noqa: S324
             out.append(v)
         return out
+
+
+class FakeTokenCounter(TokenCounter):
+    """A token per word or punctuation mark: enough to test budgets without a tokenizer file."""
+
+    name = "fake-words"
+
+    def count(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text))
 
 
 class FakeChatModel(ChatModel):

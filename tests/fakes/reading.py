@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from convmem.ports import (
     Stats,
     Summary,
 )
+from convmem.speakers import vocative
 from tests.fakes.db import FakeDb, words
 
 
@@ -46,13 +48,40 @@ class FakeMemoryReader(MemoryReader):
         whole = MemoryScope(scope.tenant_id, scope.user_id, scope.conversation_id)
         return sorted((t for t in self.db.mine(whole) if t.seq > after_seq), key=lambda t: t.seq)[:limit]
 
-    async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
+    async def search_text(self, scope: MemoryScope, query: str, limit: int,
+                          context: float = 0.0) -> list[tuple[UUID, float]]:
         # Share of the query's words a turn contains (Postgres weighs them by rarity); ties go
-        # to the later turn, as in Postgres.
+        # to the later turn, as in Postgres. With context, the previous turn's words count at
+        # that weight.
         q = words(query)
-        scored = [(t, len(q & words(t.text)) / max(1, len(q))) for t in self.db.mine(scope)]
+        mine = self.db.mine(scope)
+        at = {(t.conversation_id, t.seq): t for t in mine}
+
+        def covered(t: TurnRecorded) -> float:
+            own = q & words(t.text)
+            before = at.get((t.conversation_id, t.seq - 1)) if context > 0 else None
+            carried = (q & words(before.text)) - own if before is not None else set()
+            return (len(own) + context * len(carried)) / max(1, len(q))
+
+        scored = [(t, covered(t)) for t in mine]
         ranked = sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], -s[0].occurred_at.timestamp()))
         return [(t.message_id, score) for t, score in ranked[:limit]]
+
+    async def speakers_named(self, scope: MemoryScope, words: Sequence[str]) -> list[str]:
+        wanted = {w.lower() for w in words}
+        names = {str(t.metadata.get("speaker")) for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id))
+                 if t.metadata.get("speaker")}
+        return sorted(n for n in names if n.split(" ")[0].lower() in wanted)
+
+    async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for name in {n for n in names if n.isalpha()}:
+            pattern = re.compile(vocative(name), re.IGNORECASE)
+            for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id)):
+                if pattern.search(t.text):
+                    out.setdefault(name, {}).setdefault(t.role, 0)
+                    out[name][t.role] += 1
+        return out
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
                          radius: int) -> list[TurnRecorded]:
@@ -61,6 +90,12 @@ class FakeMemoryReader(MemoryReader):
         wanted = {(c, s + d) for c, s in places for d in range(-radius, radius + 1)}
         return [t for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id))
                 if (t.conversation_id, t.seq) in wanted]
+
+    async def neighbourhood(self, scope: MemoryScope, ids: Sequence[UUID], radius: int) -> list[TurnRecorded]:
+        hits = await self.turns_by_ids(scope, ids)
+        near = await self.neighbours(scope, [(t.conversation_id, t.seq) for t in hits], max(0, radius)) \
+            if radius > 0 else []
+        return list({t.message_id: t for t in [*hits, *near]}.values())
 
     async def summary(self, conversation_id: UUID) -> Summary | None:
         return self.db.summaries.get(conversation_id)

@@ -41,25 +41,34 @@ async def test_records_survive_a_rebalance_in_order_per_key_and_all_committed(en
     seen: dict[bytes, list[int]] = defaultdict(list)
     by_member: dict[str, int] = defaultdict(int)
     rng = random.Random(3)
+    joined = asyncio.Event()  # set once the second member owns partitions
 
     def handler(member: str) -> Callable[[ConsumerRecord], Awaitable[None]]:
         async def handle(record: ConsumerRecord) -> None:
             await asyncio.sleep(rng.uniform(0.005, 0.03))  # a model call, say
+            if member == "first" and sum(map(len, seen.values())) >= KEYS * PER_KEY // 4:
+                # Past a quarter, the first member's calls hang until the second has joined:
+                # records are in flight when the partitions move, and some are left for both.
+                await joined.wait()
             assert record.key is not None and record.value is not None
             seen[record.key].append(int(record.value))
             by_member[member] += 1
 
         return handle
 
+    # A short settle: the first member's hung calls are abandoned on revocation, uncommitted.
     first = KeyedConsumer(bootstrap, topic, group, handler("first"), max_in_flight=8, commit_interval_s=0.2,
-                          settle_s=5)
+                          settle_s=1)
     second = KeyedConsumer(bootstrap, topic, group, handler("second"), max_in_flight=8, commit_interval_s=0.2,
-                           settle_s=5)
+                           settle_s=1)
     await first.start()
     deadline = time.monotonic() + 60
     while sum(map(len, seen.values())) < KEYS * PER_KEY // 4 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     await second.start()  # joins mid-stream: partitions move while records are in flight
+    while not second.assigned and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    joined.set()
     while (len(seen) < KEYS or any(set(v) != set(range(PER_KEY)) for v in seen.values())) \
             and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

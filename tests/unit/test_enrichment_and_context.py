@@ -9,10 +9,10 @@ import pytest
 
 from composition.policies import intent_rules
 from contracts import MessageReceived, TurnRecorded
+from convmem.context import RecallPolicy
 from convmem.ports import ConversationInfo, MemoryScope, Summary
 from convmem.settings import ConfigError, IndexerSettings, load
 from services.indexer.enrichment import IntentRules, detect_language, enrich, load_rules
-from services.responder.context import Recalled, RecallPolicy, estimate_tokens, fit
 from services.responder.upkeep import extractive_summary, name_conversation, refresh_summary
 from tests.fakes import FakeChatModel, FakeDb, fake_storage
 
@@ -60,21 +60,6 @@ def test_intent_rules_from_a_file_are_checked_at_start_up(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="CONVMEM_INTENT_RULES"):
         intent_rules(load(IndexerSettings, kafka_bootstrap="k:1", database_url="postgresql://x/y",
                           intent_rules=str(bad)))
-
-
-def test_context_fits_the_budget_keeping_the_question_memory_and_newest_turns() -> None:
-    current = turn(100, "and what about my sister?")
-    recent = [turn(i, f"turn number {i} " + "words " * 40) for i in range(80, 100)]
-    memory = [Recalled(turn(3, "my sister Lucia lives in Porto"), 0.03, [turn(2, "tell me about your family")])]
-    summary = Summary(uuid.UUID(int=1), "2026-01-05: the user planned a trip", 60, "extractive")
-    ctx = fit(current, recent, memory, summary, budget=600)
-    assert ctx.tokens(current) <= 600
-    assert ctx.summary == summary and [r.turn.text for r in ctx.recalled] == ["my sister Lucia lives in Porto"]
-    assert ctx.recent and ctx.recent[-1].seq == 99 and len(ctx.recent) < len(recent)
-    assert [t.seq for t in ctx.recent] == sorted(t.seq for t in ctx.recent)
-    system = ctx.messages(current)[0].content
-    assert "Lucia" in system and "tell me about your family" in system and "planned a trip" in system
-    assert estimate_tokens("x" * 400) == 104
 
 
 def test_extractive_summary_keeps_dated_facts_and_drops_small_talk() -> None:

@@ -4,17 +4,17 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.context import ContextBuilder
 from convmem.ports import Storage
 from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from services.indexer.recording import record
-from services.responder.context import RecallPolicy
 from services.responder.reply import OFFLINE_MODEL, respond
-from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, fake_storage
+from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, FakeTokenCounter, fake_storage
 
 
-def memory(store: Storage, index: FakeIndex) -> Retriever:
-    return Retriever(store.memory, index, FakeEmbedder())
+def memory(store: Storage, index: FakeIndex) -> ContextBuilder:
+    return ContextBuilder(store.memory, Retriever(store.memory, index, FakeEmbedder()), FakeTokenCounter())
 
 
 def said(user: str, text: str, conv: uuid.UUID | None = None, tenant: str = "t1") -> MessageReceived:
@@ -35,8 +35,7 @@ async def test_recall_comes_from_the_same_user_only_and_offline_mode_says_so() -
     fact = await recorded(store, index, said("ana", "my cat is called Miso"))
     await recorded(store, index, said("ben", "my cat is called Rex"))
     question = await recorded(store, index, said("ana", "what is my cat called"))
-    reply = await respond(question, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=None,
-                          policy=RecallPolicy())
+    reply = await respond(question, replies=store.replies, context=memory(store, index), model=None)
     assert reply is not None and reply.model == OFFLINE_MODEL
     assert reply.sources == [fact.message_id]
     assert "offline mode" in reply.text and "Miso" in reply.text and "Rex" not in reply.text
@@ -47,8 +46,7 @@ async def test_a_reply_is_generated_once_and_republished_only_until_marked() -> 
     turn = await recorded(store, index, said("ana", "hello"))
 
     async def answer() -> ReplyGenerated | None:
-        return await respond(turn, replies=store.replies, memory=store.memory, retriever=memory(store, index),
-                             model=model, policy=RecallPolicy())
+        return await respond(turn, replies=store.replies, context=memory(store, index), model=model)
 
     first = await answer()
     again = await answer()  # crash before publishing: same reply
@@ -63,8 +61,7 @@ async def test_recent_turns_are_context_not_memory() -> None:
     conv = uuid.uuid4()
     first = await recorded(store, index, said("ana", "my cat is called Miso", conv))
     second = await recorded(store, index, said("ana", "what is my cat called", conv))
-    reply = await respond(second, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=model,
-                          policy=RecallPolicy())
+    reply = await respond(second, replies=store.replies, context=memory(store, index), model=model)
     assert reply is not None and reply.sources == []
     sent = model.calls[0]
     assert [m.content for m in sent[1:]] == [first.text, second.text]
@@ -74,8 +71,7 @@ async def test_assistant_turns_and_imports_get_no_reply() -> None:
     store, index = fake_storage(), FakeIndex()
     event = said("ana", "old history").model_copy(update={"reply_expected": False, "channel": "import"})
     turn = await recorded(store, index, event)
-    assert await respond(turn, replies=store.replies, memory=store.memory, retriever=memory(store, index), model=None,
-                         policy=RecallPolicy()) is None
+    assert await respond(turn, replies=store.replies, context=memory(store, index), model=None) is None
 
 
 async def test_redelivered_inbound_is_not_announced_twice() -> None:

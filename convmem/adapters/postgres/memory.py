@@ -12,6 +12,7 @@ from contracts import TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, or_query, scope_sql
 from convmem.ports import MemoryReader, MemoryScope, Summary
+from convmem.speakers import vocative
 
 
 class PgMemoryReader(MemoryReader):
@@ -53,34 +54,86 @@ class PgMemoryReader(MemoryReader):
 
         return await self._pool.run(q)
 
-    async def search_text(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[UUID, float]]:
+    async def search_text(self, scope: MemoryScope, query: str, limit: int,
+                          context: float = 0.0) -> list[tuple[UUID, float]]:
         """Turns sharing words with the query, scored by how much of the query's information
         they cover: the idf (BM25's, over this user's own turns) of the words a turn shares,
         divided by the idf of all the query's words. 1.0 means every word matched; a turn
         that shares only a common word scores near 0. Chat turns are short, so term frequency
-        and length add little; rarity is what separates "Porto" from "say"."""
+        and length add little; rarity is what separates "Porto" from "say".
+
+        With `context` > 0 a turn is read together with the turn before it (the question it
+        may answer): the previous turn's words count too, at that weight, so "The lemon tart,
+        easily!" is found by the words of "Which dish did you like best?"."""
         tsq = or_query(query)
         if tsq is None:
             return []
         where, args = scope_sql(scope, 3)
+        weight = f"${3 + len(args)}"
+        carried = f"""UNION ALL
+                    SELECT m.id, m.occurred_at, h.lex, {weight}::float8 FROM hits h
+                    JOIN messages m ON m.conversation_id = h.conversation_id AND m.seq = h.seq + 1
+                    WHERE {where}""" if context > 0 else ""
         rows = await self._pool.run(lambda c: c.fetch(
             f"""WITH terms AS (
                     SELECT DISTINCT lex, quote_literal(lex)::tsquery AS q
                     FROM unnest(tsvector_to_array(to_tsvector('english', $1))) AS lex),
                 hits AS (
-                    SELECT m.id, m.occurred_at, t.lex FROM messages m JOIN terms t ON m.search_tsv @@ t.q
+                    SELECT m.id, m.conversation_id, m.seq, m.occurred_at, t.lex
+                    FROM messages m JOIN terms t ON m.search_tsv @@ t.q
                     WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}),
                 df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
                 n AS (SELECT count(*) AS n FROM messages m WHERE {where}),
                 idf AS (SELECT t.lex, ln(1 + (n.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) AS w
                         FROM terms t CROSS JOIN n LEFT JOIN df USING (lex)),
-                mass AS (SELECT sum(w) AS total FROM idf)
-                SELECT h.id, sum(idf.w) / mass.total AS score
-                FROM hits h JOIN idf USING (lex) CROSS JOIN mass
-                GROUP BY h.id, h.occurred_at, mass.total
-                ORDER BY score DESC, h.occurred_at DESC LIMIT $2""",
-            tsq, limit, *args))
+                mass AS (SELECT sum(w) AS total FROM idf),
+                said AS (
+                    SELECT id, occurred_at, lex, max(part) AS part FROM (
+                        SELECT id, occurred_at, lex, 1.0::float8 AS part FROM hits
+                        {carried}) x
+                    GROUP BY id, occurred_at, lex)
+                SELECT s.id, sum(idf.w * s.part) / mass.total AS score
+                FROM said s JOIN idf USING (lex) CROSS JOIN mass
+                GROUP BY s.id, s.occurred_at, mass.total
+                ORDER BY score DESC, s.occurred_at DESC LIMIT $2""",
+            tsq, limit, *args, *([context] if context > 0 else [])))
         return [(r["id"], float(r["score"])) for r in rows]
+
+    async def speakers_named(self, scope: MemoryScope, words: Sequence[str]) -> list[str]:
+        """Which of `words` are the first names of people who speak in this user's memory
+        (turns that carry metadata.speaker), as the turns spell the full name."""
+        wanted = sorted({w.lower() for w in words if w.strip()})
+        if not wanted:
+            return []
+        rows = await self._pool.run(lambda c: c.fetch(
+            """SELECT found.name FROM unnest($3::text[]) AS w(word), LATERAL (
+                   SELECT m.metadata ->> 'speaker' AS name FROM messages m
+                   WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.metadata ? 'speaker'
+                     AND lower(split_part(m.metadata ->> 'speaker', ' ', 1)) = w.word AND m.deleted_at IS NULL
+                   LIMIT 1) AS found""",
+            scope.tenant_id, scope.user_id, wanted))
+        return sorted({r["name"] for r in rows})
+
+    async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each name, how many of this user's turns of each role address someone by it
+        (convmem.speakers.vocative); names are plain words, never regular expression syntax."""
+        wanted = sorted({n for n in names if n.isalpha()})
+        if not wanted:
+            return {}
+        rows = await self._pool.run(lambda c: c.fetch(
+            """WITH w AS (
+                   SELECT word, lex FROM unnest($3::text[]) AS word,
+                   LATERAL unnest(tsvector_to_array(to_tsvector('english', word))) AS lex)
+               SELECT w.word, m.role, count(*) AS n FROM w JOIN messages m
+                 ON m.tenant_id = $1 AND m.user_id = $2 AND m.deleted_at IS NULL
+                AND m.search_tsv @@ quote_literal(w.lex)::tsquery
+                AND m.content ~* replace($4, '{name}', w.word)
+               GROUP BY w.word, m.role""",
+            scope.tenant_id, scope.user_id, wanted, vocative("{name}")))
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["word"], {})[r["role"]] = int(r["n"])
+        return out
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
                          radius: int) -> list[TurnRecorded]:
@@ -94,6 +147,21 @@ class PgMemoryReader(MemoryReader):
                            generate_series(-$3::int, $3::int) AS d)
                   AND {where}""",
             [c for c, _ in places], [s for _, s in places], radius, *args))
+        return [as_turn(r) for r in rows]
+
+    async def neighbourhood(self, scope: MemoryScope, ids: Sequence[UUID], radius: int) -> list[TurnRecorded]:
+        """In one round trip: the turns with these ids that the scope admits, and the turns
+        within `radius` of them in their conversations (this user's, whatever the scope's
+        time bounds, as `neighbours`)."""
+        where, args = scope_sql(scope, 3)
+        user, user_args = scope_sql(MemoryScope(scope.tenant_id, scope.user_id), 3 + len(args))
+        rows = await self._pool.run(lambda c: c.fetch(
+            f"""WITH hit AS (SELECT m.conversation_id, m.seq FROM messages m WHERE m.id = ANY($1::uuid[]) AND {where})
+                SELECT {TURN_COLUMNS} FROM messages m
+                WHERE (m.conversation_id, m.seq) IN (
+                    SELECT h.conversation_id, h.seq + d FROM hit h, generate_series(-$2::int, $2::int) AS d)
+                  AND {user}""",
+            list(ids), max(0, radius), *args, *user_args))
         return [as_turn(r) for r in rows]
 
     async def summary(self, conversation_id: UUID) -> Summary | None:

