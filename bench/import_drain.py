@@ -72,7 +72,7 @@ async def run(a: argparse.Namespace) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
             f.write("\n".join(json.dumps(line) for line in lines) + "\n")
         started = time.time()
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "composition.cli", "import", f.name,
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "composition.cli", "import", f.name, "--keep-expired",
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         out, _ = await proc.communicate()
         imported = time.time() - started
