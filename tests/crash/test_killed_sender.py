@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,11 +21,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from composition.roles import consumer_groups
 from contracts import DeliveryStatusChanged, ReplyGenerated, identity, topics
 from convmem.adapters.postgres import PostgresStorage
-from convmem.kafka_admin import ensure_topics, start_groups_at_end
+from convmem.kafka_admin import ensure_topics
 from tests.conftest import eventually
+from tests.crash.child import Child
 from tests.fake_graph import TOKEN, FakeGraph
 from tests.services import Endpoints
 
@@ -44,40 +42,19 @@ async def slow_graph() -> AsyncIterator[FakeGraph]:
     await graph.stop()
 
 
-class Sender:
+class Sender(Child):
     """`convmem run sender` as a child process, with its own consumer group."""
 
     def __init__(self, endpoints: Endpoints, graph: FakeGraph, state: Path) -> None:
-        self.log = state / "sender.log"
-        self.bootstrap, self.group_prefix = endpoints.kafka_bootstrap, f"crash-sender-{uuid.uuid4().hex[:8]}"
-        self.env = {
+        prefix = f"crash-sender-{uuid.uuid4().hex[:8]}"
+        env = {
             **os.environ, "CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
-            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": self.group_prefix,
+            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": prefix,
             "CONVMEM_WHATSAPP_API_BASE_URL": graph.base_url, "CONVMEM_WHATSAPP_ACCESS_TOKEN": TOKEN,
             "CONVMEM_WHATSAPP_TIMEOUT_S": "5", "CONVMEM_SENDER_CLAIM_LEASE_S": "3",
             "CONVMEM_RETRY_BACKOFF_MAX_S": "1", "CONVMEM_LOG_LEVEL": "WARNING",
         }
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        await start_groups_at_end(self.bootstrap, consumer_groups(["sender"], self.group_prefix))
-        with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "composition.cli", "run", "sender", env=self.env, stdout=out,
-                stderr=asyncio.subprocess.STDOUT)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=30)
-            except TimeoutError:
-                await self.kill()
+        super().__init__(["sender"], ["sender"], env, state / "sender.log", endpoints.kafka_bootstrap, prefix)
 
 
 def whatsapp_reply(tenant: str, i: int) -> ReplyGenerated:

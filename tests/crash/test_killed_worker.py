@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -25,10 +23,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from composition.roles import ROLES, consumer_groups
+from composition.roles import ROLES
 from contracts import ReplyGenerated, topics
-from convmem.kafka_admin import start_groups_at_end
 from tests.conftest import APP_SECRET, GROUP_PREFIX, JWT_SECRET, VERIFY_TOKEN, Tap, eventually, token
+from tests.crash.child import Child
 from tests.fake_llm import FakeLLM
 from tests.services import Endpoints
 
@@ -67,30 +65,25 @@ async def suite_runtime_is_consuming(bootstrap: str) -> bool:
         await admin.close()
 
 
-class Worker:
+class Worker(Child):
     """`convmem run all` as a child process, with its own consumer groups and HTTP port."""
 
     def __init__(self, endpoints: Endpoints, model: FakeLLM, state: Path) -> None:
         self.port = free_port()
-        self.log = state / "worker.log"
-        self.bootstrap, self.group_prefix = endpoints.kafka_bootstrap, f"crash-{uuid.uuid4().hex[:8]}"
-        self.env = {
+        prefix = f"crash-{uuid.uuid4().hex[:8]}"
+        env = {
             **os.environ, "CONVMEM_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
-            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": self.group_prefix,
+            "CONVMEM_DATABASE_URL": endpoints.database_url, "CONVMEM_GROUP_PREFIX": prefix,
             "CONVMEM_LLM_BASE_URL": model.base_url, "CONVMEM_LLM_MODEL": "fake-gpt",
             "CONVMEM_VECTOR_PATH": str(state / "vectors"), "CONVMEM_JWT_SECRET": JWT_SECRET,
             "CONVMEM_WHATSAPP_APP_SECRET": APP_SECRET, "CONVMEM_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
             "CONVMEM_SWEEP_INTERVAL_S": "86400", "CONVMEM_LOG_LEVEL": "WARNING",
         }
-        self.proc: asyncio.subprocess.Process | None = None
+        super().__init__(ROLES, ["all", "--port", str(self.port)], env, state / "worker.log",
+                         endpoints.kafka_bootstrap, prefix)
 
     async def start(self) -> None:
-        # Its groups are new: they start at the end of the topics, not at earlier runs' records.
-        await start_groups_at_end(self.bootstrap, consumer_groups(ROLES, self.group_prefix))
-        with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "composition.cli", "run", "all", "--port", str(self.port),
-                env=self.env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+        await super().start()
 
         async def ready() -> bool:
             assert self.proc is not None
@@ -103,19 +96,6 @@ class Worker:
                 return False
 
         await eventually(ready, timeout=90, interval=0.3)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=30)
-            except TimeoutError:
-                await self.kill()
 
 
 async def answered(db: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> bool:
