@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml deploy/kafka/pom.xml
 
 demo: install
 	$(BIN)/convmem stack up
-	$(BIN)/convmem demo --with-workers
+	@echo "the demo's logs: .convmem/demo.log"
+	@$(BIN)/convmem demo --with-workers 2> .convmem/demo.log || { tail -20 .convmem/demo.log; exit 1; }
 
 test: install
 	$(BIN)/convmem stack up

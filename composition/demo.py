@@ -88,9 +88,18 @@ async def run_demo(with_workers: bool = False) -> int:
     runtime = None
     base = f"http://{settings.http_host}:{settings.http_port}"
     if with_workers:
+        from composition.roles import consumer_groups
         from composition.runtime import ROLES, Runtime
+        from convmem.kafka_admin import start_groups_at_end
+        from convmem.settings import IndexerSettings, ResponderSettings, RetentionSettings
 
-        runtime = Runtime(ROLES, http_port=0)
+        # The demo's workers answer the demo: consumer groups of their own, from the end of the
+        # topics, so whatever else a long-lived stack holds is not replayed first.
+        fresh = {"group_prefix": f"demo-{uuid.uuid4().hex[:8]}"}
+        await start_groups_at_end(settings.kafka_bootstrap, consumer_groups(ROLES, fresh["group_prefix"]))
+        runtime = Runtime(ROLES, ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
+                          responder=load(ResponderSettings, **fresh), retention=load(RetentionSettings, **fresh),
+                          http_port=0)
         await runtime.start()
         base = f"http://127.0.0.1:{runtime.port}"
     if settings.jwt_secret is None:
