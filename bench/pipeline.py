@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import baseline_embedding, baseline_kafka, baseline_postgres, row
 from bench.percentiles import pct
+from bench.servers import local_server
 from composition.roles import RoleSettings, consumer_groups
 from composition.runtime import Runtime
 from convmem.kafka_admin import start_groups_at_end
@@ -75,23 +74,8 @@ async def model_server(latency: float | None, token_interval: float = 0.0) -> As
     if latency is None:
         yield None
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_llm", "--port", str(port),  # noqa: S603, ASYNC220
-                             "--latency", str(latency), "--token-interval", str(token_interval)],
-                            stderr=subprocess.DEVNULL)
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{port}/stats")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait()
+    async with local_server("tests.fake_llm", "--latency", str(latency), "--token-interval", str(token_interval)) as base:
+        yield f"{base}/v1"
 
 
 async def model_peak(base_url: str | None) -> int | None:

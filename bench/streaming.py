@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -43,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import TEXTS, row
 from bench.pipeline import model_server
+from bench.servers import local_server
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
 from contracts import ReplyGenerated, identity, topics
@@ -136,22 +135,8 @@ async def model_baseline(base_url: str, n: int = 20) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def graph_server(latency: float) -> AsyncIterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_graph", "--port", str(port),  # noqa: S603, ASYNC220
-                             "--latency", str(latency)], stderr=subprocess.DEVNULL)
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{port}/stats")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v23.0"
-    finally:
-        proc.terminate()
-        proc.wait()
+    async with local_server("tests.fake_graph", "--latency", str(latency)) as base:
+        yield f"{base}/v23.0"
 
 
 async def sender(common: CommonSettings, a: argparse.Namespace) -> list[str]:
