@@ -26,6 +26,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.local_http import LocalServer
+
 TOKEN = "test-graph-token"
 VERSION = "v23.0"
 
@@ -46,7 +48,7 @@ class Taken:
 
 
 @dataclass
-class FakeGraph:
+class FakeGraph(LocalServer):
     token: str = TOKEN
     latency_s: float = 0.0
     # recipient -> (HTTP status, Graph error code) answered to its next requests, in order
@@ -58,15 +60,11 @@ class FakeGraph:
     webhook_url: str | None = None  # where status webhooks go, signed with `app_secret`
     app_secret: str = ""
     statuses: tuple[str, ...] = ("sent", "delivered", "read")
-    server: uvicorn.Server | None = None
-    task: asyncio.Task[Any] | None = None
     _posting: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
-        assert self.server is not None
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/{VERSION}"
+        return f"http://127.0.0.1:{self.port}/{VERSION}"
 
     def to(self, recipient: str) -> list[Taken]:
         return [t for t in self.taken if t.to == recipient]
@@ -138,20 +136,10 @@ class FakeGraph:
                 except httpx.HTTPError:
                     return  # Meta would retry later; a test that needs it will notice
 
-    async def start(self, port: int = 0) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="off"))
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-
     async def stop(self) -> None:
-        for task in list(self._posting):
+        for task in list(self._posting):  # status callbacks still on their way
             task.cancel()
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        await super().stop()
 
 
 def main() -> None:

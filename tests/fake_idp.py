@@ -4,7 +4,6 @@ see what the key cache does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -12,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+
+from tests.local_http import LocalServer
 
 ISSUER = "https://idp.test"
 AUDIENCE = "convmem-test"
@@ -34,12 +34,10 @@ def _jwk(kid: str, key: PrivateKey) -> dict[str, Any]:
 
 
 @dataclass
-class FakeIdP:
+class FakeIdP(LocalServer):
     keys: dict[str, PrivateKey] = field(default_factory=dict)
     fetches: int = 0
     down: bool = False
-    server: uvicorn.Server | None = None
-    task: asyncio.Task[Any] | None = None
 
     def __post_init__(self) -> None:
         self.rotate()
@@ -47,8 +45,7 @@ class FakeIdP:
 
     @property
     def jwks_url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}/.well-known/jwks.json"
+        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
 
     def rotate(self) -> str:
         """Publishes a new RSA key (the old ones stay published, as providers do) and returns its kid."""
@@ -78,16 +75,3 @@ class FakeIdP:
             return {"keys": [_jwk(kid, key) for kid, key in self.keys.items()]}
 
         return app
-
-    async def start(self) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=0, log_level="warning",
-                                                    lifespan="off"))
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.task is not None:
-            await self.task

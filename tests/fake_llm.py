@@ -19,25 +19,23 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from tests.local_http import LocalServer
+
 MODEL = "fake-gpt"
 
 
 @dataclass
-class FakeLLM:
+class FakeLLM(LocalServer):
     failures: list[int] = field(default_factory=list)  # statuses to answer, one per call, first
     requests: list[dict[str, Any]] = field(default_factory=list)
     latency_s: float = 0.0  # before the first token (or the whole answer, unstreamed)
     token_interval_s: float = 0.0  # between streamed tokens
     in_flight: int = 0
     peak_in_flight: int = 0
-    server: uvicorn.Server | None = None
-    task: asyncio.Task[Any] | None = None
 
     @property
     def base_url(self) -> str:
-        assert self.server is not None
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def answer(self, messages: list[dict[str, str]]) -> str:
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
@@ -110,19 +108,6 @@ class FakeLLM:
                                           "total_tokens": prompt + len(words)}}
         yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
-
-    async def start(self) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=0, log_level="warning",
-                                                    lifespan="off"))
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.task is not None:
-            await self.task
 
 
 def main() -> None:
