@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from composition.runtime import Runtime
 from tests.conftest import eventually, token, unique
+from tests.e2e.test_memory_api import history
 from tests.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.stack
@@ -27,18 +27,8 @@ TRIP = "我们下周去波尔图旅行\uff0c我很期待\uff01"  # "we're off to
 async def converse(api: httpx.AsyncClient, owner: str, lines: list[tuple[str, str, str]], days_ago: int,
                    conversation_id: str | None = None) -> list[dict[str, Any]]:
     """A two-person history, as a backend imports it: each turn names its speaker."""
-    out: list[dict[str, Any]] = []
-    for i, (role, speaker, text) in enumerate(lines):
-        body: dict[str, Any] = {
-            "user_id": owner, "text": text, "role": role, "reply_expected": False, "metadata": {"speaker": speaker},
-            "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago, minutes=len(lines) - i)).isoformat()}
-        if conversation_id:
-            body["conversation_id"] = conversation_id
-        resp = await api.post("/v1/messages", json=body, headers=token("backend", roles=SERVICE))
-        assert resp.status_code == 202, resp.text
-        conversation_id = resp.json()["conversation_id"]
-        out.append(resp.json())
-    return out
+    return await history(api, owner, [(role, text) for role, _, text in lines], days_ago, conversation_id,
+                         metadata=[{"speaker": speaker} for _, speaker, _ in lines])
 
 
 async def dessert_history(api: httpx.AsyncClient, owner: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -28,12 +28,15 @@ PAST = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
 
 
 async def history(api: httpx.AsyncClient, user: str, turns: list[tuple[str, str]], days_ago: int = 0,
-                  conversation_id: str | None = None) -> list[dict[str, Any]]:
-    """Backfill turns as a chatbot backend would: service token, no replies wanted."""
+                  conversation_id: str | None = None,
+                  metadata: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Backfill turns as a chatbot backend would: service token, no replies wanted; each turn
+    with its own metadata when given."""
     out: list[dict[str, Any]] = []
     for i, (role, text) in enumerate(turns):
         body: dict[str, Any] = {
             "user_id": user, "text": text, "role": role, "reply_expected": False,
+            "metadata": metadata[i] if metadata else {},
             "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago, minutes=len(turns) - i)).isoformat()}
         if conversation_id:
             body["conversation_id"] = conversation_id
