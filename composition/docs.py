@@ -35,7 +35,7 @@ def asyncapi_document() -> dict[str, Any]:
     # Declaring needs no connection: the broker is described, never started.
     common = load(CommonSettings, kafka_bootstrap="localhost:9092", database_url="postgresql://docs/unused",
                   _env_file=None)
-    policy = DeliveryPolicy(group="convmem")
+    policy = DeliveryPolicy()
     broker = build_broker(common.kafka_bootstrap, policy)
     declared = declare(broker, policy, ROLES, Resources(), RoleSettings(), "convmem", bootstrap=None)
     spec = AsyncAPI(broker, title="convmem events", version="1.0.0", description=DESCRIPTION)

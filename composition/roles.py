@@ -49,7 +49,7 @@ class Declared:
 def build_broker(bootstrap: str, policy: DeliveryPolicy) -> KafkaBroker:
     broker = KafkaBroker(
         bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
-        middlewares=[policy], client_id="convmem", graceful_timeout=15, logger=None,
+        client_id="convmem", graceful_timeout=15, logger=None,
         description="convmem: conversational memory events",
     )
     policy.broker = broker
@@ -133,6 +133,6 @@ def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings,
 def consumer_groups(roles: Sequence[str], group_prefix: str) -> list[tuple[str, str]]:
     """The (consumer group, topic) pairs these roles consume, from a declaration that never
     connects."""
-    policy = DeliveryPolicy(group=group_prefix)
+    policy = DeliveryPolicy()
     broker = build_broker("unused:9092", policy)  # declared, never started
     return declare(broker, policy, roles, Resources(), RoleSettings(), group_prefix, bootstrap=None).subscriptions.groups

@@ -111,7 +111,7 @@ class Runtime:
             self.res.open_chat_model(self.responder)
         if self.sender is not None:
             self.res.open_whatsapp(self.sender)
-        self.policy = DeliveryPolicy(group=common.group_prefix, max_attempts=common.max_attempts,
+        self.policy = DeliveryPolicy(max_attempts=common.max_attempts,
                                      backoff_max_s=common.retry_backoff_max_s)
         self.broker = build_broker(common.kafka_bootstrap, self.policy)
         settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention, self.sender)
@@ -215,7 +215,7 @@ async def run_retention_sweep() -> list[Event]:
     res = Resources()
     await res.open_storage(settings.database_url.get_secret_value())
     res.open_vectors(settings)
-    policy = DeliveryPolicy(group=settings.group_prefix)
+    policy = DeliveryPolicy()
     broker = build_broker(settings.kafka_bootstrap, policy)
     privacy = privacy_outlet(Subscriptions(broker, policy, lambda: res.sealer, settings.group_prefix))
     await broker.connect()

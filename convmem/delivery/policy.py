@@ -1,4 +1,5 @@
-"""Retry and dead-lettering, in one place, as a FastStream middleware on every subscriber.
+"""Retry and dead-lettering, in one place: every subscription of convmem.delivery runs its
+handler through `DeliveryPolicy.run`, named by its consumer group.
 
 - RetryableError (a dependency is down): back off and run the handler again, in place. The
   offset is not committed, the partition waits, per-conversation order is kept: nothing lost.
@@ -23,7 +24,6 @@ from typing import Any, TypeVar
 
 import structlog
 from aiokafka.structs import ConsumerRecord
-from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
@@ -53,10 +53,10 @@ def reason(exc: BaseException) -> str:
 
 @dataclass
 class DeliveryPolicy:
-    """Shared by every subscriber of a broker; FastStream calls it to make a per-message
-    middleware."""
+    """Shared by every subscription of a broker. Each run names the consumer group it runs
+    for, so a dead-lettered record says which of a topic's groups failed it (replay re-sends
+    it to that group only)."""
 
-    group: str
     max_attempts: int = 3
     backoff_max_s: float = 30.0
     backoff_base_s: float = 0.2
@@ -64,14 +64,11 @@ class DeliveryPolicy:
     dead_lettered: int = field(default=0, init=False)
     on_dead_letter: list[Callable[[str, str], None]] = field(default_factory=list)
 
-    def __call__(self, msg: Any, /, *, context: Any) -> _Delivery:
-        return _Delivery(msg, context=context, policy=self)
-
     def backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt, 16))
         return delay * (0.5 + random.random() / 2)
 
-    async def dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    async def dead_letter(self, record: ConsumerRecord, reason: str, group: str) -> None:
         assert self.broker is not None, "DeliveryPolicy.broker must be set before consuming"
         dlq = topics.dead_letter_topic(record.topic)
         await self.broker.publish(
@@ -81,37 +78,37 @@ class DeliveryPolicy:
                 "x-original-topic": record.topic,
                 "x-original-partition": str(record.partition),
                 "x-original-offset": str(record.offset),
-                "x-consumer-group": self.group,
+                "x-consumer-group": group,
                 "x-failed-at": datetime.now(UTC).isoformat(),
             },
         )
         self.dead_lettered += 1
         log.warning("dead_lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, dlq=dlq, reason=reason)
+                    offset=record.offset, dlq=dlq, group=group, reason=reason)
         for hook in self.on_dead_letter:
             hook(record.topic, reason)
 
-    async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord]) -> Any:
+    async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str) -> Any:
         attempt = 0
         while True:
             try:
                 return await call()
             except RetryableError as exc:
                 delay = self.backoff(attempt)
-                log.warning("retrying", error=str(exc), attempt=attempt + 1, delay_s=round(delay, 2),
+                log.warning("retrying", error=str(exc), attempt=attempt + 1, delay_s=round(delay, 2), group=group,
                             **_where(records))
             except PoisonError as exc:
                 for record in records:
-                    await self.dead_letter(record, reason(exc))
+                    await self.dead_letter(record, reason(exc), group)
                 return None
             except Exception as exc:
                 if attempt + 1 >= self.max_attempts:
-                    log.exception("attempts_exhausted", attempts=attempt + 1, **_where(records))
+                    log.exception("attempts_exhausted", attempts=attempt + 1, group=group, **_where(records))
                     for record in records:
-                        await self.dead_letter(record, f"exhausted {attempt + 1} attempts: {reason(exc)}")
+                        await self.dead_letter(record, f"exhausted {attempt + 1} attempts: {reason(exc)}", group)
                     return None
                 delay = self.backoff(attempt)
-                log.warning("handler_failed", error=reason(exc), attempt=attempt + 1, **_where(records))
+                log.warning("handler_failed", error=reason(exc), attempt=attempt + 1, group=group, **_where(records))
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -121,16 +118,3 @@ def _where(records: Sequence[ConsumerRecord]) -> dict[str, Any]:
     if first is None:
         return {}
     return {"topic": first.topic, "partition": first.partition, "offset": first.offset, "records": len(records)}
-
-
-def _records(raw: Any) -> tuple[ConsumerRecord, ...]:
-    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
-
-
-class _Delivery(BaseMiddleware):
-    def __init__(self, msg: Any, /, *, context: Any, policy: DeliveryPolicy) -> None:
-        super().__init__(msg, context=context)
-        self.policy = policy
-
-    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
-        return await self.policy.run(lambda: call_next(msg), _records(msg.raw_message))

@@ -142,6 +142,8 @@ class Subscriptions:
         its own (convmem.delivery.keyed)."""
 
         def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
+            full = f"{self.group_prefix}.{group}"
+
             async def one(record: ConsumerRecord, single: bool) -> Out | None:
                 try:
                     opened = await self._open(event, record)
@@ -149,7 +151,7 @@ class Subscriptions:
                 except PoisonError as exc:
                     if single:
                         raise  # the delivery policy dead-letters a single record itself
-                    await self.policy.dead_letter(record, str(exc))
+                    await self.policy.dead_letter(record, str(exc), full)
                     return None
 
             async def process(records: Sequence[ConsumerRecord]) -> None:
@@ -181,12 +183,14 @@ class Subscriptions:
         if self.bootstrap is None:
             raise ValueError("concurrent subscriptions need the Kafka bootstrap servers")
 
+        full = f"{self.group_prefix}.{group}"
+
         async def handle(record: ConsumerRecord) -> None:
-            await self.policy.run(lambda: process((record,)), (record,))
+            await self.policy.run(lambda: process((record,)), (record,), full)
 
         self.consumed[title] = event
-        self.groups.append((f"{self.group_prefix}.{group}", topic))
-        self.keyed.append(KeyedConsumer(self.bootstrap, topic, f"{self.group_prefix}.{group}", handle,
+        self.groups.append((full, topic))
+        self.keyed.append(KeyedConsumer(self.bootstrap, topic, full, handle,
                                         max_in_flight=concurrency, client_id=self.group_prefix))
 
     def batch(self, topic: str, *, group: str, event: type[In], title: str, description: str,
@@ -195,13 +199,15 @@ class Subscriptions:
         """A handler of a whole batch (for work that is cheaper in bulk, like embedding)."""
 
         def register(handler: Callable[[list[In]], Awaitable[object]]) -> Callable[[list[In]], Awaitable[object]]:
+            full = f"{self.group_prefix}.{group}"
+
             async def consume(msg: KafkaMessage) -> None:
                 events: list[In] = []
                 for record in _as_records(msg.raw_message):
                     try:
                         opened = await self._open(event, record)
                     except PoisonError as exc:
-                        await self.policy.dead_letter(record, str(exc))
+                        await self.policy.dead_letter(record, str(exc), full)
                         continue
                     if opened is not None:
                         events.append(opened)
@@ -220,10 +226,15 @@ class Subscriptions:
                    batch_timeout_ms: int) -> None:
         batching: dict[str, Any] = ({} if max_records is None else
                                     {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
+        full = f"{self.group_prefix}.{group}"
         self.consumed[title] = event
-        self.groups.append((f"{self.group_prefix}.{group}", topic))
-        self.broker.subscriber(topic, group_id=f"{self.group_prefix}.{group}", decoder=_raw, title=title,
-                               description=description, **_CONSUMER, **batching)(consume)
+        self.groups.append((full, topic))
+
+        async def delivered(msg: KafkaMessage) -> None:
+            await self.policy.run(lambda: consume(msg), _as_records(msg.raw_message), full)
+
+        self.broker.subscriber(topic, group_id=full, decoder=_raw, title=title,
+                               description=description, **_CONSUMER, **batching)(delivered)
 
 
 async def in_key_order(records: Sequence[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[Out | None]],

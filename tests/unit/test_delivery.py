@@ -55,7 +55,7 @@ def record(value: bytes, topic: str = topics.TURNS) -> ConsumerRecord[bytes, byt
 
 def policy(max_attempts: int = 3) -> tuple[DeliveryPolicy, RecordingBroker]:
     broker = RecordingBroker()
-    p = DeliveryPolicy(group="g", max_attempts=max_attempts, backoff_base_s=0.001, backoff_max_s=0.001)
+    p = DeliveryPolicy(max_attempts=max_attempts, backoff_base_s=0.001, backoff_max_s=0.001)
     p.broker = broker  # type: ignore[assignment]  # only publish is used
     return p, broker
 
@@ -80,17 +80,18 @@ def said(conv: uuid.UUID, text: str) -> MessageReceived:
 async def test_poison_is_dead_lettered_at_once_with_its_reason() -> None:
     p, broker = policy()
     call, calls = failing(1, PoisonError("conversation belongs to another user"))
-    assert await p.run(call, [record(b"{}")]) is None
+    assert await p.run(call, [record(b"{}")], "convmem.indexer.embed") is None
     assert len(calls) == 1 and p.dead_lettered == 1
     topic, value, headers = broker.sent[0]
     assert topic == topics.dead_letter_topic(topics.TURNS) and value == b"{}"
     assert "another user" in headers["x-error"] and headers["x-original-offset"] == "7"
+    assert headers["x-consumer-group"] == "convmem.indexer.embed"  # which of the topic's groups failed
 
 
 async def test_a_programming_error_is_retried_then_dead_lettered_with_its_reason() -> None:
     p, broker = policy(max_attempts=3)
     call, calls = failing(10, ValueError("a bug, not bad input"))
-    assert await p.run(call, [record(b"{}")]) is None
+    assert await p.run(call, [record(b"{}")], "convmem.indexer.embed") is None
     assert len(calls) == 3 and p.dead_lettered == 1
     assert broker.sent[0][2]["x-error"].startswith("exhausted 3 attempts: ValueError: a bug")
 
@@ -98,7 +99,7 @@ async def test_a_programming_error_is_retried_then_dead_lettered_with_its_reason
 async def test_a_transient_error_is_retried_in_place_and_never_dead_lettered() -> None:
     p, broker = policy(max_attempts=1)
     call, calls = failing(4, RetryableError("postgres unavailable"))
-    assert await p.run(call, [record(b"{}")]) == "done"
+    assert await p.run(call, [record(b"{}")], "convmem.indexer.embed") == "done"
     assert len(calls) == 5 and broker.sent == []
 
 
