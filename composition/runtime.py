@@ -21,7 +21,7 @@ from contracts import Event
 from convmem import logs
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.feed import TOPICS as FEED_TOPICS
-from convmem.delivery.feed import KafkaReplyFeed
+from convmem.delivery.feed import KafkaReplyFeed, envelope_owner
 from convmem.delivery.keyed import stop_all
 from convmem.delivery.tail import Tail
 from convmem.kafka_admin import ensure_topics
@@ -123,7 +123,8 @@ class Runtime:
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail")
+            self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail",
+                              owner=envelope_owner)
             await self._tail.start()
             feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
