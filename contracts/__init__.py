@@ -2,6 +2,7 @@
 
 from contracts import identity, topics
 from contracts.events import (
+    OFFLINE_MODEL,
     SCHEMA_VERSION,
     ConversationEvent,
     DeliveryStatusChanged,
@@ -19,6 +20,7 @@ from contracts.events import (
 )
 
 __all__ = [
+    "OFFLINE_MODEL",
     "SCHEMA_VERSION",
     "ConversationEvent",
     "DeliveryStatusChanged",

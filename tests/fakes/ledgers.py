@@ -24,6 +24,7 @@ from convmem.ports import (
     UserSummary,
 )
 from tests.fakes.db import FakeDb
+from tests.fakes.reading import offline_notice
 
 
 class FakeTurnLedger(TurnLedger):
@@ -143,7 +144,8 @@ class FakeEmbeddingLedger(EmbeddingLedger):
 
     async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
         hidden = self.db.deleted
-        return {i: self.db.turns[i].text for i in message_ids if i in self.db.turns and i not in hidden}
+        return {i: "" if offline_notice(self.db.turns[i]) else self.db.turns[i].text
+                for i in message_ids if i in self.db.turns and i not in hidden}
 
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         self.db.embedded.update(message_ids)
