@@ -17,6 +17,7 @@ from contracts.events import (
     SubjectErased,
     TokenUsage,
     TurnRecorded,
+    is_offline_notice,
 )
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "TokenUsage",
     "TurnRecorded",
     "identity",
+    "is_offline_notice",
     "topics",
 ]

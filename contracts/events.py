@@ -218,3 +218,8 @@ class RetentionPurged(Event):
     @property
     def key(self) -> bytes:
         return (self.tenant_id or "retention").encode()
+
+
+def is_offline_notice(turn: TurnRecorded) -> bool:
+    """A recorded reply no model wrote (its model, kept in the turn's metadata, is OFFLINE_MODEL)."""
+    return turn.role == "assistant" and turn.metadata.get("model") == OFFLINE_MODEL
