@@ -1,5 +1,5 @@
 """`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export,
-dlq."""
+status, dlq."""
 
 from __future__ import annotations
 
@@ -125,6 +125,16 @@ def _operate(command: str, run: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return 1
 
 
+def _status(args: argparse.Namespace) -> int:
+    from composition.status import show_status
+    from convmem.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    prefix = args.prefix or settings.group_prefix
+    return _operate("status", lambda: show_status(settings, prefix, args.tenant, args.json, sys.stdout,
+                                                  per_partition=args.partitions))
+
+
 def _dlq(args: argparse.Namespace) -> int:
     import re
 
@@ -210,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
     p.set_defaults(fn=_export)
+
+    p = sub.add_parser("status", help="consumer lag, dead-letter topic sizes, turns waiting for each stage")
+    p.add_argument("--json", action="store_true", help="JSON instead of tables")
+    p.add_argument("--prefix", default=None, help="consumer group prefix (default: CONVMEM_GROUP_PREFIX)")
+    p.add_argument("--tenant", default=None, help="count unembedded and unreplied turns of this tenant only")
+    p.add_argument("--partitions", action="store_true", help="a row per partition, with committed and end offsets")
+    p.set_defaults(fn=_status)
 
     p = sub.add_parser("dlq", help="dead letters: list, show one, replay to the group that failed them")
     dlq_sub = p.add_subparsers(dest="action", required=True)

@@ -12,7 +12,9 @@ from aiokafka.structs import ConsumerRecord
 
 from composition.dlq import envelope, group_names, instant, replay_target
 from composition.roles import ROLES, consumer_groups
+from composition.status import unrecorded
 from contracts import topics
+from convmem.consumer_lag import PartitionLag
 from convmem.dead_letters import DeadLetter, Selection, dead_letter_topics
 from convmem.delivery import headers
 from convmem.ports import Position
@@ -127,3 +129,14 @@ def test_show_never_prints_message_text_or_opens_sealed_fields() -> None:
     assert shown["message_id"] == "m-1" and shown["text"] == "<withheld: 30 characters>"
     assert envelope(b"\xff some raw bytes") == "<16 bytes, not JSON>"
     assert envelope(b'"just a string"') == "<15 bytes, JSON but not an object>"
+
+
+def test_unrecorded_turns_are_the_inbound_recorders_lag() -> None:
+    at = datetime(2026, 11, 26, 9, tzinfo=UTC)
+    lags = [PartitionLag("p.indexer.record-inbound", topics.INBOUND, 0, 10, 0, 13, at),
+            PartitionLag("p.indexer.record-inbound", topics.INBOUND, 1, None, 4, 6, at - timedelta(minutes=1)),
+            PartitionLag("p.indexer.embed", topics.TURNS, 0, 0, 0, 50)]
+    assert [p.lag for p in lags] == [3, 2, 50]  # never committed: the whole log is pending
+    waiting = unrecorded(lags, "p")
+    assert (waiting.count, waiting.oldest_at) == (5, at - timedelta(minutes=1))
+    assert unrecorded(lags, "q").count == 0
