@@ -121,7 +121,8 @@ def _operate(command: str, run: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(run())
     except (KafkaError, ConvmemError, OSError, TimeoutError) as exc:
-        print(f"convmem {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+        print(f"convmem {command}: {text}", file=sys.stderr)
         return 1
 
 

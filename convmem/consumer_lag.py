@@ -46,9 +46,9 @@ async def consumer_lag(bootstrap: str, groups: Sequence[tuple[str, str]], oldest
     pending record of each lagging partition was written (one small fetch per partition)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="convmem-ops")
     consumer = reader(bootstrap)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()  # inside: clients that failed to start are closed too
+        await consumer.start()
         found: list[PartitionLag] = []
         for group, topic in groups:
             parts = await partitions_of(consumer, topic)
@@ -87,8 +87,8 @@ async def _with_oldest(consumer: AIOKafkaConsumer, lags: list[PartitionLag], tim
 async def topic_sizes(bootstrap: str, names: Sequence[str]) -> dict[str, int]:
     """Records each topic holds now (end minus beginning, over its partitions)."""
     consumer = reader(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()
         sizes: dict[str, int] = {}
         for name in names:
             parts = await partitions_of(consumer, name)

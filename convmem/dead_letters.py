@@ -121,8 +121,8 @@ async def scan(bootstrap: str, dlq_topics: Sequence[str], since: datetime | None
     `since`, from the first record written at or after it. Stops at the end each partition
     had when the scan began, or after `stall_s` without progress (a broker gone away)."""
     consumer = reader(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a consumer that failed to start is closed too
         parts = [tp for t in dlq_topics for tp in await partitions_of(consumer, t)]
         if not parts:
             return
@@ -153,8 +153,8 @@ async def read_one(bootstrap: str, position: Position, timeout_s: float = 10.0) 
     """The dead letter at `position`, or None when there is none (never written, or gone
     with the topic's retention)."""
     consumer = reader(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a consumer that failed to start is closed too
         tp = TopicPartition(position.topic, position.partition)
         if tp not in await partitions_of(consumer, position.topic):
             return None
@@ -180,7 +180,11 @@ class Republisher:
                                           client_id="convmem-ops")
 
     async def __aenter__(self) -> Republisher:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:
