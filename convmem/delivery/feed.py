@@ -19,6 +19,7 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, topics
+from convmem.delivery import headers
 from convmem.delivery.policy import decode_event
 from convmem.delivery.subscriptions import open_or_drop
 from convmem.delivery.tail import Tail
@@ -96,6 +97,8 @@ class KafkaReplyFeed:
 
     async def _item(self, record: ConsumerRecord, partition: int, seen: dict[str, int]) -> FeedItem | None:
         where = encode_position(partition, seen[topics.REPLIES], seen[topics.TOKENS])
+        if headers.is_replay(record):
+            return None  # sent back for the one group that failed it; live readers had the original
         try:
             opened = await open_or_drop(self.sealer(), decode_event(_MODELS[record.topic], record))
         except PoisonError as exc:

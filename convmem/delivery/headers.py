@@ -64,3 +64,8 @@ def addressed_to(record: Any, group: str) -> bool:
         if name == REPLAY_FOR_GROUP:
             return bool((value or b"").decode("utf-8", "replace") == group)
     return True
+
+
+def is_replay(record: Any) -> bool:
+    """Whether the record is a dead letter sent back for one group (not a new event)."""
+    return any(name == REPLAY_FOR_GROUP for name, _ in record.headers or ())

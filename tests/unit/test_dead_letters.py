@@ -57,6 +57,7 @@ def test_a_replay_is_addressed_to_one_group_and_says_which_dead_letter_it_was() 
     assert not headers.addressed_to(replayed, "p.indexer.embed")
     assert not headers.addressed_to(replayed, "other.responder")  # another deployment's group of the same role
     assert headers.addressed_to(record({}), "p.indexer.embed")  # an ordinary record is everyone's
+    assert headers.is_replay(replayed) and not headers.is_replay(record({"correlation_id": "c-1"}))
     # Failing again, the replay's dead letter says which dead letter it came from.
     again = headers.dead_letter(replayed, "boom", "p.responder", now=FAILED)
     assert again[headers.REPLAY_OF] == "conv.turns.v1.dlq:0:4" and headers.REPLAY_FOR_GROUP not in again
