@@ -66,14 +66,21 @@ def _withhold(obj: Any) -> Any:
     return [_withhold(v) for v in obj] if isinstance(obj, list) else obj
 
 
-def _key(letter: DeadLetter) -> str:
-    return "" if letter.key is None else letter.key.decode("utf-8", "replace")
+def key_text(letter: DeadLetter) -> str:
+    """The key as text (ours are conversation ids); a key that is not printable text, in hex."""
+    if letter.key is None:
+        return ""
+    try:
+        text = letter.key.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    return text if text and text.isprintable() else "0x" + letter.key.hex()
 
 
 def _summary(letter: DeadLetter, replayed: bool | None) -> dict[str, Any]:
     original = letter.original
     return {"position": str(letter.position), "group": letter.group, "failed_at": letter.failed_at.isoformat(),
-            "reason": letter.reason, "key": _key(letter), "original": None if original is None else str(original),
+            "reason": letter.reason, "key": key_text(letter), "original": None if original is None else str(original),
             "original_at": None if letter.original_at is None else letter.original_at.isoformat(),
             "replay_of": letter.replay_of, "replayed": replayed}
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from composition.dlq import envelope, group_names, instant, replay_target
+from composition.dlq import envelope, group_names, instant, key_text, replay_target
 from composition.roles import ROLES, consumer_groups
 from composition.status import unrecorded
 from contracts import topics
@@ -106,6 +106,13 @@ def test_topics_and_groups_as_operators_name_them() -> None:
     for bad in ("conv.turns.v1.dlq", "conv.turns.v1.dlq:0", "x:a:1", ":0:1"):
         with pytest.raises(ValueError):
             Position.parse(bad)
+
+
+def test_keys_print_as_text_or_hex() -> None:
+    assert key_text(letter()) == "conv-1"
+    raw = DeadLetter(Position("x.dlq", 0, 0), b"\x00\xffab", b"", {}, 0)
+    assert key_text(raw) == "0x00ff6162"
+    assert key_text(DeadLetter(Position("x.dlq", 0, 0), None, b"", {}, 0)) == ""
 
 
 def test_a_replay_goes_to_the_group_that_failed_it_under_any_prefix() -> None:
