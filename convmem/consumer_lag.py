@@ -49,18 +49,20 @@ async def consumer_lag(bootstrap: str, groups: Sequence[tuple[str, str]], oldest
     try:
         await admin.start()  # inside: clients that failed to start are closed too
         await consumer.start()
-        found: list[PartitionLag] = []
+        by_group: list[list[PartitionLag]] = []
+        # Every topic's partitions first: once the consumer is assigned partitions (to read the
+        # oldest pending records), its metadata covers only the topics it was assigned.
         for group, topic in groups:
             parts = await partitions_of(consumer, topic)
             if not parts:
                 continue
             committed = await _committed(admin, group, parts)
             starts, ends = await consumer.beginning_offsets(parts), await consumer.end_offsets(parts)
-            lags = [PartitionLag(group, topic, tp.partition, committed.get(tp), starts[tp], ends[tp]) for tp in parts]
-            if oldest:
-                lags = await _with_oldest(consumer, lags, timeout_s)
-            found.extend(lags)
-        return found
+            by_group.append([PartitionLag(group, topic, tp.partition, committed.get(tp), starts[tp], ends[tp])
+                             for tp in parts])
+        if oldest:
+            by_group = [await _with_oldest(consumer, lags, timeout_s) for lags in by_group]
+        return [p for lags in by_group for p in lags]
     finally:
         await consumer.stop()
         await admin.close()

@@ -57,6 +57,8 @@ async def test_lag_and_unrecorded_turns_grow_while_a_recorder_is_stopped_and_fal
     await asyncio.sleep(0.5)
     stopped = await cli.json("status", "--prefix", prefix)
     assert group(stopped, recorder)["lag"] == 3
+    # Every group of the deployment is there, the ones behind the lagging one too.
+    assert {(g["group"], g["topic"]) for g in stopped["consumer_groups"]} == set(consumer_groups(ROLES, prefix))
     unrecorded = stopped["backlog"]["unrecorded"]
     assert unrecorded["count"] == 3 and unrecorded["oldest_age_s"] >= 0.5 and recorder in unrecorded["source"]
     pending = [p for p in group(stopped, recorder)["partitions"] if p["lag"]]
