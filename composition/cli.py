@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     dlq_sub = p.add_subparsers(dest="action", required=True)
     q = dlq_sub.add_parser("list", help="dead letters as a table (position, group, failed at, reason, key)")
     _selection_options(q)
-    q.add_argument("--limit", type=int, default=200, help="show at most this many (all are counted)")
+    q.add_argument("--limit", type=int, default=200, help="show at most this many, the latest (all are counted)")
     q = dlq_sub.add_parser("show", help="one dead letter: headers and event fields (message text withheld)")
     q.add_argument("position", help="topic:partition:offset, as `dlq list` prints it")
     q.add_argument("--json", action="store_true", help="JSON instead of text")

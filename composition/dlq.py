@@ -5,6 +5,7 @@ them, each dead letter once (convmem.ports.ReplayLog), with a dry run."""
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections.abc import Iterable
@@ -91,14 +92,15 @@ async def _storage(settings: CommonSettings) -> PostgresStorage:
 
 async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Selection, limit: int,
                        as_json: bool, out: TextIO) -> int:
-    shown: list[DeadLetter] = []
+    newest: list[tuple[datetime, Position, DeadLetter]] = []  # a heap of the `limit` latest failures
     matched = 0
     async for batch in scan(settings.kafka_bootstrap, dead_letter_topics(topics), since=sel.since):
         for letter in batch:
             if sel.admits(letter):
                 matched += 1
-                if len(shown) < limit:
-                    shown.append(letter)
+                entry = (letter.failed_at, letter.position, letter)
+                (heapq.heappush if len(newest) < limit else heapq.heappushpop)(newest, entry)
+    shown = [d for *_, d in sorted(newest)]
     storage = await _storage(settings)
     try:
         replayed = await storage.replays.replayed([d.position for d in shown])
@@ -112,7 +114,7 @@ async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Sel
     out.write(table(["POSITION", "GROUP", "FAILED AT (UTC)", "REASON", "KEY", "REPLAY OF", "REPLAYED"],
                     [[r["position"], r["group"] or "-", when(d.failed_at), r["reason"][:80], r["key"],
                       r["replay_of"] or "", "yes" if r["replayed"] else ""] for r, d in zip(rows, shown, strict=True)]))
-    out.write(f"\n{matched} dead letter(s) matched" + (f", first {limit} shown\n" if matched > limit else "\n"))
+    out.write(f"\n{matched} dead letter(s) matched" + (f", the latest {limit} shown\n" if matched > limit else "\n"))
     return 0
 
 
