@@ -25,6 +25,7 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, topics
+from convmem.delivery import headers
 from convmem.delivery.policy import decode_event
 from convmem.delivery.subscriptions import open_or_drop
 from convmem.delivery.tail import Tail, Where
@@ -193,6 +194,8 @@ class KafkaReplyFeed:
                 yield item
 
     async def _opened(self, record: ConsumerRecord, where: str) -> FeedItem | None:
+        if headers.is_replay(record):
+            return None  # sent back for the one group that failed it; live readers had the original
         try:
             opened = await open_or_drop(self.sealer(), decode_event(_MODELS[record.topic], record))
         except PoisonError as exc:
