@@ -45,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     from composition.runtime import ROLES, run_roles
 
     roles = list(ROLES) if args.role == "all" else [args.role]
-    asyncio.run(run_roles(roles, http_port=args.port))
+    groups = None if args.groups is None else [g.strip() for g in args.groups.split(",") if g.strip()]
+    asyncio.run(run_roles(roles, http_port=args.port, groups=groups))
     return 0
 
 
@@ -191,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run a worker role, or all of them in one process")
     p.add_argument("role", choices=["ingest", "indexer", "responder", "retention", "sender", "all"])
     p.add_argument("--port", type=int, default=None, help="HTTP port for ingest (default from settings)")
+    p.add_argument("--groups", default=None, metavar="GROUP,...",
+                   help="consume only these of the role's consumer groups, named without the prefix "
+                        "(e.g. indexer.embed or indexer.record-inbound,indexer.statuses): one Deployment per group")
     p.set_defaults(fn=_run)
 
     p = sub.add_parser("demo", help="drive a scripted multi-conversation exchange")

@@ -124,6 +124,9 @@ class Subscriptions:
     consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
     keyed: list[KeyedConsumer] = field(default_factory=list)  # started and stopped by the runtime
     groups: list[tuple[str, str]] = field(default_factory=list)  # (consumer group, topic) of each subscription
+    # The groups (without the prefix) this process consumes as, when it runs only some of its
+    # roles' groups (`convmem run ROLE --groups ...`, one Deployment per group); None: all.
+    selected: frozenset[str] | None = None
 
     def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
@@ -182,6 +185,8 @@ class Subscriptions:
 
     def _run_keyed(self, topic: str, group: str, event: type[In], title: str,
                    process: Callable[[Sequence[ConsumerRecord]], Awaitable[None]], concurrency: int) -> None:
+        if self.selected is not None and group not in self.selected:
+            return
         if self.bootstrap is None:
             raise ValueError("concurrent subscriptions need the Kafka bootstrap servers")
 
@@ -234,6 +239,8 @@ class Subscriptions:
     def _subscribe(self, topic: str, group: str, event: type[In], title: str, description: str,
                    consume: Callable[[KafkaMessage], Awaitable[None]], max_records: int | None,
                    batch_timeout_ms: int) -> None:
+        if self.selected is not None and group not in self.selected:
+            return
         batching: dict[str, Any] = ({} if max_records is None else
                                     {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
         full = f"{self.group_prefix}.{group}"
