@@ -17,7 +17,7 @@ NO_SETTINGS = RoleSettings()
 
 def _declared(roles: list[str], only: set[str] | None,
               settings: RoleSettings = NO_SETTINGS) -> tuple[list[tuple[str, str]], int, list[str]]:
-    policy = DeliveryPolicy(group="convmem")
+    policy = DeliveryPolicy()
     broker = build_broker(UNREACHABLE, policy)
     subs = declare(broker, policy, roles, Resources(), settings, "convmem", UNREACHABLE, only_groups=only).subscriptions
     return subs.groups, len(broker.subscribers), [k.group_id for k in subs.keyed]
