@@ -1,0 +1,58 @@
+"""Counts and times every HTTP request by route template, method and status
+(convmem_http_requests_total, convmem_http_request_seconds). Plain ASGI, outermost, so the
+requests the limits refuse are counted as well.
+
+The route label is the template the request matched (/v1/conversations/{conversation_id}),
+never the path: ids in paths would make a series per conversation. A request the limits
+refused before routing is matched here against the same routes; one that matches none is
+`unmatched`. Methods outside the standard set count as `other`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from convmem import metrics
+
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not metrics.enabled():
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raised before answering
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            metrics.http_request(route_template(scope), method, status, time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served (or would have served) this request."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    app: Any = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and isinstance(getattr(route, "path", None), str):
+            return str(route.path)
+    return UNMATCHED
