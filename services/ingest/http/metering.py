@@ -10,6 +10,7 @@ refused before routing is matched here against the same routes; one that matches
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from starlette.routing import Match
@@ -51,8 +52,24 @@ def route_template(scope: Scope) -> str:
     if isinstance(path, str):
         return path
     app: Any = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", ()):
+    router = getattr(app, "router", None)
+    if router is None:
+        return UNMATCHED
+    partial = None
+    for route in _flat(router.routes):
         match, _ = route.matches(scope)
-        if match is not Match.NONE and isinstance(getattr(route, "path", None), str):
-            return str(route.path)
-    return UNMATCHED
+        template = getattr(route, "path", None)
+        if match is Match.FULL and isinstance(template, str):
+            return template
+        if match is Match.PARTIAL and partial is None and isinstance(template, str):
+            partial = template  # the path matched, the method did not (405): still this route
+    return partial or UNMATCHED
+
+
+def _flat(routes: Sequence[Any]) -> Iterable[Any]:
+    """Every route with its full path: recent FastAPI keeps included routers nested."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before nested routers: the app's routes are flat already
+        return routes
+    return iter_route_contexts(routes)
