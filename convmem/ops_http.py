@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from convmem import metrics
 from convmem.probes import Probes, live_answer, ready_answer
+from convmem.settings import ConfigError
 
 
 def ops_app(probes: Probes) -> Starlette:
@@ -34,7 +35,7 @@ def ops_app(probes: Probes) -> Starlette:
 
 class OpsServer:
     """uvicorn serving `ops_app` on a socket bound here, so a port in use fails start-up with
-    an OSError naming it (uvicorn would exit the process); `port` 0 takes a free port."""
+    a message naming the setting (uvicorn would exit the process); `port` 0 takes a free port."""
 
     def __init__(self, probes: Probes, host: str, port: int) -> None:
         # log_config=None: uvicorn's own logging setup would bypass the process's JSON pipeline.
@@ -53,8 +54,9 @@ class OpsServer:
             sock.bind((self._host, self._port))
         except OSError as exc:
             sock.close()
-            raise OSError(exc.errno, f"the ops listener cannot listen on {self._host}:{self._port}: "
-                                     f"{exc.strerror} (CONVMEM_OPS_PORT)") from exc
+            raise ConfigError(f"invalid configuration: CONVMEM_OPS_HOST/CONVMEM_OPS_PORT {self._host}:{self._port} "
+                              f"cannot be listened on ({exc.strerror}); give each process on a host its own "
+                              "port, or 0 for any free one") from exc
         self._socket = sock
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started and not self._task.done():
