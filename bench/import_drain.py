@@ -64,7 +64,7 @@ async def run(a: argparse.Namespace) -> None:
           f"convmem's embedder {rates['convmem']:.1f}/s")
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    indexer = load(IndexerSettings, group_prefix=prefix, log_level="WARNING")
+    indexer = load(IndexerSettings, group_prefix=prefix, log_level="WARNING", ops_port=0)  # beside other processes
     await start_groups_at_end(common.kafka_bootstrap, consumer_groups(("indexer",), prefix))
     runtime = Runtime(("indexer",), indexer=indexer)
     await runtime.start()

@@ -32,7 +32,10 @@ async def send(base: str, schedule: list[float], conversations: int) -> dict[str
     tokens = {u: issue_token(secret, u) for u in users}
     sent: dict[str, float] = {}
     accept_ms: list[float] = []
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=64)) as api:
+    # Idle connections are dropped before the server's keep-alive (5 s) would close them: a
+    # request sent on a connection the server is closing at that moment fails with a ReadError.
+    limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as api:
         started = time.time()
 
         async def one(i: int, at: float) -> None:

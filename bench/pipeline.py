@@ -18,6 +18,11 @@ Stages, from the client's send time (wall clock, same machine as Postgres):
 The workers run in this process (`convmem run all` without retention); the load comes from
 bench/load.py, a process of its own (it shares the machine's cores, not the workers' event
 loop). Logs go to stderr: `2>bench.log`.
+
+`--metrics off` runs the workers with CONVMEM_METRICS_ENABLED=false (nothing recorded, nothing
+scraped); `--metrics compare` offers the same load to fresh workers with metrics off and on,
+alternating `--pairs` times, scraping /metrics every `--scrape-interval` seconds while they
+are on (as Prometheus would), and prints both, so their cost is measured in one run.
 """
 
 from __future__ import annotations
@@ -127,6 +132,58 @@ async def collect(out: Outcome, timeout_s: float = 600) -> None:
             out.last_reply = max(out.last_reply, r["published_at"].timestamp())
 
 
+@contextlib.asynccontextmanager
+async def workers(llm: str | None, metrics_on: bool) -> AsyncIterator[Runtime]:
+    """`convmem run all` without retention, in this process, with groups of its own."""
+    fresh = {"group_prefix": f"bench-{uuid.uuid4().hex[:8]}", "log_level": "WARNING", "metrics_enabled": metrics_on}
+    model = {"llm_base_url": llm, "llm_model": "fake-gpt"} if llm else {}
+    settings = RoleSettings(ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
+                            responder=load(ResponderSettings, **fresh, **model))
+    await start_groups_at_end(load(CommonSettings).kafka_bootstrap, consumer_groups(ROLES, str(fresh["group_prefix"])))
+    runtime = Runtime(ROLES, ingest=settings.ingest, indexer=settings.indexer, responder=settings.responder,
+                      http_port=0)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def scraping(runtime: Runtime, every_s: float) -> None:
+    """Prometheus's side of the cost: GET /metrics every `every_s` (lag, readiness, index size)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.probe_port}", timeout=30) as client:
+        while True:
+            (await client.get("/metrics")).raise_for_status()
+            await asyncio.sleep(every_s)
+
+
+async def compare_metrics(a: argparse.Namespace, llm: str | None) -> None:
+    load_args = ["--rate", str(a.rate or 50), "--seconds", str(a.seconds)]
+    rows: list[tuple[str, Outcome]] = []
+    for pair in range(a.pairs):
+        for on in (False, True):
+            async with workers(llm, on) as runtime:
+                scraper = asyncio.create_task(scraping(runtime, a.scrape_interval)) if on else None
+                try:
+                    label = f"metrics {'on ' if on else 'off'} (pair {pair + 1}): {a.rate or 50} msg/s for {a.seconds} s"
+                    out = await drive(runtime, a.conversations, load_args, label)
+                finally:
+                    if scraper is not None:
+                        scraper.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await scraper
+            print("\n".join(out.report()), flush=True)
+            rows.append(("on" if on else "off", out))
+    print("summary (reply end to end, and accepted by ingest):")
+    for name in ("off", "on"):
+        outs = [o for n, o in rows if n == name]
+        replied = [v for o in outs for v in o.stages["replied"]]
+        accepted = [v for o in outs for v in o.accept_ms]
+        rate = sum(len(o.stages["replied"]) for o in outs) / sum(max(o.last_reply - o.started, 1e-9) for o in outs)
+        print(row(f"metrics {name}: reply", replied, rate))
+        print(row(f"metrics {name}: accepted", accepted))
+
+
 async def run(a: argparse.Namespace) -> None:
     common = load(CommonSettings)
     n_base = 500
@@ -139,15 +196,10 @@ async def run(a: argparse.Namespace) -> None:
     for line in lines:
         print(line)
     async with model_server(a.model_latency) as llm:
-        fresh = {"group_prefix": f"bench-{uuid.uuid4().hex[:8]}", "log_level": "WARNING"}
-        model = {"llm_base_url": llm, "llm_model": "fake-gpt"} if llm else {}
-        settings = RoleSettings(ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
-                                responder=load(ResponderSettings, **fresh, **model))
-        await start_groups_at_end(common.kafka_bootstrap, consumer_groups(ROLES, fresh["group_prefix"]))
-        runtime = Runtime(ROLES, ingest=settings.ingest, indexer=settings.indexer, responder=settings.responder,
-                          http_port=0)
-        await runtime.start()
-        try:
+        if a.metrics == "compare":
+            await compare_metrics(a, llm)
+            return
+        async with workers(llm, a.metrics == "on") as runtime:
             if a.saturation:
                 await saturation(runtime, a, rates)
             elif a.rate:
@@ -158,8 +210,6 @@ async def run(a: argparse.Namespace) -> None:
                 out = await drive(runtime, a.conversations, ["--messages", str(a.messages)],
                                   f"burst of {a.messages} over {a.conversations} conversations")
                 print("\n".join(out.report()))
-        finally:
-            await runtime.stop()
         if (peak := await model_peak(llm)) is not None:
             print(f"  model server: peak {peak} requests in flight")
 
@@ -194,6 +244,10 @@ def main() -> None:
     p.add_argument("--model-latency", type=float, default=None, help="seconds per answer (default: offline)")
     p.add_argument("--saturation", action="store_true", help="step the rate up until reply p99 >= 1 s")
     p.add_argument("--step", type=float, default=10.0, help="rate step for --saturation")
+    p.add_argument("--metrics", choices=("on", "off", "compare"), default="on",
+                   help="record metrics (the default), not, or measure both with the same load")
+    p.add_argument("--pairs", type=int, default=1, help="off/on runs for --metrics compare")
+    p.add_argument("--scrape-interval", type=float, default=5.0, help="seconds between scrapes when metrics are on")
     asyncio.run(run(p.parse_args()))
 
 

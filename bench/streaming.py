@@ -160,7 +160,7 @@ async def sender(common: CommonSettings, a: argparse.Namespace) -> list[str]:
             raw = a.replies / (time.perf_counter() - t0)
         settings = load(SenderSettings, group_prefix=f"bench-{uuid.uuid4().hex[:8]}", log_level="WARNING",
                         whatsapp_api_base_url=base, whatsapp_access_token=GRAPH_TOKEN,
-                        sender_max_in_flight=a.sender_in_flight)
+                        sender_max_in_flight=a.sender_in_flight, ops_port=0)  # beside other processes
         await start_groups_at_end(common.kafka_bootstrap, consumer_groups(["sender"], settings.group_prefix))
         runtime = Runtime(["sender"], sender=settings)
         await runtime.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
 from convmem.context import ContextBuilder, RecallPolicy
@@ -19,6 +20,11 @@ from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 
 class NotStarted(RuntimeError):
     pass
+
+
+@runtime_checkable
+class _PerOperation(Protocol):
+    def for_operation(self, operation: str) -> ChatModel: ...
 
 
 @dataclass
@@ -70,7 +76,13 @@ class Resources:
         return self._tokens
 
     def retriever(self) -> Retriever:
-        return Retriever(self.storage.memory, self.index, self.embedder, self.stages, rewriter=self.chat_model)
+        return Retriever(self.storage.memory, self.index, self.embedder, self.stages,
+                         rewriter=self.chat_model_for("rewrite"))
+
+    def chat_model_for(self, operation: str) -> ChatModel | None:
+        """The chat model, its calls counted under `operation` (reply, summary, title, rewrite)."""
+        model = self.chat_model
+        return model.for_operation(operation) if isinstance(model, _PerOperation) else model
 
     def context_builder(self, policy: RecallPolicy) -> ContextBuilder:
         return ContextBuilder(self.storage.memory, self.retriever(), self.tokens, policy)

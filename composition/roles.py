@@ -110,7 +110,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             s = res.storage
             policy = _given(recall, "responder")
             return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
-                                           context=res.context_builder(policy), model=res.chat_model, policy=policy)
+                                           context=res.context_builder(policy), model=res.chat_model, policy=policy,
+                                           titles=res.chat_model_for("title"), summaries=res.chat_model_for("summary"))
 
         concurrency = settings.responder.max_in_flight if settings.responder is not None else 1
         responder.register(subs, responder_deps, concurrency)

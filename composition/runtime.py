@@ -14,11 +14,12 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
+from composition.ops import build_probes
 from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
 from composition.roles import ROLES, Declared, RoleSettings, build_broker, check_groups, declare, edge_ports
 from contracts import Event
-from convmem import logs
+from convmem import logs, metrics
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.feed import TOPICS as FEED_TOPICS
 from convmem.delivery.feed import KafkaReplyFeed, envelope_owner
@@ -26,7 +27,9 @@ from convmem.delivery.keyed import stop_all
 from convmem.delivery.tail import Tail
 from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
+from convmem.ops_http import OpsServer
 from convmem.ports import SigningKeys
+from convmem.probes import Probes
 from convmem.settings import (
     CommonSettings,
     ConfigError,
@@ -63,6 +66,8 @@ class Runtime:
     _tail: Tail | None = None  # the live end of the reply topics, for the edge's streams and `wait`
     _server: uvicorn.Server | None = None
     _serving: asyncio.Task[Any] | None = None  # uvicorn's own task: asked to exit, never cancelled
+    probes: Probes | None = None  # /metrics, /healthz, /readyz: on the ingest port, else on the ops listener
+    _ops: OpsServer | None = None
 
     def _load(self) -> CommonSettings:
         unknown = set(self.roles) - set(ROLES)
@@ -99,12 +104,18 @@ class Runtime:
         return int(self._server.servers[0].sockets[0].getsockname()[1])
 
     @property
+    def probe_port(self) -> int:
+        """Where this process answers /metrics, /healthz and /readyz."""
+        return self._ops.port if self._ops is not None else self.port
+
+    @property
     def privacy(self) -> Outlet[Event] | None:
         return None if self.declared is None else self.declared.privacy
 
     async def start(self) -> None:
         common = self._load()
         logs.configure(common.log_level, common.log_format)
+        metrics.configure(common.metrics_enabled)
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
         await self.res.open_storage(common.database_url.get_secret_value(), max_size=common.database_pool_size)
@@ -124,6 +135,7 @@ class Runtime:
         await self.broker.start()
         for consumer in self.declared.subscriptions.keyed:
             await consumer.start()
+        self.probes = build_probes(common, self.broker, self.policy, self.declared.subscriptions, self.res)
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
@@ -132,18 +144,22 @@ class Runtime:
             await self._tail.start()
             feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
-                             signing_keys=signing_keys(self.ingest))
+                             signing_keys=signing_keys(self.ingest), probes=self.probes)
             port = self.ingest.http_port if self.http_port is None else self.http_port
             # Client addresses (for the per-address limits) come from X-Forwarded-For only when
             # the peer is a trusted proxy; connections beyond http_max_connections get 503.
             config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
                                     access_log=False, lifespan="on", proxy_headers=True,
                                     forwarded_allow_ips=self.ingest.forwarded_allow_ips,
-                                    limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5)
+                                    limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5,
+                                    log_config=None)  # uvicorn's loggers go through convmem.logs too
             self._server = uvicorn.Server(config)
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
                 await asyncio.sleep(0.02)
+        else:
+            self._ops = OpsServer(self.probes, common.ops_host, common.ops_port)
+            await self._ops.start()
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(self._sweep_forever(self.retention)))
         log.info("started", roles=list(self.roles), **self.res.describe())
@@ -163,6 +179,9 @@ class Runtime:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+        if self._ops is not None:
+            await self._ops.stop()
+            self._ops = None
         for task in self._tasks:
             task.cancel()
         for task in [*self._tasks, *([self._serving] if self._serving else [])]:
@@ -176,6 +195,8 @@ class Runtime:
             await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
         if self.broker is not None:
             await self.broker.stop()
+        if self.probes is not None:
+            await self.probes.close()
         await self.res.close()
 
 

@@ -40,6 +40,15 @@ class CommonSettings(BaseSettings):
     # Exhausted, non-retryable failures go to <topic>.dlq after this many attempts.
     max_attempts: int = Field(default=3, ge=1)
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    # Where a process without the ingest edge serves /metrics, /healthz and /readyz (port 0:
+    # any free port); a process that runs ingest serves them on its HTTP port instead.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9464, ge=0, le=65535)
+    # Off: nothing is recorded (to measure what the metrics cost); /metrics still answers.
+    metrics_enabled: bool = True
+    # A consumer that holds partitions with lag and shows no handler activity (or, key-ordered,
+    # no turn of its fetch loop) for this long fails /healthz. Longer than the slowest attempt.
+    consumer_stall_s: float = Field(default=300.0, gt=0)
     # Message content is kept this long (tenants may set their own). Here, not only in the
     # retention role's settings: the edge and the importer refuse what would be purged at once.
     message_retention_days: int = Field(default=90, ge=1)

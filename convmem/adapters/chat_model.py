@@ -1,13 +1,22 @@
 """OpenAI-compatible chat model adapter. It always streams (first tokens arrive sooner
-and long answers do not hit read time-outs) and assembles the text and usage."""
+and long answers do not hit read time-outs) and assembles the text and usage.
+
+Every call is counted by operation and outcome, timed, and its reported tokens added
+(convmem.metrics). The operation is the view's (`for_operation`: reply, summary, title,
+rewrite); a reply whose text goes to live views as it comes is a `stream`."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import openai
 
+from convmem import metrics
 from convmem.errors import PoisonError, RetryableError
 from convmem.ports import ChatMessage, Completion
 
@@ -22,13 +31,34 @@ class OpenAIChatModel:
         self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout_s,
                                           max_retries=0, http_client=pool)
         self.name = model
+        self.operation = "reply"
         self._temperature = temperature
         self._max_tokens = max_tokens
 
+    def for_operation(self, operation: str) -> OpenAIChatModel:
+        """The same model and connections, its calls counted as `operation`."""
+        view = copy.copy(self)
+        view.operation = operation
+        return view
+
     async def complete(self, messages: Sequence[ChatMessage]) -> Completion:
-        return await self.stream(messages, _ignore)
+        return await self._metered(messages, _ignore, self.operation)
 
     async def stream(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
+        return await self._metered(messages, on_text, "stream" if self.operation == "reply" else self.operation)
+
+    async def _metered(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None],
+                       operation: str) -> Completion:
+        started = time.perf_counter()
+        try:
+            done = await self._call(messages, on_text)
+        except BaseException as exc:
+            metrics.model_call(operation, _outcome(exc), time.perf_counter() - started)
+            raise
+        metrics.model_call(operation, "ok", time.perf_counter() - started, done.prompt_tokens, done.completion_tokens)
+        return done
+
+    async def _call(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         finish: str | None = None
@@ -63,6 +93,16 @@ class OpenAIChatModel:
 
 def _ignore(_: str) -> None:
     return None
+
+
+def _outcome(exc: BaseException) -> str:
+    cause = exc.__cause__ if isinstance(exc, RetryableError | PoisonError) else exc
+    if isinstance(cause, openai.RateLimitError):
+        return "rate_limited"
+    # A caller's deadline (the rewrite stage's) cancels the call: for the model, a timeout.
+    if isinstance(cause, openai.APITimeoutError | httpx.TimeoutException | asyncio.CancelledError | TimeoutError):
+        return "timeout"
+    return "error"
 
 
 def _limits(connections: int) -> Any:

@@ -197,5 +197,13 @@ class QdrantServerIndex:
         except Exception as exc:
             raise RetryableError(f"qdrant delete failed: {type(exc).__name__}") from exc
 
+    async def count(self) -> int:
+        """Points in the collection (Qdrant's estimate: exact counts scan the collection)."""
+        await self._ensure()
+        try:
+            return int((await self._client.count(self._collection, exact=False)).count)
+        except Exception as exc:
+            raise RetryableError(f"qdrant count failed: {type(exc).__name__}") from exc
+
     async def close(self) -> None:
         await self._client.close()

@@ -6,14 +6,17 @@ asks, and by HTTP status when there is no code:
 - not sent, retry later: 429 and 5xx, throughput and transient codes, no connection;
 - refused for good: the recipient, the 24-hour window, the request, the token;
 - may have been sent: the request went out and no answer came back (a read timeout, a
-  dropped connection). Meta has no idempotency key, so that one is never sent again."""
+  dropped connection). Meta has no idempotency key, so that one is never sent again.
+Each call is counted by that outcome (sent, retried, failed, unknown) and timed."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
+from convmem import metrics
 from convmem.errors import RetryableError, SendOutcomeUnknown, SendRejected
 from convmem.ports import OutgoingText, WhatsAppApi
 
@@ -38,6 +41,22 @@ class GraphWhatsAppApi(WhatsAppApi):
         await self._client.aclose()
 
     async def send_text(self, message: OutgoingText) -> str:
+        started = time.perf_counter()
+        try:
+            wamid = await self._send(message)
+        except RetryableError:
+            metrics.send("retried", time.perf_counter() - started)
+            raise
+        except SendRejected:
+            metrics.send("failed", time.perf_counter() - started)
+            raise
+        except BaseException:  # no answer, an answer without an id, or the caller gave up waiting
+            metrics.send("unknown", time.perf_counter() - started)
+            raise
+        metrics.send("sent", time.perf_counter() - started)
+        return wamid
+
+    async def _send(self, message: OutgoingText) -> str:
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": message.to, "type": "text",
                 "text": {"preview_url": False, "body": message.body},
                 "biz_opaque_callback_data": message.callback_data}

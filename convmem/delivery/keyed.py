@@ -50,10 +50,20 @@ class KeyedConsumer:
     _assigned: set[TopicPartition] = field(default_factory=set)
     _committed: dict[Partition, int] = field(default_factory=dict)
     _stopping: bool = False
+    turned_at: float = field(default_factory=time.monotonic)  # the fetch loop's last turn, for liveness
 
     @property
     def assigned(self) -> frozenset[TopicPartition]:
         return frozenset(self._assigned)
+
+    def failure(self) -> str | None:
+        """Why this consumer no longer fetches, when its loop ended without being asked to."""
+        if self._task is None or not self._task.done() or self._stopping:
+            return None
+        if self._task.cancelled():
+            return "fetch loop cancelled"
+        exc = self._task.exception()
+        return f"fetch loop died: {type(exc).__name__}" if exc is not None else "fetch loop ended"
 
     async def start(self) -> None:
         self._lanes = Lanes(self.handle, self.max_in_flight)
@@ -82,6 +92,7 @@ class KeyedConsumer:
         last_commit = time.monotonic()
         paused = False
         while not self._stopping:
+            self.turned_at = time.monotonic()
             if lanes.free <= 0:
                 consumer.pause(*self._assigned)  # again each time: a partition may be new
                 paused = True

@@ -11,13 +11,19 @@ handler through `DeliveryPolicy.run`, named by its consumer group.
   programming error is reported and retried, never silently treated as bad input.
 - Anything that still escapes (the DLQ itself unreachable) is nacked by FastStream's
   NACK_ON_ERROR policy: the consumer seeks back and the record is delivered again.
+
+Every run is counted here too (convmem.metrics): records processed, retried, dead-lettered
+or dropped per consumer group and topic, and each attempt's handler time. Each attempt also
+stamps the group's last activity, which liveness reads to tell a stuck consumer from an idle one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,10 +33,15 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
 from contracts import topics
+from convmem import metrics
 from convmem.delivery import headers
 from convmem.errors import PoisonError, RetryableError
 
 log = structlog.get_logger("convmem.delivery")
+# Records of the current run that were settled alone (dead-lettered or dropped inside a
+# batch that otherwise succeeded): they are not counted again as processed. A list, so that
+# the tasks a batch fans out to (which copy the context) add to the same count.
+_settled_alone: ContextVar[list[int] | None] = ContextVar("convmem_settled_alone", default=None)
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -63,6 +74,8 @@ class DeliveryPolicy:
     broker: KafkaBroker | None = None
     dead_lettered: int = field(default=0, init=False)
     on_dead_letter: list[Callable[[str, str], None]] = field(default_factory=list)
+    # consumer group -> time.monotonic() of its last handler attempt (start or end), for liveness
+    active_at: dict[str, float] = field(default_factory=dict)
 
     def backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt, 16))
@@ -76,34 +89,72 @@ class DeliveryPolicy:
         await self.broker.publish(record.value or b"", topic=dlq, key=record.key,
                                   headers=headers.dead_letter(record, reason, group))
         self.dead_lettered += 1
+        metrics.events(group, record.topic, "dead_lettered")
+        _settle_alone()
         log.warning("dead_lettered", topic=record.topic, partition=record.partition,
                     offset=record.offset, dlq=dlq, group=group, reason=reason)
         for hook in self.on_dead_letter:
             hook(record.topic, reason)
 
+    def dropped(self, record: ConsumerRecord, group: str) -> None:
+        """A record acknowledged without effect because its subject was erased."""
+        metrics.events(group, record.topic, "dropped")
+        _settle_alone()
+
     async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str) -> Any:
+        settled: list[int] = [0]
+        token = _settled_alone.set(settled)
+        try:
+            return await self._attempts(call, records, group, settled)
+        finally:
+            _settled_alone.reset(token)
+
+    async def _attempts(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str,
+                        settled: list[int]) -> Any:
         attempt = 0
+        topic = records[0].topic if records else ""
         while True:
+            settled[0] = 0  # a retried batch settles its poison records again
+            started = self.active_at[group] = time.monotonic()
             try:
-                return await call()
+                result = await call()
             except RetryableError as exc:
+                self._attempted(group, started)
+                metrics.events(group, topic, "retried", len(records))
                 delay = self.backoff(attempt)
                 log.warning("retrying", error=str(exc), attempt=attempt + 1, delay_s=round(delay, 2), group=group,
                             **_where(records))
             except PoisonError as exc:
+                self._attempted(group, started)
                 for record in records:
                     await self.dead_letter(record, reason(exc), group)
                 return None
             except Exception as exc:
+                self._attempted(group, started)
                 if attempt + 1 >= self.max_attempts:
                     log.exception("attempts_exhausted", attempts=attempt + 1, group=group, **_where(records))
                     for record in records:
                         await self.dead_letter(record, f"exhausted {attempt + 1} attempts: {reason(exc)}", group)
                     return None
+                metrics.events(group, topic, "retried", len(records))
                 delay = self.backoff(attempt)
                 log.warning("handler_failed", error=reason(exc), attempt=attempt + 1, group=group, **_where(records))
+            else:
+                self._attempted(group, started)
+                metrics.events(group, topic, "processed", len(records) - settled[0])
+                return result
             attempt += 1
             await asyncio.sleep(delay)
+
+    def _attempted(self, group: str, started: float) -> None:
+        now = self.active_at[group] = time.monotonic()
+        metrics.event_seconds(group, now - started)
+
+
+def _settle_alone() -> None:
+    settled = _settled_alone.get()
+    if settled is not None:
+        settled[0] += 1
 
 
 def _where(records: Sequence[ConsumerRecord]) -> dict[str, Any]:

@@ -152,7 +152,10 @@ class Subscriptions:
             async def one(record: ConsumerRecord, single: bool) -> Out | None:
                 try:
                     opened = await self._open(event, record, full)
-                    return None if opened is None else await handler(opened)
+                    if opened is None:
+                        self.policy.dropped(record, full)
+                        return None
+                    return await handler(opened)
                 except PoisonError as exc:
                     if single:
                         raise  # the delivery policy dead-letters a single record itself
@@ -216,7 +219,9 @@ class Subscriptions:
                     except PoisonError as exc:
                         await self.policy.dead_letter(record, str(exc), full)
                         continue
-                    if opened is not None:
+                    if opened is None:
+                        self.policy.dropped(record, full)
+                    else:
                         events.append(opened)
                 await handler(events)
 

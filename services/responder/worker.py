@@ -27,6 +27,9 @@ class ResponderDeps:
     context: ContextBuilder
     model: ChatModel | None
     policy: RecallPolicy
+    # The same model for conversation upkeep, where the process tells its calls apart (metrics).
+    titles: ChatModel | None = None
+    summaries: ChatModel | None = None
 
 
 def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency: int = 1) -> None:
@@ -62,7 +65,7 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency
             return
         d = deps()
         try:
-            await name_conversation(turn, d.conversations, d.model)
-            await refresh_summary(turn, d.memory, d.conversations, d.model, d.policy)
+            await name_conversation(turn, d.conversations, d.titles or d.model)
+            await refresh_summary(turn, d.memory, d.conversations, d.summaries or d.model, d.policy)
         except RetryableError as exc:
             log.warning("upkeep_deferred", conversation_id=str(turn.conversation_id), error=str(exc))

@@ -17,7 +17,9 @@ from convmem.kafka_admin import start_groups_at_end
 class Child:
     def __init__(self, roles: Sequence[str], run: Sequence[str], env: dict[str, str], log: Path,
                  bootstrap: str, group_prefix: str) -> None:
-        self.roles, self.run, self.env, self.log = list(roles), list(run), env, log
+        # Any free port for its /metrics and probes: crash tests (and other suites on the
+        # machine) run several processes side by side.
+        self.roles, self.run, self.env, self.log = list(roles), list(run), {"CONVMEM_OPS_PORT": "0", **env}, log
         self.bootstrap, self.group_prefix = bootstrap, group_prefix
         self.proc: asyncio.subprocess.Process | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from convmem import metrics
 from convmem.adapters.postgres.pool import PgPool
 from convmem.ports import ClaimOutcome, SendLedger, SendPart
 
@@ -62,7 +63,9 @@ class PgSendLedger(SendLedger):
         await self._settle(part, "pending", ", error = $5", error[:1000])
 
     async def record_skipped(self, part: SendPart, reason: str) -> None:
-        await self._pool.run(lambda c: c.execute(
+        done = await self._pool.run(lambda c: c.execute(
             """INSERT INTO reply_sends (message_id, part, parts, tenant_id, user_id, conversation_id, state, error)
                VALUES ($1, $2, $3, $4, $5, $6, 'skipped', $7) ON CONFLICT (message_id, part) DO NOTHING""",
             part.reply_id, part.part, part.parts, part.tenant_id, part.user_id, part.conversation_id, reason[:1000]))
+        if done == "INSERT 0 1":  # a redelivered reply skipped again is not counted twice
+            metrics.send("skipped")

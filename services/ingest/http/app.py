@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from convmem.ports import SigningKeys
+from convmem.probes import Probes
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks
@@ -20,6 +21,7 @@ from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
 from services.ingest.http.limiting import EdgeLimits
 from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_route
+from services.ingest.http.metering import RequestMetrics
 from services.ingest.tokens import TokenPolicy, TokenVerifier
 
 
@@ -31,11 +33,12 @@ def token_verifier(settings: IngestSettings, keys: SigningKeys | None) -> TokenV
 
 
 def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespan: Any = None,
-               signing_keys: SigningKeys | None = None) -> FastAPI:
+               signing_keys: SigningKeys | None = None, probes: Probes | None = None) -> FastAPI:
     """`ports` is called per request, never here: the app is declared before the lifespan
     builds the adapters (and convmem.docs builds it only to print the OpenAPI document).
     `signing_keys`: the identity provider's keys, when RS256/ES256 tokens are accepted.
-    The app's lifespan runs the MCP server's session manager (around `lifespan`, if given)."""
+    The app's lifespan runs the MCP server's session manager (around `lifespan`, if given).
+    `probes`: the process's readiness, liveness and metrics (all its roles), when it has them."""
     server = build_mcp(settings, ports)
 
     @asynccontextmanager
@@ -51,7 +54,7 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                   description="Conversational memory for chatbots: ingest, history and memory over Kafka; "
                               f"an MCP server (Streamable HTTP) at {MCP_PATH}.")
     limits = EdgeLimits(settings)
-    app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits)
+    app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits, probes)
     install_error_handlers(app)
     # Outermost last: security headers on every answer, CORS (preflights are never limited),
     # the per-address limit, then the body limit, before any route reads a byte.
@@ -63,6 +66,7 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                            allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"],
                            allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)  # outermost: requests refused by the limits are counted too
     for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))

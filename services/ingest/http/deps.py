@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from contracts.values import SEQ_MAX, Instant, UserId
+from convmem.probes import Probes
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http.limiting import EdgeLimits
@@ -26,6 +27,7 @@ class Edge:
     ports: Callable[[], EdgePorts]  # called per request: the adapters exist only once the lifespan ran
     tokens: TokenVerifier
     limits: EdgeLimits
+    probes: Probes | None = None  # the process's probes (composition.ops); None: the edge's own checks
 
 
 def edge_of(request: Request) -> Edge:

@@ -12,8 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.ingest.http.errors import ApiError, error_response
 from services.ingest.http.limiting import EdgeLimits
 
-# Liveness and readiness probes come from the platform, often many times a second from one address.
-UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
+# Liveness and readiness probes and metric scrapes come from the platform, often many times a
+# second from one address.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # The interactive API pages load their scripts and styles; everything else is JSON or a file.
 _DOC_PATHS = ("/docs", "/redoc")
 

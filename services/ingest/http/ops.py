@@ -1,38 +1,48 @@
-"""Liveness and readiness, for the process supervisor and the load balancer."""
+"""Liveness, readiness and metrics, for the process supervisor, the load balancer and
+Prometheus. The answers are the process's (every role it runs, convmem.probes), the same as
+a worker-only process gives on its ops listener."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from services.ingest.http.deps import PortsProvider
+from convmem import metrics
+from convmem.probes import Check, live_answer, ready_answer
+from services.ingest.http.deps import EdgeOf, PortsProvider
 
 router = APIRouter(tags=["ops"])
 
-CHECK_TIMEOUT_S = 3
 
-
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", responses={503: {"model": dict}})
+async def healthz(edge: EdgeOf) -> JSONResponse:
+    status, body = await live_answer(edge.probes)
+    return JSONResponse(body, status_code=status)
 
 
 @router.get("/readyz", responses={503: {"model": dict}})
-async def readyz(ports: PortsProvider) -> JSONResponse:
-    # The provider is called inside each check: ports that cannot be built mean "not ready".
-    checks = {"kafka": False, "postgres": False}
-    try:
-        await asyncio.wait_for(ports().health.ping(), timeout=CHECK_TIMEOUT_S)
-        checks["postgres"] = True
-    except Exception:  # noqa: S110 - readiness reports, it does not raise
-        pass
-    try:
-        checks["kafka"] = await asyncio.wait_for(ports().sink.kafka_ready(), timeout=CHECK_TIMEOUT_S)
-    except Exception:  # noqa: S110
-        pass
-    ok = all(checks.values())
-    body: dict[str, Any] = {"status": "ready" if ok else "unavailable", "checks": checks}
-    return JSONResponse(body, status_code=200 if ok else 503)
+async def readyz(edge: EdgeOf, ports: PortsProvider) -> JSONResponse:
+    checks: Mapping[str, Check]
+    if edge.probes is not None:
+        checks = edge.probes.checks
+    else:
+        # An edge without the process's probes (its own tests) checks what it uses itself. The
+        # provider is called inside each check: ports that cannot be built mean "not ready".
+        async def kafka() -> bool:
+            return await ports().sink.kafka_ready()
+
+        async def postgres() -> None:
+            await ports().health.ping()
+
+        checks = {"kafka": kafka, "postgres": postgres}
+    status, body = await ready_answer(checks)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+async def scrape(edge: EdgeOf) -> Response:
+    body = await edge.probes.scrape() if edge.probes is not None else metrics.render()
+    return Response(body, media_type=metrics.CONTENT_TYPE)
