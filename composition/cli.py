@@ -1,4 +1,5 @@
-"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export."""
+"""`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export,
+index."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import argparse
 import asyncio
 import sys
 
+from convmem.errors import IndexUnavailable
 from convmem.settings import ConfigError
+
+# Exit code of a command that cannot use the vector index as things are (another process
+# holds the embedded index, it holds another model's vectors, a rebuild of it is running).
+INDEX_UNAVAILABLE = 3
 
 
 def _stack(args: argparse.Namespace) -> int:
@@ -108,6 +114,14 @@ def _export(args: argparse.Namespace) -> int:
         return asyncio.run(run_export(args.tenant, args.user, args.format, out))
 
 
+def _index(args: argparse.Namespace) -> int:
+    from composition.index_commands import run_optimize, run_rebuild
+
+    if args.action == "optimize":
+        return asyncio.run(run_optimize())
+    return asyncio.run(run_rebuild(args.tenant, args.model, args.dimension, args.restart, args.batch))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convmem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,12 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
     p.set_defaults(fn=_export)
 
+    p = sub.add_parser("index", help="rebuild the vector index from Postgres, or optimize the embedded one")
+    p.add_argument("action", choices=["rebuild", "optimize"])
+    p.add_argument("--tenant", default=None, help="rebuild only this tenant's points, in place (same model)")
+    p.add_argument("--model", default=None,
+                   help="embed with this model of CONVMEM_EMBEDDING_BASE_URL instead of CONVMEM_EMBEDDING_MODEL")
+    p.add_argument("--dimension", type=int, default=None, help="the --model's vector size")
+    p.add_argument("--restart", action="store_true", help="start over instead of continuing an unfinished rebuild")
+    p.add_argument("--batch", type=int, default=512, help="turns read and embedded per batch")
+    p.set_defaults(fn=_index)
+
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
     except ConfigError as exc:
         print(f"convmem: {exc}", file=sys.stderr)
         return 2
+    except IndexUnavailable as exc:
+        print(f"convmem {args.command}: {exc}", file=sys.stderr)
+        return INDEX_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 
