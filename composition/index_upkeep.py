@@ -25,7 +25,7 @@ from convmem.adapters.qdrant_generations import QdrantGenerations
 from convmem.adapters.vectors import QdrantServerIndex
 from convmem.errors import IndexUnavailable
 from convmem.settings import VectorSettings
-from services.indexer.rebuilding import CATCH_UP_MARGIN, catch_up
+from services.indexer.rebuilding import catch_up
 
 log = structlog.get_logger("convmem.index")
 
@@ -116,7 +116,7 @@ class EdgeUpkeep:
         await self.index.take_over(pointer.generation)
         caught = 0
         if pointer.caught_up_at is not None:
-            caught = await catch_up(self.source, self.index, self.res.embedder, pointer.caught_up_at - CATCH_UP_MARGIN)
+            caught = await catch_up(self.source, self.index, self.res.embedder, pointer.caught_up_at)
         log.info("vector_index_switched", generation=pointer.generation, previous=old, caught_up=caught)
 
     async def optimize(self) -> dict[str, Any]:
@@ -124,7 +124,7 @@ class EdgeUpkeep:
         optimize the copy in a child process, and take it over like a rebuild's switch."""
         folder = self.index.folder
         name = folder.next_name()
-        mark = await self.source.now()
+        mark = await self.source.watermark()
         started = time.perf_counter()
         await self.index.shard.copy_to(folder.path(name))
         copied = time.perf_counter() - started

@@ -29,8 +29,8 @@ class Generation:
 @dataclass(frozen=True)
 class IndexBuild:
     """An unfinished rebuild. `cursor` is the last message id embedded (the scan goes in id
-    order); `started_at` is the database's clock when the scan began, the point from which
-    turns written meanwhile are caught up before the switch. `tenant_id` set: a one-tenant
+    order); `started_at` is the source's watermark when the scan began, the point from which
+    turns written meanwhile are caught up before the switch (its watermark). `tenant_id` set: a one-tenant
     repair in place of the serving generation."""
 
     generation: str
@@ -47,7 +47,11 @@ class TurnSource(Protocol):
     """Live turns as the index should hold them: the current (scrubbed) text of turns not
     deleted, read from the source of truth."""
 
-    async def now(self) -> datetime: ...
+    async def watermark(self) -> datetime:
+        """A time before which every write to turns has committed: the start of the oldest
+        transaction still running, or now. A turn recorded, scrubbed or deleted at or after
+        it may be missed by a scan that starts now."""
+        ...
     async def count_live(self, tenant_id: str | None) -> int: ...
     async def live_after(self, cursor: UUID | None, tenant_id: str | None, limit: int) -> list[TurnRecorded]:
         """Live turns with an id above `cursor`, in id order."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from time import perf_counter
 
 from contracts import TurnRecorded
@@ -33,10 +33,6 @@ from convmem.ports.generations import (
     VectorGenerations,
 )
 from convmem.vector_payload import turn_payload
-
-# A turn's transaction can commit this long after its recorded_at (the pool's statement
-# timeout is 30 s): catching up from earlier than needed only embeds a few turns twice.
-CATCH_UP_MARGIN = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -140,7 +136,7 @@ class Rebuild:
                 await self.generations.drop(build.generation)
             await self.builds.abandon(target)
         name = current.name if tenant_id and current else await self.generations.next_name()
-        build = IndexBuild(name, model, dim, tenant_id, await self.source.now())
+        build = IndexBuild(name, model, dim, tenant_id, await self.source.watermark())
         await self.builds.save(target, build)
         return build, False
 
@@ -171,8 +167,8 @@ class Rebuild:
         try:
             if build.state == "building":
                 build, report = await self._scan(target, build, index, report)
-            mark = await self.source.now()
-            caught = await catch_up(self.source, index, self.embedder, build.started_at - CATCH_UP_MARGIN, tenant_id)
+            mark = await self.source.watermark()
+            caught = await catch_up(self.source, index, self.embedder, build.started_at, tenant_id)
             report = replace(report, caught_up=caught)
         finally:
             await index.close()
@@ -230,6 +226,6 @@ class Rebuild:
         except IndexUnavailable:
             return 0  # a process opened it since the switch: it writes there itself
         try:
-            return await catch_up(self.source, index, self.embedder, mark - CATCH_UP_MARGIN)
+            return await catch_up(self.source, index, self.embedder, mark)
         finally:
             await index.close()

@@ -57,3 +57,72 @@ async def test_a_deleted_embedded_index_is_rebuilt_from_postgres_with_the_same_r
             await index.close()
     finally:
         await store.close()
+
+
+async def progress(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT coalesce(max(embedded), 0) FROM index_generations WHERE state <> 'serving'"))
+    finally:
+        await conn.close()
+
+
+async def test_an_interrupted_rebuild_continues_where_it_stopped_and_serving_goes_on_meanwhile(
+        fresh: Fresh, tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    store = await PostgresStorage.connect(fresh.url, max_size=4)
+    people, folder = users(40), tmp_path / "vectors"
+    env = child_env(fresh.url, folder)
+    try:
+        turns = await record_history(store, people, 60)
+        index = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
+        await embed_history(turns, store, embedder, index)
+        asked = people[:4]
+        before = await search_results(store, index, embedder, asked)
+        await index.close()
+
+        # Ctrl-C in the middle: a clean stop, the progress kept.
+        first = await asyncio.create_subprocess_exec(*CLI, "index", "rebuild", "--batch", "64", env=env,
+                                                     stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        await eventually(lambda: _at_least(fresh.url, 256), timeout=90)
+        # Meanwhile the serving generation is whole and answers as before.
+        serving = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
+        assert serving.generation == "g1" and await serving.count() == len(turns)
+        assert await search_results(store, serving, embedder, asked) == before
+        await serving.close()
+        first.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(first.communicate(), 60)
+        assert first.returncode == 130
+        assert "interrupted; run it again to continue" in err.decode() and "Traceback" not in err.decode()
+        stopped_at = await progress(fresh.url)
+        assert 256 <= stopped_at < len(turns)
+
+        # kill -9 in the middle of the continuation: the progress of every finished batch is kept.
+        second = await asyncio.create_subprocess_exec(*CLI, "index", "rebuild", "--batch", "64", env=env,
+                                                      stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        await eventually(lambda: _at_least(fresh.url, stopped_at + 256), timeout=90)
+        second.kill()
+        await second.wait()
+        killed_at = await progress(fresh.url)
+        assert stopped_at + 256 <= killed_at < len(turns)
+        assert EdgeFolder(folder).pointer().generation == "g1"  # type: ignore[union-attr]
+
+        code, out, err = await cli("index", "rebuild", env=env)
+        assert code == 0, err
+        assert f"continuing the rebuild of generation g2 ({killed_at} turns embedded before)" in err
+        assert f"{len(turns) - killed_at} turn(s) embedded" in out and "now serving" in out
+        assert f"continued after {killed_at} turn(s)" in out
+        assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["g2"]  # the old generation removed
+        index = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
+        try:
+            assert index.generation == "g2" and await index.count() == len(turns)
+            assert await search_results(store, index, embedder, asked) == before
+        finally:
+            await index.close()
+        assert await progress(fresh.url) == 0  # nothing unfinished left
+    finally:
+        await store.close()
+
+
+async def _at_least(url: str, n: int) -> bool:
+    return await progress(url) >= n

@@ -22,8 +22,12 @@ class PgTurnSource(TurnSource):
     def __init__(self, pool: PgPool) -> None:
         self._pool = pool
 
-    async def now(self) -> datetime:
-        at: datetime = await self._pool.run(lambda c: c.fetchval("SELECT now()"))
+    async def watermark(self) -> datetime:
+        # recorded_at, pii_scrubbed_at and deleted_at are now(): their transaction's start.
+        # So every row stamped before the oldest transaction still running has committed.
+        at: datetime = await self._pool.run(lambda c: c.fetchval(
+            """SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity
+                                    WHERE pid <> pg_backend_pid() AND datname = current_database()))"""))
         return at
 
     async def count_live(self, tenant_id: str | None) -> int:
