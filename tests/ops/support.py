@@ -81,7 +81,7 @@ def users(n: int) -> list[str]:
 
 
 async def record_history(store: PostgresStorage, people: Sequence[str], turns_each: int,
-                         seed: int = 7) -> list[TurnRecorded]:
+                         seed: int = 7, tenant: str = TENANT) -> list[TurnRecorded]:
     """Each user's conversation as the recorder stores it: facts among small talk, every
     user turn answered, 60 to 1 days ago."""
     rng = random.Random(seed)
@@ -103,10 +103,10 @@ async def record_history(store: PostgresStorage, people: Sequence[str], turns_ea
             text = once(rng.choice(FACTS if rng.random() < 0.6 else SMALL_TALK).format(
                 name=rng.choice(NAMES), city=rng.choice(CITIES), pet=rng.choice(PETS), hobby=rng.choice(HOBBIES),
                 food=rng.choice(FOODS)))
-            said = MessageReceived(tenant_id=TENANT, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
+            said = MessageReceived(tenant_id=tenant, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
                                    text=text, occurred_at=start + step * i, reply_expected=False)
             recorded.append((await store.turns.record_turn(said)).turn)
-            reply = ReplyGenerated(tenant_id=TENANT, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
+            reply = ReplyGenerated(tenant_id=tenant, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
                                    in_reply_to=said.message_id, text=once(rng.choice(ACKS)), model="m",
                                    occurred_at=start + step * (i + 1))
             recorded.append((await store.turns.record_turn(reply)).turn)
@@ -121,7 +121,7 @@ async def embed_history(turns: Sequence[TurnRecorded], store: PostgresStorage, e
 
 
 async def search_results(store: PostgresStorage, index: VectorIndex, embedder: Embedder, people: Sequence[str],
-                         k: int = 5) -> dict[tuple[str, str, str], list[str]]:
+                         k: int = 5, tenant: str = TENANT) -> dict[tuple[str, str, str], list[str]]:
     """Top-k message ids per user, query and mode (vector only, and the default hybrid
     search with its stages) through the Retriever the API uses."""
     retriever = Retriever(store.memory, index, embedder)
@@ -130,7 +130,7 @@ async def search_results(store: PostgresStorage, index: VectorIndex, embedder: E
     for mode, stages in (("vector", Stages.parse("vector", "none")), ("hybrid", Stages())):
         for user in people:
             for q in QUERIES:
-                result = await retriever.search(q, MemoryScope(TENANT, user), k, now, stages)
+                result = await retriever.search(q, MemoryScope(tenant, user), k, now, stages)
                 found[(mode, user, q)] = [str(h.turn.message_id) for h in result.hits]
     return found
 
