@@ -1,9 +1,11 @@
 """Rebuilds that do not go through the CLI's embedded default: one tenant repaired in place
-(the other tenants' points untouched), and a Qdrant server's collection replaced by an alias
-switch (qdrant-client's local mode runs the same client calls as against a server)."""
+(the other tenants' points untouched), a Qdrant server's collection replaced by an alias
+switch (qdrant-client's local mode runs the same client calls as against a server), and the
+owner's periodic optimize of a copy."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +14,9 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from composition.index_commands import run_rebuild
+from composition.index_upkeep import EdgeUpkeep
+from composition.resources import Resources
+from convmem.adapters.edge_folder import EdgeFolder
 from convmem.adapters.edge_generations import ServingEdgeIndex
 from convmem.adapters.embedder import OnnxEmbedder
 from convmem.adapters.postgres import PostgresStorage
@@ -105,3 +110,28 @@ async def test_a_qdrant_collection_is_replaced_by_switching_its_alias(
     assert report.generation == "g2" and report.embedded == len(turns)
     assert set(await serving.vectors(lost)) == set(lost)
     await client.close()
+
+
+async def test_the_owner_optimizes_a_copy_in_a_child_process_and_serves_that(
+        endpoints: Endpoints, fresh: Fresh, store: PostgresStorage, tmp_path: Path) -> None:
+    people = users(4)
+    turns = await record_history(store, people, 30)
+    settings = load(VectorSettings, kafka_bootstrap=endpoints.kafka_bootstrap, database_url=fresh.url,
+                    vector_path=tmp_path / "vectors", index_optimize_interval_s=0.01, index_optimize_min_unindexed=0)
+    res = Resources()
+    await res.open_storage(fresh.url, max_size=4)
+    res.open_vectors(settings)
+    try:
+        index = res.index
+        assert isinstance(index, ServingEdgeIndex)
+        await embed_history(turns, store, res.embedder, index)
+        before = await search_results(store, index, res.embedder, people)
+        upkeep = EdgeUpkeep(index, res, PgTurnSource(store.pool), settings)
+        await asyncio.sleep(0.02)
+        await upkeep.tick()  # the interval has passed: a copy is optimized by a child and taken over
+        assert index.generation == "g2" and EdgeFolder(tmp_path / "vectors").generations() == ["g2"]
+        _, points, _ = await index.shard.segments()
+        assert points == len(turns)
+        assert await search_results(store, index, res.embedder, people) == before
+    finally:
+        await res.close()
