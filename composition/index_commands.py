@@ -101,7 +101,8 @@ def describe(report: RebuildReport, tenant: str | None) -> str:
     rate = report.embedded / report.seconds if report.seconds else 0.0
     what = f"tenant {tenant} in generation {report.generation}" if tenant else f"generation {report.generation}"
     line = (f"rebuilt {what} ({report.model}): {report.embedded} turn(s) embedded in {report.seconds:.1f} s "
-            f"({rate:.0f} turns/s), {report.caught_up} caught up, {report.removed} stale point(s) removed")
+            f"({rate:.0f} turns/s; {report.optimize_seconds:.1f} s of it optimizing), {report.caught_up} caught up, "
+            f"{report.removed} stale point(s) removed")
     if report.resumed_from:
         line += f"; continued after {report.resumed_from} turn(s) embedded before"
     if report.switched:

@@ -47,6 +47,7 @@ class RebuildReport:
     switched: bool = False
     taken_over_by: int | None = None  # pid of the running process that now serves it
     waiting: str | None = None  # why a finished build was not switched
+    optimize_seconds: float = 0.0  # of `seconds`, building the new generation's HNSW graph
 
 
 async def embed_into(index: VectorIndex, embedder: Embedder, turns: Sequence[TurnRecorded]) -> None:
@@ -194,11 +195,13 @@ class Rebuild:
             embedded += len(turns)
             self.progress(build.embedded, max(total, build.embedded))
         removed = await remove_stale(self.source, index, index, build.tenant_id)
+        optimizing = perf_counter()
         if build.tenant_id is None:
             await index.optimize()  # here, where nothing is served yet, not in a serving process
         build = replace(build, state="built")
         await self.builds.save(target, build)
-        return build, replace(report, embedded=embedded, removed=removed)
+        return build, replace(report, embedded=embedded, removed=removed,
+                              optimize_seconds=perf_counter() - optimizing)
 
     async def _switch(self, target: str, current: Generation | None, generation: Generation, mark: datetime,
                       report: RebuildReport) -> RebuildReport:
