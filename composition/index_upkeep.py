@@ -25,7 +25,7 @@ from convmem.adapters.qdrant_generations import QdrantGenerations
 from convmem.adapters.vectors import QdrantServerIndex
 from convmem.errors import IndexUnavailable
 from convmem.settings import VectorSettings
-from services.indexer.rebuilding import catch_up
+from services.indexer.rebuilding import catch_up, remove_stale
 
 log = structlog.get_logger("convmem.index")
 
@@ -114,10 +114,13 @@ class EdgeUpkeep:
             return
         old = self.index.generation
         await self.index.take_over(pointer.generation)
-        caught = 0
+        caught = removed = 0
         if pointer.caught_up_at is not None:
             caught = await catch_up(self.source, self.index, self.res.embedder, pointer.caught_up_at)
-        log.info("vector_index_switched", generation=pointer.generation, previous=old, caught_up=caught)
+            # Turns purged by retention since the switch's writer looked leave nothing to catch up from.
+            removed = await remove_stale(self.source, self.index, self.index, None)
+        log.info("vector_index_switched", generation=pointer.generation, previous=old, caught_up=caught,
+                 removed=removed)
 
     async def optimize(self) -> dict[str, Any]:
         """Copy the serving generation (a flush and a file copy, between two index calls),

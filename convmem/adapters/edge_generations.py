@@ -93,6 +93,9 @@ class ServingEdgeIndex:
     async def count(self) -> int:
         return await self._index.count()
 
+    async def point_ids(self, tenant_id: str | None, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        return await self._index.point_ids(tenant_id, after, limit)
+
     async def close(self) -> None:
         try:
             await self._index.close()

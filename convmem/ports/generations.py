@@ -63,6 +63,10 @@ class TurnSource(Protocol):
     async def deleted_since(self, since: datetime, tenant_id: str | None) -> list[UUID]:
         """Turns deleted since `since` whose rows are still kept (a deleted conversation's)."""
         ...
+    async def erased_since(self, since: datetime, tenant_id: str | None) -> list[tuple[str, str]]:
+        """(tenant, user) of every subject erased since `since`: their rows are gone, so
+        only their scope can find what is left of them in an index."""
+        ...
     async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]: ...
     async def mark_embedded_before(self, before: datetime, tenant_id: str | None) -> int:
         """Live turns recorded before `before` and not marked embedded are now."""

@@ -22,7 +22,7 @@ from time import perf_counter
 
 from contracts import TurnRecorded
 from convmem.errors import IndexUnavailable
-from convmem.ports import Embedder, VectorIndex, VectorPoint
+from convmem.ports import Embedder, MemoryScope, VectorIndex, VectorPoint
 from convmem.ports.generations import (
     AsideIndex,
     Generation,
@@ -60,8 +60,9 @@ async def embed_into(index: VectorIndex, embedder: Embedder, turns: Sequence[Tur
 
 async def catch_up(source: TurnSource, index: VectorIndex, embedder: Embedder, since: datetime,
                    tenant_id: str | None = None, batch: int = 256) -> int:
-    """Re-embed the turns recorded or scrubbed since `since` and remove those deleted since:
-    what a generation built aside missed while it was built. Returns the turns embedded."""
+    """Re-embed the turns recorded or scrubbed since `since`, remove those deleted since and
+    everything of the subjects erased since: what a generation built aside missed while it
+    was built. Returns the turns embedded."""
     done, cursor = 0, None
     while turns := await source.changed_since(since, cursor, tenant_id, batch):
         await embed_into(index, embedder, turns)
@@ -69,6 +70,8 @@ async def catch_up(source: TurnSource, index: VectorIndex, embedder: Embedder, s
     deleted = await source.deleted_since(since, tenant_id)
     for i in range(0, len(deleted), 1000):
         await index.delete(deleted[i:i + 1000])
+    for tenant, user in await source.erased_since(since, tenant_id):
+        await index.delete_scope(MemoryScope(tenant, user))
     return done
 
 
@@ -229,6 +232,9 @@ class Rebuild:
         except IndexUnavailable:
             return 0  # a process opened it since the switch: it writes there itself
         try:
-            return await catch_up(self.source, index, self.embedder, mark)
+            caught = await catch_up(self.source, index, self.embedder, mark)
+            # Turns purged by retention meanwhile leave no trace to catch up from: look for them.
+            await remove_stale(self.source, index, index, None)
+            return caught
         finally:
             await index.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -127,3 +129,41 @@ async def test_an_interrupted_rebuild_continues_where_it_stopped_and_serving_goe
 
 async def _at_least(url: str, n: int) -> bool:
     return await progress(url) >= n
+
+
+async def test_what_changes_while_a_rebuild_runs_is_in_the_generation_it_switches_to(
+        fresh: Fresh, tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    store = await PostgresStorage.connect(fresh.url, max_size=4)
+    people, folder = users(40), tmp_path / "vectors"
+    try:
+        turns = await record_history(store, people, 60)
+        rebuild = await asyncio.create_subprocess_exec(*CLI, "index", "rebuild", "--batch", "64",
+                                                       env=child_env(fresh.url, folder),
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        await eventually(lambda: _at_least(fresh.url, len(turns) // 2), timeout=120)
+        conn = await asyncpg.connect(fresh.url)
+        cursor = await conn.fetchval("SELECT cursor_id FROM index_generations WHERE state <> 'serving'")
+        await conn.close()
+        # An erasure of a user the scan has partly read, a deleted conversation, new turns.
+        erased = people[0]
+        assert any(t.message_id < cursor for t in turns if t.user_id == erased)
+        request = uuid.uuid4()
+        await store.privacy.request_erasure(request, "acme", erased, erased, datetime.now(UTC))
+        await store.privacy.erase_subject(request, "acme", erased)
+        dropped = next(t for t in turns if t.user_id == people[1] and t.message_id < cursor)
+        await store.conversations.delete_conversation("acme", dropped.conversation_id)
+        added = await record_history(store, ["newcomer"], 4, seed=9)
+        out, err = await asyncio.wait_for(rebuild.communicate(), 120)
+        assert rebuild.returncode == 0, err.decode()
+
+        index = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
+        try:
+            kept = {t.message_id for t in turns if t.user_id not in (erased, people[1])} | \
+                   {t.message_id for t in added}
+            gone = {t.message_id for t in turns if t.user_id in (erased, people[1])}
+            assert set(await index.vectors([*kept, *gone])) == kept
+            assert await index.count() == len(kept)
+        finally:
+            await index.close()
+    finally:
+        await store.close()

@@ -57,6 +57,13 @@ class PgTurnSource(TurnSource):
             since, tenant_id))
         return [r["id"] for r in rows]
 
+    async def erased_since(self, since: datetime, tenant_id: str | None) -> list[tuple[str, str]]:
+        rows = await self._pool.run(lambda c: c.fetch(
+            """SELECT DISTINCT tenant_id, user_id FROM erasure_requests
+               WHERE status = 'completed' AND completed_at >= $1 AND ($2::text IS NULL OR tenant_id = $2)""",
+            since, tenant_id))
+        return [(r["tenant_id"], r["user_id"]) for r in rows]
+
     async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]:
         rows = await self._pool.run(lambda c: c.fetch(
             f"SELECT id FROM messages WHERE id = ANY($1::uuid[]) AND {_LIVE}", list(ids)))
