@@ -34,7 +34,8 @@ async def start_upkeep(res: Resources, settings: VectorSettings) -> list[asyncio
     """The tasks this process runs for its index (none for a server index, which is checked
     here: IndexUnavailable when it holds another model's vectors)."""
     storage = res.storage
-    assert isinstance(storage, PostgresStorage)
+    if not isinstance(storage, PostgresStorage):
+        return []  # catching up reads Postgres
     index = res.index
     if isinstance(index, QdrantServerIndex):
         await check_server_index(index, settings, storage, res)
