@@ -8,7 +8,8 @@ the whole reply, and how fast the WhatsApp sender sends.
    0.3 s and 0.05 s, i.e. 20 tokens/s). From each message's send: the first `token` frame
    of its reply and its `reply` frame, as the client receives them. Baseline, same run: the
    model's own time to first token and to its last token, read directly with the openai
-   client, so what convmem adds is the difference.
+   client, so what convmem adds is the difference. `--per-user`: each client follows its
+   user's stream (`GET /v1/users/{id}/events`) instead.
 2. Sender. `--replies` WhatsApp replies published to conv.replies.v1 over
    `--reply-conversations`, sent by the sender role against tests/fake_graph.py (its own
    process, `--graph-latency` per request): replies/s until all are recorded as sent.
@@ -59,9 +60,9 @@ class Seen:
     tokens: int = 0
 
 
-async def follow(api: httpx.AsyncClient, conversation: uuid.UUID, headers: dict[str, str], seen: Seen,
+async def follow(api: httpx.AsyncClient, url: str, headers: dict[str, str], seen: Seen,
                  ready: asyncio.Event) -> None:
-    async with api.stream("GET", f"/v1/conversations/{conversation}/events", headers=headers) as resp:
+    async with api.stream("GET", url, headers=headers) as resp:
         event = ""
         async for line in resp.aiter_lines():
             if line.startswith(": following"):
@@ -88,8 +89,10 @@ async def streams(runtime: Runtime, secret: str, a: argparse.Namespace) -> list[
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.port}", timeout=httpx.Timeout(60, read=None),
                                  limits=httpx.Limits(max_connections=a.conversations + 64)) as api:
         readies = [asyncio.Event() for _ in users]
-        followers = [asyncio.create_task(follow(api, c, h, seen, r)) for c, h, r in zip(convs, headers, readies,
-                                                                                         strict=True)]
+        urls = [f"/v1/users/{u}/events" if a.per_user else f"/v1/conversations/{c}/events"
+                for u, c in zip(users, convs, strict=True)]
+        followers = [asyncio.create_task(follow(api, url, h, seen, r)) for url, h, r in zip(urls, headers, readies,
+                                                                                             strict=True)]
         await asyncio.gather(*(r.wait() for r in readies))
         started = time.time()
 
@@ -112,7 +115,8 @@ async def streams(runtime: Runtime, secret: str, a: argparse.Namespace) -> list[
         await asyncio.gather(*followers, return_exceptions=True)
     ttft = [(seen.first_token[m] - t0) * 1000 for m, t0 in seen.sent.items() if m in seen.first_token]
     whole = [(seen.reply[m] - t0) * 1000 for m, t0 in seen.sent.items() if m in seen.reply]
-    return [f"offered: {a.rate} msg/s for {a.seconds} s over {a.conversations} streamed conversations",
+    kind = "users' streams" if a.per_user else "conversations' streams"
+    return [f"offered: {a.rate} msg/s for {a.seconds} s over {a.conversations} {kind}",
             row("first token at the client", ttft), row("reply frame at the client", whole),
             f"  completed {len(whole)}/{n} replies, {seen.tokens / max(len(whole), 1):.1f} token frames per reply"]
 
@@ -223,6 +227,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=10.0, help="messages per second, steady")
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--conversations", type=int, default=50)
+    p.add_argument("--per-user", action="store_true", help="clients follow GET /v1/users/{id}/events instead")
     p.add_argument("--ttft", type=float, default=0.3, help="the model's time to first token, seconds")
     p.add_argument("--token-interval", type=float, default=0.05, help="seconds between the model's tokens")
     p.add_argument("--replies", type=int, default=2000, help="replies for the sender (0: skip it)")

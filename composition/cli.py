@@ -1,11 +1,13 @@
 """`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export,
-index."""
+status, dlq, index."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from convmem.errors import IndexUnavailable
 from convmem.settings import ConfigError
@@ -48,7 +50,8 @@ def _run(args: argparse.Namespace) -> int:
     from composition.runtime import ROLES, run_roles
 
     roles = list(ROLES) if args.role == "all" else [args.role]
-    asyncio.run(run_roles(roles, http_port=args.port))
+    groups = None if args.groups is None else [g.strip() for g in args.groups.split(",") if g.strip()]
+    asyncio.run(run_roles(roles, http_port=args.port, groups=groups))
     return 0
 
 
@@ -114,6 +117,75 @@ def _export(args: argparse.Namespace) -> int:
         return asyncio.run(run_export(args.tenant, args.user, args.format, out))
 
 
+def _operate(command: str, run: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """An operator command against the running system: an unreachable Kafka or Postgres is
+    one line on standard error and exit status 1, not a traceback."""
+    from aiokafka.errors import KafkaError
+
+    from convmem.errors import ConvmemError
+
+    try:
+        return asyncio.run(run())
+    except (KafkaError, ConvmemError, OSError, TimeoutError) as exc:
+        text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+        print(f"convmem {command}: {text}", file=sys.stderr)
+        return 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    from composition.status import show_status
+    from convmem.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    prefix = args.prefix or settings.group_prefix
+    return _operate("status", lambda: show_status(settings, prefix, args.tenant, args.json, sys.stdout,
+                                                  per_partition=args.partitions))
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    import re
+
+    from composition import dlq
+    from convmem.dead_letters import Selection
+    from convmem.ports import Position
+    from convmem.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    try:
+        if args.action == "show":
+            position = Position.parse(args.position)
+            return _operate("dlq show", lambda: dlq.show_letter(settings, position, args.json, sys.stdout))
+        positions = frozenset(Position.parse(p) for p in getattr(args, "positions", []))
+        sel = Selection(groups=dlq.group_names(args.group, settings.group_prefix),
+                        since=None if args.since is None else dlq.instant(args.since),
+                        until=None if args.until is None else dlq.instant(args.until),
+                        reason=args.reason, reason_pattern=None if args.reason_regex is None else re.compile(
+                            args.reason_regex), positions=positions)
+    except (ValueError, re.error) as exc:
+        print(f"convmem dlq {args.action}: {exc}", file=sys.stderr)
+        return 2
+    topics = args.topic or sorted({p.topic for p in positions})
+    if args.action == "list":
+        return _operate("dlq list", lambda: dlq.list_letters(settings, topics, sel, args.limit, args.json, sys.stdout))
+    if sel == Selection() and not args.all:
+        print("convmem dlq replay: name dead letters (positions or filters), or say --all", file=sys.stderr)
+        return 2
+    return _operate("dlq replay", lambda: dlq.replay_letters(settings, topics, sel, args.dry_run, args.json,
+                                                             sys.stdout))
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topic", action="append", default=[],
+                   help="a consumed topic or its .dlq (repeatable; default: every dead-letter topic)")
+    p.add_argument("--group", action="append", default=[],
+                   help="the consumer group that failed it, full or without the prefix (repeatable)")
+    p.add_argument("--since", help="failed at or after: 2h, 30m, 7d ago, or an ISO 8601 time")
+    p.add_argument("--until", help="failed before: 2h, 30m, 7d ago, or an ISO 8601 time")
+    p.add_argument("--reason", help="part of the reason, any case")
+    p.add_argument("--reason-regex", help="a regular expression the reason must match")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+
 def _index(args: argparse.Namespace) -> int:
     from composition.index_commands import run_optimize, run_rebuild
 
@@ -133,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run a worker role, or all of them in one process")
     p.add_argument("role", choices=["ingest", "indexer", "responder", "retention", "sender", "all"])
     p.add_argument("--port", type=int, default=None, help="HTTP port for ingest (default from settings)")
+    p.add_argument("--groups", default=None, metavar="GROUP,...",
+                   help="consume only these of the role's consumer groups, named without the prefix "
+                        "(e.g. indexer.embed or indexer.record-inbound,indexer.statuses): one Deployment per group")
     p.set_defaults(fn=_run)
 
     p = sub.add_parser("demo", help="drive a scripted multi-conversation exchange")
@@ -163,6 +238,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--out", default=None, help="file to write (default: standard output)")
     p.set_defaults(fn=_export)
+
+    p = sub.add_parser("status", help="consumer lag, dead-letter topic sizes, turns waiting for each stage")
+    p.add_argument("--json", action="store_true", help="JSON instead of tables")
+    p.add_argument("--prefix", default=None, help="consumer group prefix (default: CONVMEM_GROUP_PREFIX)")
+    p.add_argument("--tenant", default=None, help="count unembedded and unreplied turns of this tenant only")
+    p.add_argument("--partitions", action="store_true", help="a row per partition, with committed and end offsets")
+    p.set_defaults(fn=_status)
+
+    p = sub.add_parser("dlq", help="dead letters: list, show one, replay to the group that failed them")
+    dlq_sub = p.add_subparsers(dest="action", required=True)
+    q = dlq_sub.add_parser("list", help="dead letters as a table (position, group, failed at, reason, key)")
+    _selection_options(q)
+    q.add_argument("--limit", type=int, default=200, help="show at most this many, the latest (all are counted)")
+    q = dlq_sub.add_parser("show", help="one dead letter: headers and event fields (message text withheld)")
+    q.add_argument("position", help="topic:partition:offset, as `dlq list` prints it")
+    q.add_argument("--json", action="store_true", help="JSON instead of text")
+    q = dlq_sub.add_parser("replay", help="republish to the original topic for the group that failed them, once each")
+    q.add_argument("positions", nargs="*", help="topic:partition:offset of the dead letters (default: all selected)")
+    _selection_options(q)
+    q.add_argument("--dry-run", action="store_true", help="report what would be replayed, send nothing")
+    q.add_argument("--all", action="store_true", help="replay every dead letter when no position or filter is given")
+    p.set_defaults(fn=_dlq)
 
     p = sub.add_parser("index", help="rebuild the vector index from Postgres, or optimize the embedded one")
     p.add_argument("action", choices=["rebuild", "optimize"])

@@ -3,7 +3,7 @@ they consume and publish. Adding a role touches this module and the new service 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
@@ -15,7 +15,14 @@ from composition.resources import NotStarted, Resources
 from contracts import Event
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.ports import ReplyFeed
-from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, RetentionSettings, SenderSettings
+from convmem.settings import (
+    ConfigError,
+    IndexerSettings,
+    IngestSettings,
+    ResponderSettings,
+    RetentionSettings,
+    SenderSettings,
+)
 from services.indexer import worker as indexer
 from services.ingest import worker as ingest
 from services.ingest.edge import EdgePorts
@@ -63,12 +70,15 @@ def _given(value: S | None, role: str) -> S:
 
 
 def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], res: Resources,
-            settings: RoleSettings, group_prefix: str, bootstrap: str | None) -> Declared:
+            settings: RoleSettings, group_prefix: str, bootstrap: str | None,
+            only_groups: Collection[str] | None = None) -> Declared:
     """Register every role's publishers and subscribers. Needs no connection: the ports are
     read from `res` when a message arrives, so the AsyncAPI document is made the same way
-    (with no `bootstrap`: declared for the document only, nothing will consume)."""
+    (with no `bootstrap`: declared for the document only, nothing will consume). With
+    `only_groups` (names without the prefix) only those consumer groups are subscribed."""
     subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix, bootstrap=bootstrap,
-                         document_only=bootstrap is None)
+                         document_only=bootstrap is None,
+                         selected=None if only_groups is None else frozenset(only_groups))
     sink = ingest.register(subs) if "ingest" in roles else None
     privacy = None
     if "indexer" in roles:
@@ -136,3 +146,15 @@ def consumer_groups(roles: Sequence[str], group_prefix: str) -> list[tuple[str, 
     policy = DeliveryPolicy()
     broker = build_broker("unused:9092", policy)  # declared, never started
     return declare(broker, policy, roles, Resources(), RoleSettings(), group_prefix, bootstrap=None).subscriptions.groups
+
+
+def check_groups(roles: Sequence[str], group_prefix: str, selected: Collection[str]) -> None:
+    """Fail before connecting when `convmem run ROLE --groups ...` names a group these roles
+    do not consume; names are written without the prefix (`indexer.embed`, `responder`)."""
+    valid = [group.removeprefix(f"{group_prefix}.") for group, _ in consumer_groups(roles, group_prefix)]
+    unknown = sorted(set(selected) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown consumer group(s) for role(s) {', '.join(roles)}: {', '.join(unknown)}; "
+                          f"valid: {', '.join(dict.fromkeys(valid)) or 'none (these roles consume nothing)'}")
+    if not selected:
+        raise ConfigError(f"--groups names no consumer group; valid: {', '.join(dict.fromkeys(valid))}")

@@ -17,12 +17,12 @@ from faststream.kafka import KafkaBroker
 from composition.index_upkeep import start_upkeep
 from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
-from composition.roles import ROLES, Declared, RoleSettings, build_broker, declare, edge_ports
+from composition.roles import ROLES, Declared, RoleSettings, build_broker, check_groups, declare, edge_ports
 from contracts import Event
 from convmem import logs
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.feed import TOPICS as FEED_TOPICS
-from convmem.delivery.feed import KafkaReplyFeed
+from convmem.delivery.feed import KafkaReplyFeed, envelope_owner
 from convmem.delivery.keyed import stop_all
 from convmem.delivery.tail import Tail
 from convmem.kafka_admin import ensure_topics
@@ -55,6 +55,7 @@ class Runtime:
     retention: RetentionSettings | None = None
     sender: SenderSettings | None = None
     http_port: int | None = None
+    groups: Sequence[str] | None = None  # only these consumer groups (no prefix); None: all of the roles'
     res: Resources = field(default_factory=Resources)
     broker: KafkaBroker | None = None
     policy: DeliveryPolicy | None = None
@@ -68,6 +69,7 @@ class Runtime:
         unknown = set(self.roles) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+        requested = list(self.roles)
         if "ingest" in self.roles and self.ingest is None:
             self.ingest = load(IngestSettings)
         if "indexer" in self.roles and self.indexer is None:
@@ -88,6 +90,8 @@ class Runtime:
         common = self.ingest or self.indexer or self.responder or self.retention or self.sender
         if common is None:
             raise ValueError("no role to run")
+        if self.groups is not None:
+            check_groups(requested, common.group_prefix, self.groups)
         return common
 
     @property
@@ -118,14 +122,15 @@ class Runtime:
         self.broker = build_broker(common.kafka_bootstrap, self.policy)
         settings = RoleSettings(self.ingest, self.indexer, self.responder, self.retention, self.sender)
         self.declared = declare(self.broker, self.policy, self.roles, self.res, settings, common.group_prefix,
-                                common.kafka_bootstrap)
+                                common.kafka_bootstrap, only_groups=self.groups)
         await self.broker.start()
         for consumer in self.declared.subscriptions.keyed:
             await consumer.start()
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 
-            self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail")
+            self._tail = Tail(common.kafka_bootstrap, FEED_TOPICS, client_id=f"{common.group_prefix}.tail",
+                              owner=envelope_owner)
             await self._tail.start()
             feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
@@ -186,8 +191,8 @@ def signing_keys(settings: IngestSettings) -> SigningKeys | None:
                            min_refresh_s=settings.jwks_min_refresh_s)
 
 
-async def run_roles(roles: Sequence[str], http_port: int | None = None) -> None:
-    runtime = Runtime(roles, http_port=http_port)
+async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: Sequence[str] | None = None) -> None:
+    runtime = Runtime(roles, http_port=http_port, groups=groups)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from contracts import identity, topics
 from contracts.events import (
+    OFFLINE_MODEL,
     SCHEMA_VERSION,
     ConversationEvent,
     DeliveryStatusChanged,
@@ -16,9 +17,11 @@ from contracts.events import (
     SubjectErased,
     TokenUsage,
     TurnRecorded,
+    is_offline_notice,
 )
 
 __all__ = [
+    "OFFLINE_MODEL",
     "SCHEMA_VERSION",
     "ConversationEvent",
     "DeliveryStatusChanged",
@@ -34,5 +37,6 @@ __all__ = [
     "TokenUsage",
     "TurnRecorded",
     "identity",
+    "is_offline_notice",
     "topics",
 ]

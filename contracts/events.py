@@ -90,6 +90,12 @@ class MessageReceived(ConversationEvent):
     sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
+# The `model` of a reply no language model wrote: assembled from memory in offline mode. Such
+# a reply is a notice, not something said: it is never sent as a model's answer, embedded or
+# recalled as memory.
+OFFLINE_MODEL = "offline"
+
+
 class ReplyGenerated(ConversationEvent):
     """The responder answered a user turn. At most one per user turn (`in_reply_to`)."""
 
@@ -212,3 +218,8 @@ class RetentionPurged(Event):
     @property
     def key(self) -> bytes:
         return (self.tenant_id or "retention").encode()
+
+
+def is_offline_notice(turn: TurnRecorded) -> bool:
+    """A recorded reply no model wrote (its model, kept in the turn's metadata, is OFFLINE_MODEL)."""
+    return turn.role == "assistant" and turn.metadata.get("model") == OFFLINE_MODEL

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from contracts import TurnRecorded
+from contracts import TurnRecorded, is_offline_notice
 from convmem import priors
 from convmem.fusion import rrf_fusion, standout
 from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
@@ -154,7 +154,7 @@ class Retriever:
         turns, near = await self._candidates(scope, pool, st)
         scores = self._rank(query, {i: fused[i] for i in pool if i in turns}, turns, near, speakers, st)
         order = sorted(scores, key=scores.__getitem__, reverse=True)
-        by_place = {(t.conversation_id, t.seq): t for t in [*near, *turns.values()]}
+        by_place = {(t.conversation_id, t.seq): t for t in [*near, *turns.values()] if not is_offline_notice(t)}
         context = {i: [by_place[(turns[i].conversation_id, s)] for s in
                        range(turns[i].seq - self.neighbour_radius, turns[i].seq + self.neighbour_radius + 1)
                        if s != turns[i].seq and (turns[i].conversation_id, s) in by_place] for i in order[:k * 2]}
@@ -186,6 +186,8 @@ class Retriever:
         if st.neighbours:
             scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)
             turns |= {t.message_id: t for t in near if t.message_id not in turns}
+        # An offline-mode notice is not something said: it may come in beside a hit, never as one.
+        scores = {i: s for i, s in scores.items() if not is_offline_notice(turns[i])}
         if speakers:
             priors.prefer_speakers(scores, turns, speakers, self.speaker_others)
         if st.temporal and priors.asks_about_now(query):

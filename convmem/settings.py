@@ -22,8 +22,10 @@ class ConfigError(Exception):
 
 
 class CommonSettings(BaseSettings):
+    # An empty variable is an unset one (its default, or "required but not set"): docker
+    # compose's `${CONVMEM_LLM_BASE_URL:-}` passes an empty string for a setting left out.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=str(stack_env_file()), extra="ignore", frozen=True,
+        env_prefix=ENV_PREFIX, env_file=str(stack_env_file()), extra="ignore", frozen=True, env_ignore_empty=True,
     )
 
     kafka_bootstrap: str = Field(min_length=1)
@@ -261,7 +263,7 @@ class StackSettings(BaseSettings):
 class ExternalServices(BaseSettings):
     """Servers the operator already runs; the local stack then leaves that part alone."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: SecretStr | None = None
     kafka_bootstrap: str | None = None

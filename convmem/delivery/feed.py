@@ -1,13 +1,18 @@
-"""The ReplyFeed port over Kafka: a conversation's token pieces (conv.tokens.v1) and replies
-(conv.replies.v1), decoded and opened, each with a position to resume after.
+"""The ReplyFeed port over Kafka: the token pieces (conv.tokens.v1) and replies
+(conv.replies.v1) of a conversation, or of all a user's conversations, decoded and opened,
+each with a position to resume after.
 
-A position is `<partition>-<replies offset>-<tokens offset>`: for the conversation's
-partition (the same number in both topics, keyed alike), the next offset of each topic the
-reader has not seen. Resuming reads the gap between that position and the live tail from
-Kafka, then goes on live, so a reader can come back to any process of the edge."""
+A conversation's position is `<partition>-<replies offset>-<tokens offset>`: for the
+conversation's partition (the same number in both topics, keyed alike), the next offset of
+each topic the reader has not seen. A user's conversations are spread over every partition,
+so a user's position is `u` and the next unseen offset of every partition of both topics,
+packed (varints, base64url). Resuming reads the gap between a position and the live tail
+from Kafka, then goes on live, so a reader can come back to any process of the edge."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
 import structlog
 from aiokafka.structs import ConsumerRecord
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, topics
+from convmem.delivery import headers
 from convmem.delivery.policy import decode_event
 from convmem.delivery.subscriptions import open_or_drop
-from convmem.delivery.tail import Tail
+from convmem.delivery.tail import Tail, Where
 from convmem.errors import PoisonError, RetryableError
 from convmem.ports import FeedItem
 from convmem.sealing import Sealer
@@ -30,6 +37,7 @@ log = structlog.get_logger("convmem.delivery")
 
 TOPICS = (topics.TOKENS, topics.REPLIES)  # tokens first: a reply's pieces precede it
 _POSITION = re.compile(r"^(\d{1,6})-(\d{1,19})-(\d{1,19})$")
+_MAX_POSITION = 400
 _MODELS: dict[str, Any] = {topics.TOKENS: ReplyTokensGenerated, topics.REPLIES: ReplyGenerated}
 
 
@@ -42,6 +50,55 @@ def decode_position(value: str | None) -> tuple[int, int, int] | None:
     foreign Last-Event-ID starts a reader live instead of failing its request."""
     found = _POSITION.match(value.strip()) if value else None
     return None if found is None else (int(found[1]), int(found[2]), int(found[3]))
+
+
+def encode_positions(layout: list[Where], offsets: dict[Where, int]) -> str:
+    """A user's position: the layout's size, then each topic-partition's next offset."""
+    out = bytearray()
+    for n in (len(layout), *(offsets[w] for w in layout)):
+        while n >= 0x80:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
+    return "u" + base64.urlsafe_b64encode(bytes(out)).decode().rstrip("=")
+
+
+def decode_positions(value: str | None, layout: list[Where]) -> dict[Where, int] | None:
+    """The offsets a user's position holds, or None when it is not one for this layout (a
+    conversation's id, a stale one after partitions were added, garbage): start live."""
+    if not value or not value.startswith("u") or len(value) > _MAX_POSITION:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value[1:] + "=" * (-len(value[1:]) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    numbers: list[int] = []
+    n = shift = 0
+    for byte in raw:
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            return None
+        if not byte & 0x80:
+            numbers.append(n)
+            n = shift = 0
+    if shift or not numbers or numbers[0] != len(layout) or len(numbers) != len(layout) + 1:
+        return None
+    return dict(zip(layout, numbers[1:], strict=True))
+
+
+def owner_id(tenant_id: str, user_id: str) -> bytes:
+    return orjson.dumps([tenant_id, user_id])
+
+
+def envelope_owner(record: ConsumerRecord) -> bytes | None:
+    """Whom a reply event belongs to, from its envelope (tenant and user travel in clear;
+    the text is sealed and is not opened for this)."""
+    try:
+        body = orjson.loads(record.value or b"")
+        return owner_id(str(body["tenant_id"]), str(body["user_id"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -69,12 +126,12 @@ class KafkaReplyFeed:
         if resumed is not None and resumed[0] == partition:
             seen = {topics.REPLIES: min(resumed[1], now[topics.REPLIES]),
                     topics.TOKENS: min(resumed[2], now[topics.TOKENS])}
-            gap = await self.tail.history(key, {(t, parts[t]): seen[t] for t in TOPICS},
+            gap = await self.tail.history(lambda r: r.key == key, {(t, parts[t]): seen[t] for t in TOPICS},
                                           {(t, parts[t]): now[t] for t in TOPICS})
             for record in gap:
                 seen[record.topic] = record.offset + 1
                 try:
-                    item = await self._item(record, partition, seen)
+                    item = await self._opened(record, _where(partition, seen))
                 except RetryableError:
                     return  # keys unreadable right now: the reader resumes from its last position
                 if item is not None:
@@ -87,15 +144,58 @@ class KafkaReplyFeed:
             if fresh.offset < position[fresh.topic]:
                 continue  # already read from the gap
             try:
-                item = await self._item(fresh, partition, {**position, fresh.topic: fresh.offset + 1})
+                item = await self._opened(fresh, _where(partition, {**position, fresh.topic: fresh.offset + 1}))
             except RetryableError:
                 return
             position[fresh.topic] = fresh.offset + 1
             if item is not None:
                 yield item
 
-    async def _item(self, record: ConsumerRecord, partition: int, seen: dict[str, int]) -> FeedItem | None:
-        where = encode_position(partition, seen[topics.REPLIES], seen[topics.TOKENS])
+    @asynccontextmanager
+    async def follow_user(self, tenant_id: str, user_id: str, after: str | None = None
+                          ) -> AsyncIterator[AsyncIterator[FeedItem]]:
+        owner = owner_id(tenant_id, user_id)
+        sub = self.tail.subscribe_owner(owner)
+        try:
+            yield self._user_items(sub.start, owner, after, sub.next)
+        finally:
+            self.tail.unsubscribe(sub)
+
+    async def _user_items(self, start: dict[Where, int], owner: bytes, after: str | None,
+                          live: Callable[[], Any]) -> AsyncIterator[FeedItem]:
+        parts = self.tail.partitions()
+        layout = [(t, p) for t in TOPICS for p in parts[t]]
+        position = {w: start[w] for w in layout}
+        resumed = decode_positions(after, layout)
+        if resumed is not None:
+            seen = {w: min(resumed[w], position[w]) for w in layout}
+            gap = await self.tail.history(lambda r: self.tail.owner_of(r) == owner, seen, position)
+            for record in gap:
+                seen[(record.topic, record.partition)] = record.offset + 1
+                try:
+                    item = await self._opened(record, encode_positions(layout, seen))
+                except RetryableError:
+                    return
+                if item is not None:
+                    yield item
+        while True:
+            fresh: ConsumerRecord | None = await live()
+            if fresh is None:
+                return
+            where = (fresh.topic, fresh.partition)
+            if fresh.offset < position.get(where, 0):
+                continue  # already read from the gap
+            try:
+                item = await self._opened(fresh, encode_positions(layout, {**position, where: fresh.offset + 1}))
+            except RetryableError:
+                return
+            position[where] = fresh.offset + 1
+            if item is not None:
+                yield item
+
+    async def _opened(self, record: ConsumerRecord, where: str) -> FeedItem | None:
+        if headers.is_replay(record):
+            return None  # sent back for the one group that failed it; live readers had the original
         try:
             opened = await open_or_drop(self.sealer(), decode_event(_MODELS[record.topic], record))
         except PoisonError as exc:
@@ -104,3 +204,7 @@ class KafkaReplyFeed:
         if opened is None:  # its subject was erased
             return None
         return FeedItem(where, opened)
+
+
+def _where(partition: int, seen: dict[str, int]) -> str:
+    return encode_position(partition, seen[topics.REPLIES], seen[topics.TOKENS])

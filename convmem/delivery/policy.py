@@ -19,7 +19,6 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -28,6 +27,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
 from contracts import topics
+from convmem.delivery import headers
 from convmem.errors import PoisonError, RetryableError
 
 log = structlog.get_logger("convmem.delivery")
@@ -69,19 +69,12 @@ class DeliveryPolicy:
         return delay * (0.5 + random.random() / 2)
 
     async def dead_letter(self, record: ConsumerRecord, reason: str, group: str) -> None:
+        """To `<topic>.dlq`, with the headers of convmem.delivery.headers (the record's own
+        headers travel along, so a replay restores them)."""
         assert self.broker is not None, "DeliveryPolicy.broker must be set before consuming"
         dlq = topics.dead_letter_topic(record.topic)
-        await self.broker.publish(
-            record.value or b"", topic=dlq, key=record.key,
-            headers={
-                "x-error": reason,
-                "x-original-topic": record.topic,
-                "x-original-partition": str(record.partition),
-                "x-original-offset": str(record.offset),
-                "x-consumer-group": group,
-                "x-failed-at": datetime.now(UTC).isoformat(),
-            },
-        )
+        await self.broker.publish(record.value or b"", topic=dlq, key=record.key,
+                                  headers=headers.dead_letter(record, reason, group))
         self.dead_lettered += 1
         log.warning("dead_lettered", topic=record.topic, partition=record.partition,
                     offset=record.offset, dlq=dlq, group=group, reason=reason)

@@ -3,7 +3,8 @@
 - on the way in: each record is decoded strictly into its contract (a record that cannot be
   is dead-lettered alone, its batch neighbours go on) and its sealed text is opened; an event
   whose subject was erased is acknowledged and dropped, which is what erasure means for the
-  event log;
+  event log; a replayed dead letter is handled by the group it was replayed for and
+  acknowledged unread by every other group of its topic;
 - on the way out: events that carry personal text are sealed, published keyed by their
   conversation (in order per key, without waiting for one acknowledgement before sending the
   next), and only once Kafka acknowledged them all is the effect marked as published
@@ -27,6 +28,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel
 
+from convmem.delivery import headers
 from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
 from convmem.errors import PoisonError, RetryableError
@@ -122,6 +124,9 @@ class Subscriptions:
     consumed: dict[str, type[BaseModel]] = field(default_factory=dict)
     keyed: list[KeyedConsumer] = field(default_factory=list)  # started and stopped by the runtime
     groups: list[tuple[str, str]] = field(default_factory=list)  # (consumer group, topic) of each subscription
+    # The groups (without the prefix) this process consumes as, when it runs only some of its
+    # roles' groups (`convmem run ROLE --groups ...`, one Deployment per group); None: all.
+    selected: frozenset[str] | None = None
 
     def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
@@ -146,7 +151,7 @@ class Subscriptions:
 
             async def one(record: ConsumerRecord, single: bool) -> Out | None:
                 try:
-                    opened = await self._open(event, record)
+                    opened = await self._open(event, record, full)
                     return None if opened is None else await handler(opened)
                 except PoisonError as exc:
                     if single:
@@ -180,6 +185,8 @@ class Subscriptions:
 
     def _run_keyed(self, topic: str, group: str, event: type[In], title: str,
                    process: Callable[[Sequence[ConsumerRecord]], Awaitable[None]], concurrency: int) -> None:
+        if self.selected is not None and group not in self.selected:
+            return
         if self.bootstrap is None:
             raise ValueError("concurrent subscriptions need the Kafka bootstrap servers")
 
@@ -205,7 +212,7 @@ class Subscriptions:
                 events: list[In] = []
                 for record in _as_records(msg.raw_message):
                     try:
-                        opened = await self._open(event, record)
+                        opened = await self._open(event, record, full)
                     except PoisonError as exc:
                         await self.policy.dead_letter(record, str(exc), full)
                         continue
@@ -218,12 +225,22 @@ class Subscriptions:
 
         return register
 
-    async def _open(self, model: type[In], record: ConsumerRecord) -> In | None:
+    async def _open(self, model: type[In], record: ConsumerRecord, group: str) -> In | None:
+        """The record as its event, opened; None when it is not this group's to handle: a
+        replay of a dead letter meant for another group of the topic (acknowledged and
+        skipped here, before decoding, so a poison replay fails only the group it was sent
+        back to), or an event whose subject was erased."""
+        if not headers.addressed_to(record, group):
+            log.debug("replay_skipped", group=group, topic=record.topic, partition=record.partition,
+                      offset=record.offset)
+            return None
         return await open_or_drop(self.sealer(), decode_event(model, record))
 
     def _subscribe(self, topic: str, group: str, event: type[In], title: str, description: str,
                    consume: Callable[[KafkaMessage], Awaitable[None]], max_records: int | None,
                    batch_timeout_ms: int) -> None:
+        if self.selected is not None and group not in self.selected:
+            return
         batching: dict[str, Any] = ({} if max_records is None else
                                     {"batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms})
         full = f"{self.group_prefix}.{group}"

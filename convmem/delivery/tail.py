@@ -7,14 +7,17 @@ hands each record to the subscriptions of its key.
   come back with the last position it saw and read the gap from Kafka (`history`).
 - Positions are Kafka's own offsets, so any process serving the same topics can resume a
   reader that another one served, including after a restart.
-- Nothing is decoded here: records are routed by their key (a conversation id)."""
+- Records are routed by their key (a conversation id). Readers of a whole owner (a user's
+  every conversation) are routed by an `owner` function the tail is given; it is asked
+  once per key (a conversation never changes owner) and only while such readers exist."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,6 +29,8 @@ from aiokafka.structs import ConsumerRecord
 log = structlog.get_logger("convmem.delivery")
 
 Where = tuple[str, int]  # (topic, partition)
+Owner = Callable[[ConsumerRecord], bytes | None]  # who a record belongs to, None if unknown
+_OWNERS_REMEMBERED = 100_000  # keys whose owner is remembered; the memo starts over past that
 
 
 @dataclass(eq=False)
@@ -34,6 +39,7 @@ class Subscription:
     start: dict[Where, int]  # the next offset of each topic-partition when it began: live from there
     queue: asyncio.Queue[ConsumerRecord | None]
     cut_off: bool = False
+    by_owner: bool = False  # routed by the owner of its records, not by their key
 
     def offer(self, record: ConsumerRecord) -> None:
         if self.cut_off:
@@ -55,11 +61,14 @@ class Tail:
     topics: Sequence[str]
     queue_size: int = 1024
     client_id: str = "convmem-tail"
+    owner: Owner | None = None
     _consumer: AIOKafkaConsumer | None = None
     _task: asyncio.Task[None] | None = None
     _positions: dict[Where, int] = field(default_factory=dict)
     _partitions: dict[str, list[int]] = field(default_factory=dict)
     _subs: dict[bytes, set[Subscription]] = field(default_factory=dict)
+    _owner_subs: dict[bytes, set[Subscription]] = field(default_factory=dict)
+    _owners: dict[bytes, bytes | None] = field(default_factory=dict)  # key -> owner, memoised
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -85,7 +94,7 @@ class Tail:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for subs in self._subs.values():
+        for subs in [*self._subs.values(), *self._owner_subs.values()]:
             for sub in subs:
                 sub.cut_off = True
                 with contextlib.suppress(asyncio.QueueFull):
@@ -99,19 +108,44 @@ class Tail:
         partition: int = DefaultPartitioner()(key, parts, parts)
         return partition
 
+    def partitions(self) -> dict[str, list[int]]:
+        """Each topic's partitions, as read at start."""
+        return {t: list(p) for t, p in self._partitions.items()}
+
     def subscribe(self, key: bytes) -> Subscription:
-        # No await between the snapshot and the registration: every record dispatched after
-        # it has an offset at or past `start`, and none before it is delivered live.
-        sub = Subscription(key, dict(self._positions), asyncio.Queue(self.queue_size))
-        self._subs.setdefault(key, set()).add(sub)
+        """The live records of one key."""
+        return self._register(self._subs, Subscription(key, dict(self._positions), asyncio.Queue(self.queue_size)))
+
+    def subscribe_owner(self, owner: bytes) -> Subscription:
+        """The live records of every key `owner` (as the tail's owner function says) has."""
+        if self.owner is None:
+            raise ValueError("this tail was given no owner function")
+        sub = Subscription(owner, dict(self._positions), asyncio.Queue(self.queue_size), by_owner=True)
+        return self._register(self._owner_subs, sub)
+
+    @staticmethod
+    def _register(table: dict[bytes, set[Subscription]], sub: Subscription) -> Subscription:
+        # No await between the snapshot of positions and the registration: every record
+        # dispatched after it has an offset at or past `start`, none before it goes live.
+        table.setdefault(sub.key, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.key)
+        table = self._owner_subs if sub.by_owner else self._subs
+        subs = table.get(sub.key)
         if subs is not None:
             subs.discard(sub)
             if not subs:
-                del self._subs[sub.key]
+                del table[sub.key]
+
+    def owner_of(self, record: ConsumerRecord) -> bytes | None:
+        if self.owner is None or record.key is None:
+            return None
+        if record.key not in self._owners:
+            if len(self._owners) >= _OWNERS_REMEMBERED:
+                self._owners.clear()
+            self._owners[record.key] = self.owner(record)
+        return self._owners[record.key]
 
     async def _run(self) -> None:
         assert self._consumer is not None
@@ -127,20 +161,25 @@ class Tail:
                     self._positions[(tp.topic, tp.partition)] = record.offset + 1
                     for sub in self._subs.get(record.key, ()):
                         sub.offer(record)
+                    if self._owner_subs:
+                        for sub in self._owner_subs.get(self.owner_of(record) or b"", ()):
+                            sub.offer(record)
 
-    async def history(self, key: bytes, since: dict[Where, int], until: dict[Where, int], *,
-                      max_scan: int = 20_000, timeout_s: float = 10.0) -> list[ConsumerRecord]:
-        """The records of `key` from `since` up to (not including) `until` in each
+    async def history(self, match: Callable[[ConsumerRecord], bool], since: dict[Where, int],
+                      until: dict[Where, int], *, max_scan: int = 20_000, timeout_s: float = 10.0
+                      ) -> list[ConsumerRecord]:
+        """The records that `match` from `since` up to (not including) `until` in each
         topic-partition, read by a consumer of its own; at most the last `max_scan` offsets
         of each are read (older ones are left to the history API). In time order, ties in
-        the order of `topics`."""
+        the order of `topics`, and always in offset order within a partition (a reader's
+        position per partition must never pass a record it has not been given)."""
         wanted = {w: (since[w], until[w]) for w in until if w in since and since[w] < until[w]}
         if not wanted:
             return []
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", client_id=self.client_id)
         await consumer.start()
-        found: list[ConsumerRecord] = []
+        found: dict[Where, list[ConsumerRecord]] = {}
         try:
             tps = [TopicPartition(*w) for w in wanted]
             consumer.assign(tps)
@@ -154,7 +193,8 @@ class Tail:
                 batch = await consumer.getmany(*left, timeout_ms=200)
                 for tp, records in batch.items():
                     high = wanted[(tp.topic, tp.partition)][1]
-                    found += [r for r in records if r.offset < high and r.key == key]
+                    found.setdefault((tp.topic, tp.partition), []).extend(
+                        r for r in records if r.offset < high and match(r))
                     if records and records[-1].offset + 1 >= high:
                         left.discard(tp)
             if left:
@@ -162,4 +202,5 @@ class Tail:
         finally:
             await consumer.stop()
         order = {t: i for i, t in enumerate(self.topics)}
-        return sorted(found, key=lambda r: (r.timestamp, order.get(r.topic, 0), r.offset))
+        # A merge, not a sort: producers' timestamps need not rise within a partition.
+        return list(heapq.merge(*found.values(), key=lambda r: (r.timestamp, order.get(r.topic, 0), r.partition)))

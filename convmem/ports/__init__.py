@@ -4,6 +4,7 @@ asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
 from convmem.ports.channels import OutgoingText, WhatsAppApi
 from convmem.ports.compute import ChatModel, Embedder, SigningKeys, TokenCounter, VectorIndex
+from convmem.ports.operations import Backlog, Pending, Position, ReplayLog
 from convmem.ports.records import (
     ChatMessage,
     ClaimOutcome,
@@ -49,11 +50,11 @@ from convmem.ports.storage import (
 from convmem.ports.streams import FeedItem, ReplyFeed, TextStream, TokenSink
 
 __all__ = [
-    "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
+    "Backlog", "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
     "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure",
-    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "PrivacyLedger", "RecordOutcome",
-    "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
+    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Position", "PrivacyLedger",
+    "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
     "Storage", "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream",
     "TokenCounter", "TokenSink", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
     "WhatsAppApi",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
+from convmem.ports.operations import Backlog, ReplayLog
 from convmem.ports.records import (
     ClaimOutcome,
     ConversationFilter,
@@ -194,3 +195,5 @@ class Storage:
     retention: RetentionLedger
     health: Health
     sends: SendLedger
+    backlog: Backlog
+    replays: ReplayLog

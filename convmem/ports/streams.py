@@ -42,3 +42,8 @@ class ReplyFeed(Protocol):
         after that is missed. The iterator ends when the reader fell too far behind: it
         may follow again after the last position it saw."""
         ...
+
+    def follow_user(self, tenant_id: str, user_id: str, after: str | None = None
+                    ) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]:
+        """As `follow`, for every conversation of one user, those begun later included."""
+        ...

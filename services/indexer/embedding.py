@@ -16,9 +16,11 @@ async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: 
     unique = {t.message_id: t for t in turns}
     current = await ledger.texts_to_embed(list(unique))
     batch = [t for t in unique.values() if current.get(t.message_id, "").strip()]
-    if not batch:
-        return 0
-    vectors = await embedder.embed([current[t.message_id] for t in batch])
-    await index.upsert([VectorPoint(t.message_id, v, turn_payload(t)) for t, v in zip(batch, vectors, strict=True)])
-    await ledger.mark_embedded([t.message_id for t in batch])
+    if batch:
+        vectors = await embedder.embed([current[t.message_id] for t in batch])
+        await index.upsert([VectorPoint(t.message_id, v, turn_payload(t))
+                            for t, v in zip(batch, vectors, strict=True)])
+    # A live turn with nothing to embed (empty, an offline notice) is done too, so that
+    # "not embedded" means only work still to do.
+    await ledger.mark_embedded(list(current))
     return len(batch)

@@ -67,6 +67,7 @@ class TokenView(BaseModel):
 
     message_id: UUID
     in_reply_to: UUID
+    conversation_id: UUID  # a user's stream carries every conversation of the user
     offset: int
     text: str
 

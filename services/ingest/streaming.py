@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
@@ -28,12 +28,24 @@ async def conversation_events(items: AsyncIterator[FeedItem], owner: Conversatio
     """The owner's reply pieces and replies, each reply once. Pieces of a reply that already
     ended (they can trail it, or come from a retried generation) are left out, and so are
     copies of a reply (a re-publish after a crash): the reply frame is the last word."""
+    async for event in _once_each(items, lambda e: (e.tenant_id, e.user_id, e.conversation_id) == (
+            owner.tenant_id, owner.user_id, owner.conversation_id)):
+        yield event
+
+
+async def user_events(items: AsyncIterator[FeedItem], tenant_id: str, user_id: str) -> AsyncIterator[StreamEvent]:
+    """As conversation_events, for every conversation of one user."""
+    async for event in _once_each(items, lambda e: (e.tenant_id, e.user_id) == (tenant_id, user_id)):
+        yield event
+
+
+async def _once_each(items: AsyncIterator[FeedItem], mine: Callable[[ReplyGenerated | ReplyTokensGenerated], bool]
+                     ) -> AsyncIterator[StreamEvent]:
     ended: dict[UUID, None] = {}
     async for item in items:
         event = item.event
-        if (event.tenant_id, event.user_id, event.conversation_id) != (owner.tenant_id, owner.user_id,
-                                                                       owner.conversation_id):
-            continue  # defence in depth: the key says this conversation, the event must agree
+        if not mine(event):
+            continue  # defence in depth: the routing says this reader's, the event must agree
         if event.message_id in ended:
             continue
         if isinstance(event, ReplyGenerated):

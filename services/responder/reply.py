@@ -6,11 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import ReplyGenerated, TokenUsage, TurnRecorded, identity
+from contracts import OFFLINE_MODEL, ReplyGenerated, TokenUsage, TurnRecorded, identity
 from convmem.context import Context, ContextBuilder
 from convmem.ports import ChatMessage, ChatModel, Completion, ReplyLedger, TokenSink
-
-OFFLINE_MODEL = "offline"
 
 
 def offline_completion(ctx: Context) -> Completion:

@@ -24,14 +24,13 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from contracts import ReplyGenerated, identity
+from contracts import OFFLINE_MODEL, ReplyGenerated, identity
 from convmem.errors import PoisonError, RetryableError, SendOutcomeUnknown, SendRejected
 from convmem.ports import OutgoingText, SendLedger, SendPart, WhatsAppApi
 
 log = structlog.get_logger("convmem.sender")
 
 TEXT_LIMIT = 4096  # WhatsApp's limit for a text body, in characters
-OFFLINE_MODEL = "offline"  # the responder's model name when no language model answered
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ sender that sent again after the restart would deliver twice.
 
 What must hold: no reply part reaches the API twice; the parts interrupted mid-request are
 "unknown" (never repeated) until a status callback naming them arrives, which settles them
-as sent with their wamid; every other reply is sent after the restart."""
+as sent with their wamid; every other reply is sent after the restart. A part claimed whose
+request had not left when the kill came is unknown too and is never sent: at most once has
+that window, and on a loaded machine it holds several parts (the test once assumed none)."""
 
 from __future__ import annotations
 
@@ -96,10 +98,15 @@ async def test_a_sender_killed_mid_request_never_sends_twice(endpoints: Endpoint
         await asyncio.sleep(1.5)  # anything a wrong retry would send has had time to arrive
         refs = Counter(t.callback_data for t in slow_graph.taken if t.to.startswith("3460000"))
         assert set(refs.values()) == {1}  # nothing reached the API twice
-        assert len(refs) == REPLIES  # and everything reached it once: the interrupted ones before the kill
-        unknown = await db.fetch("SELECT message_id FROM reply_sends WHERE message_id = ANY($1::uuid[]) "
-                                 "AND state = 'unknown'", ids)
+        unknown = {r["message_id"] for r in await db.fetch(
+            "SELECT message_id FROM reply_sends WHERE message_id = ANY($1::uuid[]) AND state = 'unknown'", ids)}
         assert len(unknown) == interrupted  # each interrupted part is unknown, never repeated
+        reached = {ref[0] for ref in map(identity.parse_send_ref, refs) if ref is not None}
+        assert set(ids) - unknown <= reached  # every part not interrupted was sent, once
+        # An interrupted part reached the API before the kill, or was claimed and cut off before
+        # its request left (the crash window the README describes): never sent either way.
+        never_sent = unknown - reached
+        assert len(reached) + len(never_sent) == REPLIES
 
         # Meta's status callbacks name the part they report on: they settle the unknown ones.
         store = await PostgresStorage.connect(endpoints.database_url, max_size=2)
@@ -113,8 +120,10 @@ async def test_a_sender_killed_mid_request_never_sends_twice(endpoints: Endpoint
                         callback_data=taken.callback_data))
         finally:
             await store.close()
-        rows = await db.fetch("SELECT state, wamid FROM reply_sends WHERE message_id = ANY($1::uuid[])", ids)
-        assert {r["state"] for r in rows} == {"sent"} and all(r["wamid"] for r in rows)
+        rows = await db.fetch("SELECT message_id, state, wamid FROM reply_sends WHERE message_id = ANY($1::uuid[])",
+                              ids)
+        assert all(r["state"] == "sent" and r["wamid"] for r in rows if r["message_id"] in reached)
+        assert all(r["state"] == "unknown" for r in rows if r["message_id"] in never_sent)
     finally:
         await sender.stop()
         await producer.stop()

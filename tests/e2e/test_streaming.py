@@ -166,3 +166,57 @@ async def test_another_users_stream_is_refused(api: httpx.AsyncClient, runtime: 
         assert resp.status_code == 401
     async with api.stream("GET", url, headers=token("svc", roles=("service",))) as resp:
         assert resp.status_code == 404  # a service posts for users; it does not read them
+
+
+async def test_a_users_stream_follows_all_their_conversations_and_resumes(
+        api: httpx.AsyncClient, runtime: Runtime, fake_llm: FakeLLM) -> None:
+    user, stranger = unique("u"), unique("x")
+    existing = (await post(api, user, "hello", wait=20)).json()["conversation_id"]
+    url = f"/v1/users/{user}/events"
+    fake_llm.token_interval_s = 0.05
+    try:
+        async with api.stream("GET", url, headers=token(user)) as resp:
+            assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+            stream = Stream(resp)
+            assert (await stream.next()).data["text"] == "following"
+            await post(api, stranger, "someone else entirely")  # never shown to this user
+            old = (await post(api, user, "What did I say before?", conversation_id=existing)).json()
+            new = (await post(api, user, "A brand new topic: sailing")).json()  # begun after the stream opened
+            frames: list[Frame] = []
+            while {f.data["in_reply_to"] for f in frames if f.event == "reply"} != {old["message_id"],
+                                                                                   new["message_id"]}:
+                frames += await stream.until("reply")
+            # One more reply, read only up to its first piece, then the client drops.
+            last = (await post(api, user, "And one more question about knots", conversation_id=existing)).json()
+            early = [f for f in await stream.until("token") if f.data["in_reply_to"] == last["message_id"]]
+        assert early, "the last reply's first piece was not seen"
+        async with api.stream("GET", url, headers={**token(user), "Last-Event-ID": early[-1].id or ""}) as resp:
+            rest = Stream(resp)
+            resumed: list[Frame] = []
+            while not any(f.event == "reply" and f.data["in_reply_to"] == last["message_id"] for f in resumed):
+                resumed += await rest.until("reply")
+    finally:
+        fake_llm.token_interval_s = 0.0
+    assert {f.data["conversation_id"] for f in frames} == {existing, new["conversation_id"]}
+    for posted in (old, new):
+        mine = [f for f in frames if f.data["in_reply_to"] == posted["message_id"]]
+        assert mine[-1].event == "reply" and assemble(mine[:-1]) == mine[-1].data["text"]
+    assert all(f.id and f.id.startswith("u") for f in frames)
+    # After the reconnect: the rest of the last reply, nothing twice, nothing missing.
+    again = [f for f in resumed if f.data["in_reply_to"] == last["message_id"]]
+    assert not {f.id for f in again} & {f.id for f in early}
+    assert assemble([*early, *again[:-1]]) == again[-1].data["text"]
+    assert not {f.data["in_reply_to"] for f in resumed} & {old["message_id"], new["message_id"]}
+
+
+async def test_a_users_stream_is_theirs_or_their_admins(api: httpx.AsyncClient, runtime: Runtime) -> None:
+    ana, ben = unique("ana"), unique("ben")
+    url = f"/v1/users/{ana}/events"
+    async with api.stream("GET", url, headers=token(ben)) as resp:
+        assert resp.status_code == 403
+    async with api.stream("GET", url) as resp:
+        assert resp.status_code == 401
+    async with api.stream("GET", url, headers=token("svc", roles=("service",))) as resp:
+        assert resp.status_code == 403  # a service posts for users; it does not read them
+    async with api.stream("GET", url, headers=token("boss", roles=("admin",))) as resp:
+        assert resp.status_code == 200 and (await Stream(resp).next()).data["text"] == "following"

@@ -15,6 +15,7 @@ from tests.fakes.ledgers import (
     FakeReplyLedger,
     FakeTurnLedger,
 )
+from tests.fakes.operations import FakeBacklog, FakeReplayLog
 from tests.fakes.privacy import FakeHealth, FakePrivacyLedger, FakeRetentionLedger, FakeSubjectKeys, FakeTenantPolicies
 from tests.fakes.reading import FakeConversations, FakeMemoryReader
 from tests.fakes.sending import FakeSendLedger, FakeWhatsAppApi
@@ -28,13 +29,13 @@ def fake_storage(db: FakeDb | None = None) -> Storage:
         memory=FakeMemoryReader(db), replies=FakeReplyLedger(db), conversations=FakeConversations(db),
         lookup=FakeMessageLookup(db), keys=FakeSubjectKeys(db), privacy=FakePrivacyLedger(db),
         policies=FakeTenantPolicies(db), retention=FakeRetentionLedger(db), health=FakeHealth(db),
-        sends=FakeSendLedger(db),
+        sends=FakeSendLedger(db), backlog=FakeBacklog(db), replays=FakeReplayLog(db),
     )
 
 
 __all__ = [
-    "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
-    "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplyLedger",
-    "FakeRetentionLedger", "FakeSendLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies",
+    "FakeBacklog", "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
+    "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplayLog",
+    "FakeReplyLedger", "FakeRetentionLedger", "FakeSendLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies",
     "FakeTokenCounter", "FakeTurnLedger", "FakeWhatsAppApi", "fake_storage",
 ]

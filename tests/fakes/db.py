@@ -10,7 +10,16 @@ from typing import Any
 from uuid import UUID
 
 from contracts import DeliveryStatusChanged, TurnRecorded
-from convmem.ports import ConversationInfo, ErasureStatus, MemoryScope, StoredReply, Summary, TenantPolicy, UserSummary
+from convmem.ports import (
+    ConversationInfo,
+    ErasureStatus,
+    MemoryScope,
+    Position,
+    StoredReply,
+    Summary,
+    TenantPolicy,
+    UserSummary,
+)
 
 _STOP = {"what", "is", "my", "the", "a", "an", "i", "did", "do", "you", "of", "to", "in", "and", "when", "was"}
 
@@ -56,6 +65,7 @@ class FakeDb:
     # The sender's record of each reply part, keyed (reply id, part), as Postgres's reply_sends.
     sends: dict[tuple[UUID, int], SendRow] = field(default_factory=dict)
     disclosures: list[tuple[UUID, str, str]] = field(default_factory=list)  # (key, tenant, served to)
+    replays: dict[Position, str] = field(default_factory=dict)  # dead-letter position -> group replayed for
 
     @property
     def deleted(self) -> set[UUID]:

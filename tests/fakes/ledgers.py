@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, identity
+from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, identity, is_offline_notice
 from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError
 from convmem.ports import (
     ConversationInfo,
@@ -143,7 +143,8 @@ class FakeEmbeddingLedger(EmbeddingLedger):
 
     async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
         hidden = self.db.deleted
-        return {i: self.db.turns[i].text for i in message_ids if i in self.db.turns and i not in hidden}
+        return {i: "" if is_offline_notice(self.db.turns[i]) else self.db.turns[i].text
+                for i in message_ids if i in self.db.turns and i not in hidden}
 
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         self.db.embedded.update(message_ids)

@@ -94,6 +94,9 @@ class FakePrivacyLedger(PrivacyLedger):
         for i in replies:
             del db.replies[i]
         sends = [part for part, row in db.sends.items() if (row.tenant_id, row.user_id) == subject]
+        sent = {(tenant_id, db.sends[part].wamid) for part in sends if db.sends[part].wamid is not None}
+        statuses = [s for s in db.statuses if (s.tenant_id, s.external_id) in sent]
+        db.statuses[:] = [s for s in db.statuses if (s.tenant_id, s.external_id) not in sent]
         for part in sends:
             del db.sends[part]
         for c in {*conversations, *summaries}:
@@ -106,7 +109,8 @@ class FakePrivacyLedger(PrivacyLedger):
         interaction = 1 if db.user_summaries.pop(subject, None) is not None else 0
         counts = {"messages": len(turns), "conversation_summaries": len(summaries),
                   "conversations": len(conversations), "interaction_summaries": interaction,
-                  "replies": len(replies), "keys": len(keys), "reply_sends": len(sends)}
+                  "replies": len(replies), "keys": len(keys), "reply_sends": len(sends),
+                  "delivery_statuses": len(statuses)}
         done = replace(request, status="completed", completed_at=datetime.now(UTC), counts=counts)
         db.erasures[request_id] = done
         return done

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from contracts import TurnRecorded
+from contracts import TurnRecorded, is_offline_notice
 from convmem.errors import PoisonError
 from convmem.ports import (
     ConversationFilter,
@@ -63,7 +63,7 @@ class FakeMemoryReader(MemoryReader):
             carried = (q & words(before.text)) - own if before is not None else set()
             return (len(own) + context * len(carried)) / max(1, len(q))
 
-        scored = [(t, covered(t)) for t in mine]
+        scored = [(t, covered(t)) for t in mine if not is_offline_notice(t)]
         ranked = sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], -s[0].occurred_at.timestamp()))
         return [(t.message_id, score) for t, score in ranked[:limit]]
 
@@ -182,3 +182,4 @@ class FakeConversations(Conversations):
                      len(expected), replied,
                      min((t.occurred_at for t in turns), default=None),
                      max((t.occurred_at for t in turns), default=None))
+

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts import MessageReceived
+from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated
 from convmem.adapters.postgres import PostgresStorage
-from convmem.ports import Enrichment, MemoryScope, Summary, TenantPolicy
+from convmem.ports import Enrichment, MemoryScope, SendPart, Summary, TenantPolicy
 from tests.integration.support import unique
 
 pytestmark = pytest.mark.stack
@@ -44,6 +44,14 @@ async def test_erasure_removes_one_subject_only_and_is_idempotent(store: Postgre
     await said(store, tenant, ana, conv, "mine")
     await said(store, tenant, ben, uuid.uuid4(), "his")
     await store.conversations.save_summary(MemoryScope(tenant, ana, conv), Summary(conv, "s", 1, "extractive"))
+    wamids = {ana: unique("wamid"), ben: unique("wamid")}
+    for user, wamid in wamids.items():  # a reply sent to each, and what Meta said of it
+        part = SendPart(uuid.uuid4(), tenant, user, conv, 0, 1)
+        await store.sends.claim_send(part, 60)
+        await store.sends.record_sent(part, wamid)
+        await store.deliveries.record_delivery_status(DeliveryStatusChanged(
+            tenant_id=tenant, user_id=user, conversation_id=conv, external_id=wamid, status="read",
+            occurred_at=datetime.now(UTC)))
     key_id, _ = await store.keys.subject_key(tenant, ana)
     assert (await store.keys.subject_key(tenant, ana))[0] == key_id
     request = await store.privacy.request_erasure(uuid.uuid4(), tenant, ana, ana, datetime.now(UTC))
@@ -52,6 +60,10 @@ async def test_erasure_removes_one_subject_only_and_is_idempotent(store: Postgre
     done = await store.privacy.erase_subject(request.request_id, tenant, ana)
     assert done.status == "completed" and done.counts["messages"] == 1 and done.counts["keys"] == 1
     assert done.counts["conversation_summaries"] == 1 and done.counts["interaction_summaries"] == 1
+    assert done.counts["reply_sends"] == 1 and done.counts["delivery_statuses"] == 1  # the sender's records too
+    statuses = await store.pool.run(lambda c: c.fetch(
+        "SELECT external_id FROM delivery_statuses WHERE tenant_id = $1", tenant))
+    assert [r["external_id"] for r in statuses] == [wamids[ben]]
     assert await store.keys.key_by_id(key_id) is None
     assert (await store.privacy.erase_subject(request.request_id, tenant, ana)).counts == done.counts
     assert (await store.conversations.stats(tenant, ana)).messages == 0 and (await store.conversations.stats(tenant, ben)).messages == 1
@@ -77,3 +89,24 @@ async def test_policies_scrub_marks_and_exports(store: PostgresStorage) -> None:
     rows = [r async for r in store.privacy.export_rows(tenant, ana, "messages", batch=1)]
     assert [r["content"] for r in rows] == ["call <PHONE>"] and rows[0]["pii_kinds"] == {"PHONE": 1}
     assert len([r async for r in store.privacy.export_rows(tenant, ana, "conversations")]) == 1
+
+
+async def test_purging_a_reply_past_retention_takes_what_the_sender_kept_of_it(store: PostgresStorage) -> None:
+    tenant, ana, wamid = unique("t"), unique("ana"), unique("wamid")
+    conv, long_ago = uuid.uuid4(), datetime(1999, 6, 1, tzinfo=UTC)
+    question = await said(store, tenant, ana, conv, "an old question", when=long_ago)
+    reply = ReplyGenerated(tenant_id=tenant, user_id=ana, conversation_id=conv, message_id=uuid.uuid4(),
+                           in_reply_to=question.message_id, text="an old answer", model="m", occurred_at=long_ago)
+    await store.turns.record_turn(reply, None)
+    part = SendPart(reply.message_id, tenant, ana, conv, 0, 1)
+    await store.sends.claim_send(part, 60)
+    await store.sends.record_sent(part, wamid)
+    await store.deliveries.record_delivery_status(DeliveryStatusChanged(
+        tenant_id=tenant, user_id=ana, conversation_id=conv, external_id=wamid, status="delivered",
+        occurred_at=long_ago))
+    purged = await store.retention.purge_expired(datetime(2000, 1, 1, tzinfo=UTC), 10_000)
+    assert {question.message_id, reply.message_id} <= set(purged)
+    left = await store.pool.run(lambda c: c.fetchval(
+        """SELECT (SELECT count(*) FROM reply_sends WHERE message_id = $1)
+                + (SELECT count(*) FROM delivery_statuses WHERE tenant_id = $2)""", reply.message_id, tenant))
+    assert left == 0

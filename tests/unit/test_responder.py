@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from contracts import MessageReceived, ReplyGenerated, TurnRecorded
+from contracts import OFFLINE_MODEL, MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.context import ContextBuilder
 from convmem.ports import Storage
 from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from services.indexer.recording import record
-from services.responder.reply import OFFLINE_MODEL, respond
+from services.responder.reply import respond
 from tests.fakes import FakeChatModel, FakeEmbedder, FakeIndex, FakeTokenCounter, fake_storage
 
 

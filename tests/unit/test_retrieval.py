@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from contracts import MessageReceived, TurnRecorded
+from contracts import OFFLINE_MODEL, MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.errors import RetryableError
 from convmem.fusion import standout
 from convmem.ports import ChatMessage, Completion, MemoryScope
@@ -213,3 +213,17 @@ async def test_rewrite_searches_with_the_models_restatement_and_survives_its_fai
     assert model.calls == 1  # the stage is off: no model call
     m.retriever.rewriter = Restating(None)
     assert await m.ids(question, Stages.parse("fts", "rewrite")) == []  # the model failed: the plain search
+
+
+async def test_an_offline_notice_is_never_recalled_nor_shown_beside_a_hit() -> None:
+    m, conv = Memory(), uuid.uuid4()
+    question = await m.say("ana", "My cat is called Miso and she loves tuna", conv)
+    notice = ReplyGenerated(tenant_id="t", user_id="ana", conversation_id=conv, message_id=uuid.uuid4(),
+                            in_reply_to=question.message_id, model=OFFLINE_MODEL, occurred_at=NOW,
+                            text="[offline mode] you said: my cat is called Miso and she loves tuna")
+    recorded = (await m.store.turns.record_turn(notice)).turn
+    await embed_turns([recorded], FakeEmbedder(), m.index, m.store.embeddings)
+    for stages in (PLAIN, Stages.parse("hybrid", "neighbours,context")):
+        result = await m.retriever.search("what is my cat called, Miso?", MemoryScope("t", "ana"), 5, NOW, stages)
+        assert [h.turn.message_id for h in result.hits] == [question.message_id]
+        assert all(n.message_id != notice.message_id for h in result.hits for n in h.context)

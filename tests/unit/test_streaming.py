@@ -8,11 +8,20 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
+from aiokafka.structs import ConsumerRecord
+
 from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded, identity
-from convmem.delivery.feed import decode_position, encode_position
+from convmem.delivery.feed import (
+    decode_position,
+    decode_positions,
+    encode_position,
+    encode_positions,
+    envelope_owner,
+    owner_id,
+)
 from convmem.delivery.tokens import TokenPublisher
 from convmem.ports import ConversationRef, FeedItem
-from services.ingest.streaming import conversation_events, reply_within
+from services.ingest.streaming import conversation_events, reply_within, user_events
 from tests.fakes import FakeDb, FakeReplyLedger
 
 CONV = uuid.uuid4()
@@ -26,13 +35,13 @@ def turn() -> TurnRecorded:
 
 
 def piece(to: TurnRecorded, offset: int, text: str, user: str = "ana") -> ReplyTokensGenerated:
-    return ReplyTokensGenerated(tenant_id="t", user_id=user, conversation_id=CONV,
+    return ReplyTokensGenerated(tenant_id="t", user_id=user, conversation_id=to.conversation_id,
                                 message_id=identity.reply_id_for(to.message_id), in_reply_to=to.message_id,
                                 offset=offset, text=text)
 
 
 def reply(to: TurnRecorded, text: str = "hello there") -> ReplyGenerated:
-    return ReplyGenerated(tenant_id="t", user_id="ana", conversation_id=CONV,
+    return ReplyGenerated(tenant_id="t", user_id="ana", conversation_id=to.conversation_id,
                           message_id=identity.reply_id_for(to.message_id), in_reply_to=to.message_id, text=text,
                           model="m", occurred_at=datetime.now(UTC))
 
@@ -49,6 +58,39 @@ def test_positions_round_trip_and_anything_else_starts_live() -> None:
     assert decode_position(encode_position(3, 1207, 88412)) == (3, 1207, 88412)
     for junk in (None, "", "abc", "1-2", "-1-2-3", "1-2-3-4", "9" * 30):
         assert decode_position(junk) is None
+
+
+def test_a_users_position_holds_every_partition_and_refuses_another_layout() -> None:
+    layout = [(topic, p) for topic in ("conv.tokens.v1", "conv.replies.v1") for p in range(6)]
+    offsets = {w: (i + 1) * 987_654_321 for i, w in enumerate(layout)}
+    offsets[layout[3]] = 0
+    position = encode_positions(layout, offsets)
+    assert position.startswith("u") and len(position) < 120 and decode_positions(position, layout) == offsets
+    assert decode_positions(position, layout[:-1]) is None  # partitions were added: start live
+    for junk in (None, "", "u", "u!!", "3-1207-88412", "u" + "_" * 500, "u" + "gA" * 12):
+        assert decode_positions(junk, layout) is None
+
+
+def test_a_reply_events_owner_is_read_from_its_envelope_only() -> None:
+    t = turn()
+    body = piece(t, 0, "x").model_dump_json().encode()
+    record = ConsumerRecord(topic="conv.tokens.v1", partition=0, offset=1, timestamp=0, timestamp_type=0,
+                            key=b"k", value=body, checksum=None, serialized_key_size=1,
+                            serialized_value_size=len(body), headers=())
+    assert envelope_owner(record) == owner_id("t", "ana") != owner_id("t", "ben")
+    record.value = b"not json"
+    assert envelope_owner(record) is None
+
+
+async def test_a_users_stream_shows_every_conversation_of_that_user_only() -> None:
+    t, elsewhere = turn(), turn()
+    other_conv = elsewhere.model_copy(update={"conversation_id": uuid.uuid4()})
+    events: list[ReplyGenerated | ReplyTokensGenerated] = [piece(t, 0, "hello "), piece(other_conv, 0, "hi"), piece(t, 6, "there", user="mallory"),
+              reply(t), reply(other_conv), reply(t)]
+    shown = [e async for e in user_events(feed(*events), "t", "ana")]
+    assert [(e.kind, e.event.text) for e in shown] == [("token", "hello "), ("token", "hi"),
+                                                      ("reply", "hello there"), ("reply", "hello there")]
+    assert {e.event.conversation_id for e in shown} == {CONV, other_conv.conversation_id}
 
 
 async def test_a_stream_shows_the_owners_pieces_then_the_reply_once() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convmem.adapters.postgres.backlog import PgBacklog
 from convmem.adapters.postgres.conversations import PgConversations
 from convmem.adapters.postgres.deliveries import PgDeliveryLog
 from convmem.adapters.postgres.embeddings import PgEmbeddingLedger
@@ -15,6 +16,7 @@ from convmem.adapters.postgres.memory import PgMemoryReader
 from convmem.adapters.postgres.policies import PgTenantPolicies
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.privacy import PgPrivacyLedger
+from convmem.adapters.postgres.replays import PgReplayLog
 from convmem.adapters.postgres.replies import PgReplyLedger
 from convmem.adapters.postgres.retention import PgRetentionLedger
 from convmem.adapters.postgres.rows import or_query
@@ -38,7 +40,7 @@ class PostgresStorage(Storage):
             memory=PgMemoryReader(pool), replies=PgReplyLedger(pool), conversations=PgConversations(pool),
             lookup=PgMessageLookup(pool), keys=PgSubjectKeys(pool), privacy=PgPrivacyLedger(pool),
             policies=PgTenantPolicies(pool), retention=PgRetentionLedger(pool), health=PgHealth(pool),
-            sends=PgSendLedger(pool), pool=pool,
+            sends=PgSendLedger(pool), backlog=PgBacklog(pool), replays=PgReplayLog(pool), pool=pool,
         )
 
     @classmethod
@@ -51,7 +53,7 @@ class PostgresStorage(Storage):
 
 
 __all__ = [
-    "PgConversations", "PgDeliveryLog", "PgEmbeddingLedger", "PgHealth", "PgMemoryReader", "PgMessageLookup",
-    "PgPool", "PgPrivacyLedger", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgSubjectKeys", "PgTenantPolicies",
+    "PgBacklog", "PgConversations", "PgDeliveryLog", "PgEmbeddingLedger", "PgHealth", "PgMemoryReader", "PgMessageLookup",
+    "PgPool", "PgPrivacyLedger", "PgReplayLog", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgSubjectKeys", "PgTenantPolicies",
     "PgTurnLedger", "PostgresStorage", "or_query",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from contracts import OFFLINE_MODEL
 from convmem.adapters.postgres.pool import PgPool
 from convmem.ports import EmbeddingLedger
 
@@ -15,10 +16,12 @@ class PgEmbeddingLedger(EmbeddingLedger):
 
     async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]:
         """The current text of live turns: a turn scrubbed or deleted since its event was
-        published is embedded as it is now, or not at all."""
+        published is embedded as it is now, or not at all. An offline-mode notice has no
+        text to embed: it is not memory."""
         rows = await self._pool.run(lambda c: c.fetch(
-            "SELECT id, content FROM messages WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL",
-            list(message_ids)))
+            """SELECT id, CASE WHEN role = 'assistant' AND model = $2 THEN '' ELSE content END AS content
+               FROM messages WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL""",
+            list(message_ids), OFFLINE_MODEL))
         return {r["id"]: r["content"] for r in rows}
 
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:

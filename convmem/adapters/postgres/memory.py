@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts import TurnRecorded
+from contracts import OFFLINE_MODEL, TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, or_query, scope_sql
 from convmem.ports import MemoryReader, MemoryScope, Summary
@@ -81,7 +81,8 @@ class PgMemoryReader(MemoryReader):
                 hits AS (
                     SELECT m.id, m.conversation_id, m.seq, m.occurred_at, t.lex
                     FROM messages m JOIN terms t ON m.search_tsv @@ t.q
-                    WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}),
+                    WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}
+                      AND m.model IS DISTINCT FROM '{OFFLINE_MODEL}'),
                 df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
                 n AS (SELECT count(*) AS n FROM messages m WHERE {where}),
                 idf AS (SELECT t.lex, ln(1 + (n.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) AS w

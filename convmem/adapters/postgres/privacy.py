@@ -65,6 +65,13 @@ class PgPrivacyLedger(PrivacyLedger):
                     """WITH d AS (DELETE FROM replies r USING messages m
                                   WHERE r.in_reply_to = m.id AND m.tenant_id = $1 AND m.user_id = $2 RETURNING 1)
                        SELECT count(*) FROM d""", tenant_id, user_id)
+                # What Meta reported about the replies sent to the subject: keyed by wamid only,
+                # so they are found through the sends before those go.
+                statuses = await c.fetchval(
+                    """WITH d AS (DELETE FROM delivery_statuses s USING reply_sends r
+                                  WHERE r.tenant_id = $1 AND r.user_id = $2 AND r.wamid IS NOT NULL
+                                    AND s.tenant_id = r.tenant_id AND s.external_id = r.wamid RETURNING 1)
+                       SELECT count(*) FROM d""", tenant_id, user_id)
                 # Children before parents; conversations cascade to nothing left by then.
                 removed = {}
                 for name, table in (("messages", "messages"), ("conversation_summaries", "conversation_summaries"),
@@ -73,7 +80,7 @@ class PgPrivacyLedger(PrivacyLedger):
                     removed[name] = await c.fetchval(
                         f"WITH d AS (DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
                         "SELECT count(*) FROM d", tenant_id, user_id)
-                counts = {**removed, "replies": replies, "keys": keys}
+                counts = {**removed, "replies": replies, "keys": keys, "delivery_statuses": statuses}
                 done = await c.fetchrow(
                     """UPDATE erasure_requests SET status = 'completed', completed_at = now(), counts = $2
                        WHERE request_id = $1 RETURNING *""", request_id, counts)

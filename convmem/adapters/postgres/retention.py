@@ -41,7 +41,14 @@ class PgRetentionLedger(RetentionLedger):
                         """DELETE FROM conversations c WHERE c.status = 'deleted' AND c.deleted_at < $1
                            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)""",
                         deleted_before)
-            return [r["id"] for r in rows]
+            gone = [r["id"] for r in rows]
+            if gone:  # what the sender kept about purged replies goes with them
+                await c.execute(
+                    """DELETE FROM delivery_statuses s USING reply_sends r
+                       WHERE r.message_id = ANY($1::uuid[]) AND s.tenant_id = r.tenant_id AND s.external_id = r.wamid""",
+                    gone)
+                await c.execute("DELETE FROM reply_sends WHERE message_id = ANY($1::uuid[])", gone)
+            return gone
 
         return await self._pool.run(tx)
 

@@ -1,4 +1,4 @@
-"""Server-Sent Events: a conversation's replies as they are generated.
+"""Server-Sent Events: a conversation's (or a user's) replies as they are generated.
 
 `event: token` frames carry pieces of a reply as the model produces them, then one
 `event: reply` frame carries the whole reply. Every frame has an `id:`; a client that
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 from uuid import UUID
 
@@ -20,11 +21,13 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from contracts import ReplyGenerated
+from convmem.ports import FeedItem
 from services.ingest.http.deps import Caller, Ports
 from services.ingest.http.errors import ERRORS, unavailable
+from services.ingest.http.users import UserId
 from services.ingest.http.views import reply_view, token_view
-from services.ingest.principal import followed_conversation
-from services.ingest.streaming import StreamEvent, conversation_events
+from services.ingest.principal import data_subject, followed_conversation
+from services.ingest.streaming import StreamEvent, conversation_events, user_events
 
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter(tags=["messages"])
@@ -57,12 +60,39 @@ async def conversation_events_stream(
     feed = ports.feed
     if feed is None:
         raise unavailable("live events")
+    return _stream(lambda: feed.follow(conversation_id, last_event_id or after),
+                   lambda items: conversation_events(items, owner))
 
+
+@router.get("/v1/users/{user_id}/events", responses={**ERRORS, 200: {"content": _SSE}},
+            response_class=StreamingResponse)
+async def user_events_stream(
+    user_id: UserId,
+    ports: Ports,
+    caller: Caller,
+    last_event_id: Annotated[str | None, Header(max_length=400, description="resume after this frame id")] = None,
+    after: Annotated[str | None, Query(max_length=400, description="as Last-Event-ID, for clients that "
+                                                                    "cannot set headers")] = None,
+) -> StreamingResponse:
+    """The reply frames of every conversation of one user, those begun after the stream
+    opened included: `event: token` as the model writes, then `event: reply`. The user
+    itself or an admin of its tenant, as the user's other data."""
+    who = await caller.principal()
+    subject = data_subject(who, user_id)
+    feed = ports.feed
+    if feed is None:
+        raise unavailable("live events")
+    return _stream(lambda: feed.follow_user(who.tenant_id, subject, last_event_id or after),
+                   lambda items: user_events(items, who.tenant_id, subject))
+
+
+def _stream(follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedItem]]],
+            select: Callable[[AsyncIterator[FeedItem]], AsyncIterator[StreamEvent]]) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
-        async with feed.follow(conversation_id, last_event_id or after) as items:
+        async with follow() as items:
             # Sent once following began: a client that waits for it misses nothing it posts next.
             yield b"retry: 1000\n: following\n\n"
-            events = conversation_events(items, owner).__aiter__()
+            events = select(items).__aiter__()
             pending: asyncio.Task[StreamEvent] | None = None
             try:
                 while True:

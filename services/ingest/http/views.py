@@ -55,7 +55,8 @@ def reply_view(r: ReplyGenerated) -> ReplyView:
 
 
 def token_view(t: ReplyTokensGenerated) -> TokenView:
-    return TokenView(message_id=t.message_id, in_reply_to=t.in_reply_to, offset=t.offset, text=t.text)
+    return TokenView(message_id=t.message_id, in_reply_to=t.in_reply_to, conversation_id=t.conversation_id,
+                     offset=t.offset, text=t.text)
 
 
 def _conversation_fields(c: ConversationInfo) -> dict[str, Any]:

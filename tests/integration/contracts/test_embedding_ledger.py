@@ -1,11 +1,13 @@
-"""EmbeddingLedger: what to embed is a turn's text as it is now; deleted turns are not."""
+"""EmbeddingLedger: what to embed is a turn's text as it is now; deleted turns and offline-mode
+notices are not."""
 
 from __future__ import annotations
 
 import uuid
 
-from convmem.ports import Storage
-from tests.integration.support import said, unique
+from contracts import OFFLINE_MODEL
+from convmem.ports import MemoryScope, Storage
+from tests.integration.support import answer, said, unique
 
 
 async def test_texts_to_embed_are_the_current_text_of_live_turns(storage: Storage) -> None:
@@ -30,3 +32,17 @@ async def test_marking_turns_embedded_is_idempotent(storage: Storage) -> None:
     await storage.embeddings.mark_embedded([a.message_id])
     await storage.embeddings.mark_embedded([a.message_id, uuid.uuid4()])  # again, and an unknown id
     assert await storage.embeddings.texts_to_embed([a.message_id]) == {a.message_id: "remember this"}
+
+
+async def test_an_offline_notice_is_not_memory_it_is_neither_embedded_nor_recalled(storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    question = said(tenant, ana, conv, "Where is the Porto ferry terminal?")
+    notice = answer(question, "[offline mode] You said: Where is the Porto ferry terminal?").model_copy(
+        update={"model": OFFLINE_MODEL})
+    spoken = answer(question, "The Porto ferry terminal is by the river.")
+    for event in (question, notice, spoken):
+        await storage.turns.record_turn(event)
+    texts = await storage.embeddings.texts_to_embed([question.message_id, notice.message_id, spoken.message_id])
+    assert texts[notice.message_id] == "" and texts[spoken.message_id].startswith("The Porto ferry")
+    hits = {i for i, _ in await storage.memory.search_text(MemoryScope(tenant, ana), "Porto ferry terminal", 10)}
+    assert hits == {question.message_id, spoken.message_id}

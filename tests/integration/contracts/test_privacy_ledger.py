@@ -55,7 +55,8 @@ async def test_erasure_removes_one_subject_only_is_counted_and_idempotent(storag
     done = await storage.privacy.erase_subject(request.request_id, tenant, ana)
     assert done.status == "completed" and done.completed_at is not None and not done.announced
     assert done.counts == {"messages": 4, "conversation_summaries": 1, "conversations": 2,
-                           "interaction_summaries": 1, "replies": 1, "keys": 1, "reply_sends": 0}
+                           "interaction_summaries": 1, "replies": 1, "keys": 1, "reply_sends": 0,
+                           "delivery_statuses": 0}
     again = await storage.privacy.erase_subject(request.request_id, tenant, ana)
     assert (again.status, again.counts, again.completed_at) == ("completed", done.counts, done.completed_at)
 
