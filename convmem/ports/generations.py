@@ -45,7 +45,7 @@ class IndexBuild:
 
 class TurnSource(Protocol):
     """Live turns as the index should hold them: the current (scrubbed) text of turns not
-    deleted, read from the source of truth."""
+    deleted, with text, and not offline-mode notices, read from the source of truth."""
 
     async def watermark(self) -> datetime:
         """A time before which every write to turns has committed: the start of the oldest
@@ -69,7 +69,8 @@ class TurnSource(Protocol):
         ...
     async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]: ...
     async def mark_embedded_before(self, before: datetime, tenant_id: str | None) -> int:
-        """Live turns recorded before `before` and not marked embedded are now."""
+        """Live turns recorded before `before` and not marked embedded are now (those with
+        nothing to embed too, as the indexer marks them)."""
         ...
 
 

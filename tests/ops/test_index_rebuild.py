@@ -14,12 +14,22 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from contracts import OFFLINE_MODEL, ReplyGenerated
 from convmem.adapters.edge_folder import EdgeFolder
 from convmem.adapters.edge_generations import ServingEdgeIndex
 from convmem.adapters.embedder import OnnxEmbedder
 from convmem.adapters.postgres import PostgresStorage
 from tests.conftest import eventually
-from tests.ops.support import CLI, Fresh, child_env, embed_history, record_history, search_results, users
+from tests.ops.support import (
+    CLI,
+    TENANT,
+    Fresh,
+    child_env,
+    embed_history,
+    record_history,
+    search_results,
+    users,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -38,8 +48,14 @@ async def test_a_deleted_embedded_index_is_rebuilt_from_postgres_with_the_same_r
     people, folder = users(6), tmp_path / "vectors"
     try:
         turns = await record_history(store, people, 40)
+        # An offline-mode notice is not memory: the indexer gives it no vector, nor may a rebuild.
+        notice = (await store.turns.record_turn(ReplyGenerated(
+            tenant_id=TENANT, user_id=people[0], conversation_id=turns[0].conversation_id, message_id=uuid.uuid4(),
+            in_reply_to=turns[0].message_id, text="[offline mode: ...] You said: My sister", model=OFFLINE_MODEL,
+            occurred_at=datetime.now(UTC)))).turn
         index = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
-        await embed_history(turns, store, embedder, index)
+        await embed_history([*turns, notice], store, embedder, index)
+        assert await index.count() == len(turns)
         before = await search_results(store, index, embedder, people)
         await index.close()
         shutil.rmtree(folder)
@@ -53,7 +69,7 @@ async def test_a_deleted_embedded_index_is_rebuilt_from_postgres_with_the_same_r
         assert pointer is not None and (pointer.model, pointer.dimension) == (embedder.name, embedder.dimension)
         index = ServingEdgeIndex.open(folder, embedder.name, embedder.dimension)
         try:
-            assert await index.count() == len(turns)
+            assert await index.count() == len(turns) and await index.vectors([notice.message_id]) == {}
             assert await search_results(store, index, embedder, people) == before
         finally:
             await index.close()

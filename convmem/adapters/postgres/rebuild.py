@@ -9,13 +9,15 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts import TurnRecorded
+from contracts import OFFLINE_MODEL, TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn
 from convmem.ports.generations import Generation, IndexBuild, IndexBuilds, TurnSource
 
-# Blank turns get no vector (the indexer skips them too), so they are not counted as work.
-_LIVE = "deleted_at IS NULL AND btrim(content) <> ''"
+# What the indexer embeds: live turns with text, except offline-mode notices (not memory).
+# Anything else gets no vector, so it is not counted as work either.
+_LIVE = f"""deleted_at IS NULL AND btrim(content) <> ''
+    AND NOT (role = 'assistant' AND model IS NOT NULL AND model = '{OFFLINE_MODEL}')"""
 
 
 class PgTurnSource(TurnSource):
@@ -71,8 +73,8 @@ class PgTurnSource(TurnSource):
 
     async def mark_embedded_before(self, before: datetime, tenant_id: str | None) -> int:
         done: str = await self._pool.run(lambda c: c.execute(
-            f"""UPDATE messages SET embedded_at = now()
-                WHERE embedded_at IS NULL AND {_LIVE} AND recorded_at < $1
+            """UPDATE messages SET embedded_at = now()
+                WHERE embedded_at IS NULL AND deleted_at IS NULL AND recorded_at < $1
                   AND ($2::text IS NULL OR tenant_id = $2)""", before, tenant_id))
         return int(done.split()[-1])
 
