@@ -188,10 +188,17 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
 
 def _index(args: argparse.Namespace) -> int:
     from composition.index_commands import run_optimize, run_rebuild
+    from convmem.errors import ConvmemError
 
-    if args.action == "optimize":
-        return asyncio.run(run_optimize())
-    return asyncio.run(run_rebuild(args.tenant, args.model, args.dimension, args.restart, args.batch))
+    try:
+        if args.action == "optimize":
+            return asyncio.run(run_optimize())
+        return asyncio.run(run_rebuild(args.tenant, args.model, args.dimension, args.restart, args.batch))
+    except IndexUnavailable:
+        raise  # exit status 3, below
+    except (ConvmemError, OSError, TimeoutError) as exc:  # Postgres or the Qdrant server not there
+        print(f"convmem index {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
