@@ -104,7 +104,7 @@ async def run(sizes: list[int], queries: int) -> None:
         storage = await PostgresStorage.connect(url, max_size=4)
         try:
             users, questions, loaded = await load_turns(conn, index, embedder, tenant, size, cache)
-            await asyncio.get_running_loop().run_in_executor(None, index.optimize)  # build HNSW off the clock
+            await index.optimize()  # build HNSW off the clock
             total = await conn.fetchval("SELECT count(*) FROM messages")
             print(f"\n{size} turns for this tenant ({len(users)} users of ~300 turns; {total} rows in the table), "
                   f"loaded in {loaded:.1f} s")

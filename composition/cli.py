@@ -1,5 +1,5 @@
 """`convmem`: the one command line. Sub-commands: stack, run, demo, docs, migrate, retention, import, export,
-status, dlq."""
+status, dlq, index."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from convmem.errors import IndexUnavailable
 from convmem.settings import ConfigError
+
+# Exit code of a command that cannot use the vector index as things are (another process
+# holds the embedded index, it holds another model's vectors, a rebuild of it is running).
+INDEX_UNAVAILABLE = 3
 
 
 def _stack(args: argparse.Namespace) -> int:
@@ -181,6 +186,21 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
 
 
+def _index(args: argparse.Namespace) -> int:
+    from composition.index_commands import run_optimize, run_rebuild
+    from convmem.errors import ConvmemError
+
+    try:
+        if args.action == "optimize":
+            return asyncio.run(run_optimize())
+        return asyncio.run(run_rebuild(args.tenant, args.model, args.dimension, args.restart, args.batch))
+    except IndexUnavailable:
+        raise  # exit status 3, below
+    except (ConvmemError, OSError, TimeoutError) as exc:  # Postgres or the Qdrant server not there
+        print(f"convmem index {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convmem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,12 +268,25 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--all", action="store_true", help="replay every dead letter when no position or filter is given")
     p.set_defaults(fn=_dlq)
 
+    p = sub.add_parser("index", help="rebuild the vector index from Postgres, or optimize the embedded one")
+    p.add_argument("action", choices=["rebuild", "optimize"])
+    p.add_argument("--tenant", default=None, help="rebuild only this tenant's points, in place (same model)")
+    p.add_argument("--model", default=None,
+                   help="embed with this model of CONVMEM_EMBEDDING_BASE_URL instead of CONVMEM_EMBEDDING_MODEL")
+    p.add_argument("--dimension", type=int, default=None, help="the --model's vector size")
+    p.add_argument("--restart", action="store_true", help="start over instead of continuing an unfinished rebuild")
+    p.add_argument("--batch", type=int, default=512, help="turns read and embedded per batch")
+    p.set_defaults(fn=_index)
+
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
     except ConfigError as exc:
         print(f"convmem: {exc}", file=sys.stderr)
         return 2
+    except IndexUnavailable as exc:
+        print(f"convmem {args.command}: {exc}", file=sys.stderr)
+        return INDEX_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
@@ -93,23 +94,35 @@ class Resources:
         self._sealer = Sealer(storage.keys)
         self._closers.append(storage.close)
 
-    def open_vectors(self, settings: VectorSettings) -> None:
-        from convmem.adapters.embedder import OnnxEmbedder, OpenAIEmbedder
-        from convmem.adapters.vectors import EdgeVectorIndex, QdrantServerIndex
+    def open_embedder(self, settings: VectorSettings, remember: int | None = None,
+                      threads: int | None = None) -> Embedder:
+        from convmem.adapters.embedder import RECENT_EMBEDDINGS, OnnxEmbedder, OpenAIEmbedder
 
+        embedder: Embedder
         if settings.embedding_base_url is not None:
             key = settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None
-            self._embedder = OpenAIEmbedder(str(settings.embedding_base_url), settings.embedding_model, key,
-                                            settings.embedding_dim)
+            embedder = OpenAIEmbedder(str(settings.embedding_base_url), settings.embedding_model, key,
+                                      settings.embedding_dim)
         else:
-            self._embedder = OnnxEmbedder(threads=settings.embedding_threads or max(1, (os.cpu_count() or 2) - 1))
-        dim = self._embedder.dimension
+            embedder = OnnxEmbedder(threads=threads or settings.embedding_threads or max(1, (os.cpu_count() or 2) - 1),
+                                    remember=RECENT_EMBEDDINGS if remember is None else remember)
+        self._embedder = embedder
+        return embedder
+
+    def open_vectors(self, settings: VectorSettings) -> None:
+        """The embedder and the serving index. IndexUnavailable when the embedded index is
+        held by another process or holds another model's vectors."""
+        from convmem.adapters.edge_generations import ServingEdgeIndex
+        from convmem.adapters.vectors import QdrantServerIndex
+
+        embedder = self.open_embedder(settings)
+        dim = embedder.dimension
         if settings.qdrant_url is not None:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             index: VectorIndex = QdrantServerIndex.for_url(str(settings.qdrant_url), key,
                                                            settings.qdrant_collection, dim)
         else:
-            index = EdgeVectorIndex(settings.vector_path or state_dir() / "vectors" / settings.qdrant_collection, dim)
+            index = ServingEdgeIndex.open(edge_root(settings), embedder.name, dim)
         self._index = index
         self._closers.append(index.close)
         self.stages = Stages.parse("hybrid", settings.retrieval_stages)
@@ -146,3 +159,8 @@ class Resources:
         for close in reversed(self._closers):
             await close()
         self._closers.clear()
+
+
+def edge_root(settings: VectorSettings) -> Path:
+    """The embedded index's folder (its generations, pointer and owner lock live in it)."""
+    return settings.vector_path or state_dir() / "vectors" / settings.qdrant_collection

@@ -14,6 +14,7 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
+from composition.index_upkeep import start_upkeep
 from composition.ops import build_probes
 from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
@@ -122,6 +123,7 @@ class Runtime:
         vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
         if vector_settings is not None:  # the sender alone needs no vectors
             self.res.open_vectors(vector_settings)
+            self._tasks += await start_upkeep(self.res, vector_settings)
         if self.responder is not None:
             self.res.open_chat_model(self.responder)
         if self.sender is not None:
@@ -216,8 +218,8 @@ async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
     try:
+        await runtime.start()
         await stop.wait()
     finally:
         await runtime.stop()
@@ -240,7 +242,11 @@ async def run_retention_sweep() -> list[Event]:
     settings = load(RetentionSettings)
     res = Resources()
     await res.open_storage(settings.database_url.get_secret_value())
-    res.open_vectors(settings)
+    try:
+        res.open_vectors(settings)  # IndexUnavailable beside a process that holds the embedded index
+    except BaseException:
+        await res.close()
+        raise
     policy = DeliveryPolicy()
     broker = build_broker(settings.kafka_bootstrap, policy)
     privacy = privacy_outlet(Subscriptions(broker, policy, lambda: res.sealer, settings.group_prefix))

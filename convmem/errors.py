@@ -38,3 +38,9 @@ class SendOutcomeUnknown(ConvmemError):
     """The request may have reached the channel but no answer came back (a timeout after it
     was written, a dropped connection). With no idempotency key, sending again could deliver
     it twice, so it is not sent again."""
+
+
+class IndexUnavailable(ConvmemError):
+    """The vector index cannot be used as asked: another process holds the embedded index,
+    it was built with another embedding model, or another rebuild of it is running. The
+    message is one line for the operator; retrying as is cannot help."""

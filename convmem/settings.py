@@ -85,6 +85,13 @@ class VectorSettings(CommonSettings):
     recall_min_score: float = Field(default=0.25, ge=-1, le=1)
     context_token_budget: int = Field(default=3000, ge=256)
     tokenizer_file: Path | None = None
+    # The embedded index's owner looks this often for a rebuild's switch or an optimize
+    # request (`convmem index optimize`), and this often (0: never) optimizes a copy of its
+    # index in a child process, when at least index_optimize_min_unindexed points are not yet
+    # in an HNSW graph (optimizing holds the GIL: never in the serving process itself).
+    index_watch_interval_s: float = Field(default=2.0, gt=0)
+    index_optimize_interval_s: float = Field(default=21_600.0, ge=0)
+    index_optimize_min_unindexed: int = Field(default=20_000, ge=0)
 
     @field_validator("tokenizer_file")
     @classmethod

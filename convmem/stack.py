@@ -286,3 +286,9 @@ class Stack:
 
 def format_env(values: dict[str, str]) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(values.items()))
+
+
+def postgres_program(name: str) -> str:
+    """A PostgreSQL program (pg_dump, pg_restore, createdb, ...) of the installation the
+    stack runs its server from, so a dump is read by the same version that wrote it."""
+    return Stack._pg_bin(name)

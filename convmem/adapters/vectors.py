@@ -5,13 +5,14 @@ so no search can run without tenant and user."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from convmem.errors import RetryableError
+from convmem.errors import IndexUnavailable, RetryableError
 from convmem.ports import MemoryScope, VectorHit, VectorPoint
 
 T = TypeVar("T")
@@ -46,13 +47,19 @@ class EdgeVectorIndex:
         import qdrant_edge as qe
 
         self._qe = qe
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge")
+        self.path = path
         path.mkdir(parents=True, exist_ok=True)
         config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
-        if any(path.iterdir()):
-            self._shard = qe.EdgeShard.load(str(path), config)
-        else:
-            self._shard = qe.EdgeShard.create(str(path), config)
+        try:
+            if any(path.iterdir()):
+                self._shard = qe.EdgeShard.load(str(path), config)
+            else:
+                self._shard = qe.EdgeShard.create(str(path), config)
+        except Exception as exc:  # qdrant-edge raises plain Exception; its WAL lock says WouldBlock
+            if "WouldBlock" in str(exc):
+                raise IndexUnavailable(f"the embedded vector index in {path} is held by another process") from None
+            raise
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge")
         # Creating an index that exists is a no-op, so shards made by older versions gain new ones.
         for name in SCOPE_FIELDS:
             self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
@@ -95,10 +102,33 @@ class EdgeVectorIndex:
     async def delete_scope(self, scope: MemoryScope) -> None:
         await self._call(self._shard.update, self._qe.UpdateOperation.delete_points_by_filter(self._filter(scope)))
 
-    def optimize(self) -> None:
-        """Build the HNSW index over what was upserted. Blocking and GIL-holding for seconds
-        at scale: for bulk loads and maintenance windows, never the consume path."""
-        self._shard.optimize()
+    async def optimize(self) -> None:
+        """Build the HNSW index over what was upserted, merge segments and drop deleted
+        points. It holds the GIL throughout (15 s for 60k 384-d points on two cores): for
+        rebuilds and processes that serve nothing, never a serving process's loop."""
+        await self._call(self._shard.optimize)
+
+    async def point_ids(self, tenant_id: str | None, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        qe = self._qe
+        flt = None if tenant_id is None else qe.Filter(must=[qe.FieldCondition(key="tenant_id",
+                                                                             match=qe.MatchValue(tenant_id))])
+        records, following = await self._call(self._shard.scroll, qe.ScrollRequest(
+            offset=after, limit=limit, filter=flt, with_payload=False, with_vector=False))
+        return [UUID(str(r.id)) for r in records], None if following is None else str(following)
+
+    async def segments(self) -> tuple[int, int, int]:
+        """Segments, points and points covered by an HNSW index."""
+        info = await self._call(self._shard.info)
+        return int(info.segments_count), int(info.points_count), int(info.indexed_vectors_count)
+
+    async def copy_to(self, target: Path) -> None:
+        """A consistent copy of the shard's files, made between two operations (they all go
+        through the one worker thread) after a flush."""
+        def copy() -> None:
+            self._shard.flush()
+            shutil.copytree(self.path, target)
+
+        await self._call(copy)
 
     async def count(self) -> int:
         return int(await self._call(self._shard.count, self._qe.CountRequest()))
@@ -109,20 +139,42 @@ class EdgeVectorIndex:
         self._pool.shutdown(wait=True)
 
 
+GENERATION_SEPARATOR = "__"  # a generation's collection: <alias>__g<n>
+
+
+async def create_collection(client: Any, name: str, dimension: int) -> None:
+    """A collection with the payload indexes every search filters on."""
+    from qdrant_client import models as m
+
+    await client.create_collection(name, vectors_config=m.VectorParams(size=dimension, distance=m.Distance.COSINE))
+    for field in SCOPE_FIELDS:
+        await client.create_payload_index(
+            name, field, m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=field == "tenant_id"))
+    await client.create_payload_index(name, "occurred_at", m.PayloadSchemaType.FLOAT)
+
+
 class QdrantServerIndex:
     """A Qdrant server (or qdrant-client's local mode, which the contract tests use)."""
 
-    def __init__(self, client: Any, collection: str, dimension: int) -> None:
+    def __init__(self, client: Any, collection: str, dimension: int, aliased: bool = False) -> None:
         self._client = client
         self._collection = collection
         self._dimension = dimension
+        # The serving index is an alias, so that a rebuild can build a collection aside and
+        # switch the alias to it (convmem.adapters.qdrant_generations): a new one starts as
+        # the alias of its first generation.
+        self._aliased = aliased
         self._ready = False
 
     @classmethod
     def for_url(cls, url: str, api_key: str | None, collection: str, dimension: int) -> QdrantServerIndex:
         from qdrant_client import AsyncQdrantClient
 
-        return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=10), collection, dimension)
+        return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=10), collection, dimension, aliased=True)
+
+    @property
+    def client(self) -> Any:
+        return self._client
 
     async def _ensure(self) -> None:
         if self._ready:
@@ -131,13 +183,11 @@ class QdrantServerIndex:
 
         try:
             if not await self._client.collection_exists(self._collection):
-                await self._client.create_collection(
-                    self._collection, vectors_config=m.VectorParams(size=self._dimension, distance=m.Distance.COSINE))
-                for name in SCOPE_FIELDS:
-                    await self._client.create_payload_index(
-                        self._collection, name,
-                        m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=name == "tenant_id"))
-                await self._client.create_payload_index(self._collection, "occurred_at", m.PayloadSchemaType.FLOAT)
+                first = f"{self._collection}{GENERATION_SEPARATOR}g1" if self._aliased else self._collection
+                await create_collection(self._client, first, self._dimension)
+                if self._aliased:
+                    await self._client.update_collection_aliases([m.CreateAliasOperation(
+                        create_alias=m.CreateAlias(collection_name=first, alias_name=self._collection))])
         except Exception as exc:
             raise RetryableError(f"qdrant unavailable: {type(exc).__name__}") from exc
         self._ready = True
@@ -204,6 +254,19 @@ class QdrantServerIndex:
             return int((await self._client.count(self._collection, exact=False)).count)
         except Exception as exc:
             raise RetryableError(f"qdrant count failed: {type(exc).__name__}") from exc
+
+    async def point_ids(self, tenant_id: str | None, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        from qdrant_client import models as m
+
+        await self._ensure()
+        flt = None if tenant_id is None else m.Filter(must=[m.FieldCondition(key="tenant_id",
+                                                                           match=m.MatchValue(value=tenant_id))])
+        records, following = await self._client.scroll(self._collection, scroll_filter=flt, limit=limit,
+                                                        offset=after, with_payload=False, with_vectors=False)
+        return [UUID(str(r.id)) for r in records], None if following is None else str(following)
+
+    async def optimize(self) -> None:
+        """Nothing to do: a Qdrant server optimizes its segments in the background."""
 
     async def close(self) -> None:
         await self._client.close()
