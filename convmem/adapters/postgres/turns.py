@@ -76,6 +76,14 @@ class PgTurnLedger(TurnLedger):
                     raise OwnershipConflict(f"conversation {event.conversation_id} belongs to another user")
                 if conv["status"] == "deleted":
                     raise ConversationClosed(f"conversation {event.conversation_id} was deleted")
+                if opened is None:
+                    # Another consumer (a rebalance overlap, a second group) may have recorded this
+                    # message while we waited for the conversation's lock: look again, now that
+                    # its commit is visible, instead of failing on the primary key.
+                    row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
+                    if row is not None:
+                        return RecordOutcome(as_turn(row), created=False,
+                                             published=row["turn_published_at"] is not None)
                 seq = conv["message_count"] + 1
                 await conn.execute(
                     """UPDATE conversations SET message_count = $2, updated_at = now(),

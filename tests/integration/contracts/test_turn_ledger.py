@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -92,3 +93,14 @@ async def test_an_external_id_names_one_message_per_tenant_and_user(storage: Sto
     # Another user of the same tenant with the same key: another message, never taken for a retry.
     bens = await storage.turns.record_turn(said(tenant, unique("ben"), uuid.uuid4(), "ben's own", ext=key))
     assert bens.created and bens.turn.text == "ben's own"
+
+
+async def test_the_same_message_recorded_at_once_by_two_consumers_is_one_turn(storage: Storage) -> None:
+    # Two consumers can hold the same record at once (a rebalance overlap): neither may fail.
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    await storage.turns.record_turn(said(tenant, ana, conv, "first"))  # the conversation exists
+    for _ in range(5):
+        event = said(tenant, ana, conv, "said once, recorded twice")
+        outcomes = await asyncio.gather(*(storage.turns.record_turn(event) for _ in range(4)))
+        assert sorted(o.created for o in outcomes) == [False, False, False, True]
+        assert len({o.turn.seq for o in outcomes}) == 1
