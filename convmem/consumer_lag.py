@@ -40,6 +40,22 @@ async def _committed(admin: AIOKafkaAdminClient, group: str, parts: list[TopicPa
     return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
 
 
+async def partition_lags(consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient,
+                         groups: Sequence[tuple[str, str]]) -> list[list[PartitionLag]]:
+    """Each (group, topic)'s partitions with their committed, first and end offsets, read with
+    clients the caller owns (the status command's, or a process's lag reader's)."""
+    by_group: list[list[PartitionLag]] = []
+    for group, topic in groups:
+        parts = await partitions_of(consumer, topic)
+        if not parts:
+            continue
+        committed = await _committed(admin, group, parts)
+        starts, ends = await consumer.beginning_offsets(parts), await consumer.end_offsets(parts)
+        by_group.append([PartitionLag(group, topic, tp.partition, committed.get(tp), starts[tp], ends[tp])
+                         for tp in parts])
+    return by_group
+
+
 async def consumer_lag(bootstrap: str, groups: Sequence[tuple[str, str]], oldest: bool = True,
                        timeout_s: float = 5.0) -> list[PartitionLag]:
     """Each (group, topic)'s lag per partition; with `oldest`, also the time the first
@@ -49,17 +65,9 @@ async def consumer_lag(bootstrap: str, groups: Sequence[tuple[str, str]], oldest
     try:
         await admin.start()  # inside: clients that failed to start are closed too
         await consumer.start()
-        by_group: list[list[PartitionLag]] = []
         # Every topic's partitions first: once the consumer is assigned partitions (to read the
         # oldest pending records), its metadata covers only the topics it was assigned.
-        for group, topic in groups:
-            parts = await partitions_of(consumer, topic)
-            if not parts:
-                continue
-            committed = await _committed(admin, group, parts)
-            starts, ends = await consumer.beginning_offsets(parts), await consumer.end_offsets(parts)
-            by_group.append([PartitionLag(group, topic, tp.partition, committed.get(tp), starts[tp], ends[tp])
-                             for tp in parts])
+        by_group = await partition_lags(consumer, admin, groups)
         if oldest:
             by_group = [await _with_oldest(consumer, lags, timeout_s) for lags in by_group]
         return [p for lags in by_group for p in lags]

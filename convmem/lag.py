@@ -15,13 +15,13 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from convmem import metrics
+from convmem.consumer_lag import partition_lags
 
 log = structlog.get_logger("convmem.lag")
 
@@ -70,20 +70,8 @@ class LagReader:
 
     async def _fetch(self) -> Lag:
         consumer, admin = await self._clients()
-        topics = sorted({topic for _, topic in self.groups})
-        if any(not consumer.partitions_for_topic(t) for t in topics):
-            await consumer._client.force_metadata_update()  # no public way to learn a topic's partitions
-        parts = {t: [TopicPartition(t, p) for p in sorted(consumer.partitions_for_topic(t) or ())] for t in topics}
-        ends: dict[Any, int] = await consumer.end_offsets([tp for tps in parts.values() for tp in tps])
-        lag: Lag = {}
-        for group, topic in self.groups:
-            committed = await admin.list_consumer_group_offsets(group, partitions=parts[topic])
-            fresh = [tp for tp in parts[topic] if tp not in committed or committed[tp].offset < 0]
-            starts: dict[Any, int] = await consumer.beginning_offsets(fresh) if fresh else {}
-            for tp in parts[topic]:
-                at = starts[tp] if tp in starts else committed[tp].offset
-                lag[(group, topic, tp.partition)] = max(0, ends[tp] - at)
-        return lag
+        lags = await partition_lags(consumer, admin, self.groups)
+        return {(p.group, p.topic, p.partition): p.lag for group in lags for p in group}
 
     def _export(self, lag: Lag | None) -> None:
         """Set the gauge for this reader's partitions; while lag is unknown they have no value
