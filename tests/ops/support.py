@@ -5,6 +5,7 @@ function, search results to compare, and the environment of a `convmem` child pr
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sys
@@ -146,3 +147,12 @@ def child_env(database_url: str, vectors: Path, **extra: str) -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "composition.cli"]
+
+
+async def cli(*args: str, env: dict[str, str], timeout: float = 150) -> tuple[int, str, str]:
+    """`convmem ARGS` as a child process: its exit code, standard output and error."""
+    proc = await asyncio.create_subprocess_exec(*CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

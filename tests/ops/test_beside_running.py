@@ -6,7 +6,6 @@ running process on a copy. Searches through its API answer the same throughout."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import uuid
@@ -20,7 +19,7 @@ from composition.roles import ROLES
 from convmem.adapters.postgres import PostgresStorage
 from tests.conftest import JWT_SECRET, eventually, token
 from tests.crash.child import Child
-from tests.ops.support import CLI, QUERIES, TENANT, Fresh, child_env, record_history, users
+from tests.ops.support import QUERIES, TENANT, Fresh, child_env, cli, record_history, users
 from tests.services import Endpoints
 
 pytestmark = pytest.mark.stack
@@ -31,14 +30,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-async def cli(*args: str, env: dict[str, str], timeout: float = 150) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def searches(api: httpx.AsyncClient, people: list[str]) -> dict[tuple[str, str], list[str]]:

@@ -25,6 +25,7 @@ from tests.ops.support import (
     TENANT,
     Fresh,
     child_env,
+    cli,
     embed_history,
     record_history,
     search_results,
@@ -32,14 +33,6 @@ from tests.ops.support import (
 )
 
 pytestmark = pytest.mark.stack
-
-
-async def cli(*args: str, env: dict[str, str], timeout: float = 150) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_a_deleted_embedded_index_is_rebuilt_from_postgres_with_the_same_results(
