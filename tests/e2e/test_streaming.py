@@ -104,7 +104,7 @@ async def test_wait_gives_the_usual_202_when_the_reply_is_late(api: httpx.AsyncC
 async def test_the_event_stream_sends_tokens_as_they_come_then_the_reply(
         api: httpx.AsyncClient, runtime: Runtime, fake_llm: FakeLLM) -> None:
     user, conversation = unique("u"), uuid.uuid4()  # a new conversation: its stream opens before it exists
-    fake_llm.token_interval_s = 0.05
+    fake_llm.token_interval_s = 0.1
     try:
         async with api.stream("GET", f"/v1/conversations/{conversation}/events", headers=token(user)) as resp:
             assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
@@ -117,7 +117,9 @@ async def test_the_event_stream_sends_tokens_as_they_come_then_the_reply(
         fake_llm.token_interval_s = 0.0
     *tokens, reply = frames
     assert reply.event == "reply" and reply.data["in_reply_to"] == posted["message_id"]
-    assert len(tokens) >= 3 and {t.event for t in tokens} == {"token"}  # pieces, as the model wrote them
+    # Pieces as the model wrote them. Fewer than the model's tokens when the broker is slow to
+    # acknowledge (the publisher joins what accumulated meanwhile: it never slows the model).
+    assert len(tokens) >= 2 and {t.event for t in tokens} == {"token"}
     assert assemble(tokens) == reply.data["text"] and reply.data["text"].startswith("You asked: Tell me about")
     assert reply.data["model"] == "fake-gpt" and reply.data["usage"]["total_tokens"] > 0
     assert all(f.id for f in frames) and len({f.id for f in frames}) == len(frames)
