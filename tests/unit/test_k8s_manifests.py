@@ -208,8 +208,9 @@ async def test_probes_and_scraping_use_the_ports_and_paths_the_processes_serve(
             assert settings.http_host == "0.0.0.0", "the kubelet and the Service must reach it"  # noqa: S104
             expected = settings.http_port
         else:
-            # Read from the settings once the ops listener's field is there; the interface's default until then.
-            expected = int(getattr(settings, "ops_port", env.get("CONVMEM_OPS_PORT", OPS_PORT_DEFAULT)))
+            expected = settings.ops_port
+            assert expected == OPS_PORT_DEFAULT, "the fixed interface"
+            assert settings.ops_host == "0.0.0.0", "the kubelet's probes and Prometheus must reach it"  # noqa: S104
         probes = {kind: container[f"{kind}Probe"]["httpGet"] for kind in ("startup", "liveness", "readiness")}
         assert {kind: p["path"] for kind, p in probes.items()} == {
             "startup": "/healthz", "liveness": "/healthz", "readiness": "/readyz"}, name
@@ -272,7 +273,6 @@ def test_the_config_map_holds_known_settings_and_no_secret(rendered: list[Resour
     known: dict[str, bool] = {}
     for cls in SETTINGS.values():
         known.update(_settings_of(cls))
-    known.setdefault("CONVMEM_OPS_PORT", False)  # the fixed interface; its field comes with the ops listener
     for variable in _config(rendered):
         assert variable in known, f"{variable} is no setting (a typo is silently ignored)"
         assert not known[variable], f"{variable} is a secret: it belongs in the Secret"
