@@ -42,6 +42,9 @@ log = structlog.get_logger("convmem.delivery")
 # batch that otherwise succeeded): they are not counted again as processed. A list, so that
 # the tasks a batch fans out to (which copy the context) add to the same count.
 _settled_alone: ContextVar[list[int] | None] = ContextVar("convmem_settled_alone", default=None)
+# Positions this run has dead-lettered, over all its attempts: a batch retried after one of
+# its records went to the DLQ alone must not send that record there again.
+_dead_in_run: ContextVar[set[tuple[str, int, int]] | None] = ContextVar("convmem_dead_in_run", default=None)
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -86,8 +89,15 @@ class DeliveryPolicy:
         headers travel along, so a replay restores them)."""
         assert self.broker is not None, "DeliveryPolicy.broker must be set before consuming"
         dlq = topics.dead_letter_topic(record.topic)
+        sent = _dead_in_run.get()
+        where = (record.topic, record.partition, record.offset)
+        if sent is not None and where in sent:
+            _settle_alone()  # a retried batch meets its poison record again: it is in the DLQ once
+            return
         await self.broker.publish(record.value or b"", topic=dlq, key=record.key,
                                   headers=headers.dead_letter(record, reason, group))
+        if sent is not None:
+            sent.add(where)
         self.dead_lettered += 1
         metrics.events(group, record.topic, "dead_lettered")
         _settle_alone()
@@ -103,11 +113,12 @@ class DeliveryPolicy:
 
     async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str) -> Any:
         settled: list[int] = [0]
-        token = _settled_alone.set(settled)
+        token, dead = _settled_alone.set(settled), _dead_in_run.set(set())
         try:
             return await self._attempts(call, records, group, settled)
         finally:
             _settled_alone.reset(token)
+            _dead_in_run.reset(dead)
 
     async def _attempts(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str,
                         settled: list[int]) -> Any:

@@ -155,3 +155,20 @@ async def test_an_outlet_sends_a_large_batch_without_waiting_for_each_ack_and_re
     with pytest.raises(RuntimeError, match="not acknowledged"):
         await broken.publish(events)
     assert len(failing.sent) == 500  # the caller answers "retry": what went out is deduplicated then
+
+
+async def test_a_retried_batch_dead_letters_its_poison_record_once() -> None:
+    p, broker = policy()
+    poison, good = record(b"{}"), record(b'{"ok": 1}')
+    poison.offset, good.offset = 7, 8
+    attempts: list[int] = []
+
+    async def batch() -> str:
+        attempts.append(1)
+        await p.dead_letter(poison, "invalid TurnRecorded", "convmem.indexer.embed")  # alone, inside the batch
+        if len(attempts) == 1:
+            raise RetryableError("postgres unavailable")  # then the whole batch is run again
+        return "done"
+
+    assert await p.run(batch, [poison, good], "convmem.indexer.embed") == "done"
+    assert len(attempts) == 2 and len(broker.sent) == 1 and p.dead_lettered == 1
