@@ -26,7 +26,8 @@ SEND_OUTCOMES = ("sent", "retried", "failed", "unknown", "skipped")
 READY_CHECKS = ("kafka", "postgres", "vector_index")
 
 EVENTS = Counter("convmem_events_total", "Records handled per consumer group, topic and outcome "
-                 "(processed, retried, dead_lettered, dropped: subject erased).", ["group", "topic", "outcome"])
+                 "(processed, retried, dead_lettered, dropped: subject erased, skipped: a replay for "
+                 "another group).", ["group", "topic", "outcome"])
 EVENT_SECONDS = Histogram("convmem_event_seconds", "Handler time per record or batch, per attempt.", ["group"],
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 CONSUMER_LAG = Gauge("convmem_consumer_lag", "Log end offset minus committed offset, per consumer group and "

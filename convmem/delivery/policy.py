@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 from aiokafka.structs import ConsumerRecord
@@ -106,9 +106,10 @@ class DeliveryPolicy:
         for hook in self.on_dead_letter:
             hook(record.topic, reason)
 
-    def dropped(self, record: ConsumerRecord, group: str) -> None:
-        """A record acknowledged without effect because its subject was erased."""
-        metrics.events(group, record.topic, "dropped")
+    def settled(self, record: ConsumerRecord, group: str, outcome: Literal["dropped", "skipped"]) -> None:
+        """A record acknowledged without effect: `dropped`, its subject was erased; `skipped`,
+        a dead letter replayed for another group of the topic."""
+        metrics.events(group, record.topic, outcome)
         _settle_alone()
 
     async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str) -> Any:

@@ -152,10 +152,7 @@ class Subscriptions:
             async def one(record: ConsumerRecord, single: bool) -> Out | None:
                 try:
                     opened = await self._open(event, record, full)
-                    if opened is None:
-                        self.policy.dropped(record, full)
-                        return None
-                    return await handler(opened)
+                    return None if opened is None else await handler(opened)
                 except PoisonError as exc:
                     if single:
                         raise  # the delivery policy dead-letters a single record itself
@@ -219,9 +216,7 @@ class Subscriptions:
                     except PoisonError as exc:
                         await self.policy.dead_letter(record, str(exc), full)
                         continue
-                    if opened is None:
-                        self.policy.dropped(record, full)
-                    else:
+                    if opened is not None:
                         events.append(opened)
                 await handler(events)
 
@@ -238,8 +233,12 @@ class Subscriptions:
         if not headers.addressed_to(record, group):
             log.debug("replay_skipped", group=group, topic=record.topic, partition=record.partition,
                       offset=record.offset)
+            self.policy.settled(record, group, "skipped")
             return None
-        return await open_or_drop(self.sealer(), decode_event(model, record))
+        opened = await open_or_drop(self.sealer(), decode_event(model, record))
+        if opened is None:
+            self.policy.settled(record, group, "dropped")
+        return opened
 
     def _subscribe(self, topic: str, group: str, event: type[In], title: str, description: str,
                    consume: Callable[[KafkaMessage], Awaitable[None]], max_records: int | None,

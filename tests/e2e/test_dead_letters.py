@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from composition.runtime import Runtime
 from contracts import MessageReceived, TurnRecorded, topics
@@ -110,6 +111,13 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_once_for_its_group(
             if d["position"] == where] == [True]
 
 
+def skipped_by(group: str) -> float:
+    """Records of conv.turns.v1 this process's `group` acknowledged as replays for another group."""
+    value = REGISTRY.get_sample_value("convmem_events_total",
+                                      {"group": group, "topic": topics.TURNS, "outcome": "skipped"})
+    return value or 0.0
+
+
 async def test_a_replay_is_handled_by_the_group_it_is_for_and_no_other(
         runtime: Runtime, tap: Tap, producer: AIOKafkaProducer, cli: Cli) -> None:
     key = str(uuid.uuid4()).encode()
@@ -125,6 +133,7 @@ async def test_a_replay_is_handled_by_the_group_it_is_for_and_no_other(
     assert {header(r, "x-consumer-group") for r in first} == groups  # each group that failed it, by name
     [embed] = [r for r in first if header(r, "x-consumer-group") == f"{GROUP_PREFIX}.indexer.embed"]
 
+    skipped = {g: skipped_by(g) for g in groups}
     # Replay what the embedder failed, selected by group and reason rather than by position.
     done = await cli.json("dlq", "replay", "--topic", topics.TURNS, "--group", "indexer.embed", "--since", "10m",
                           "--reason", "invalid TurnRecorded")
@@ -138,6 +147,9 @@ async def test_a_replay_is_handled_by_the_group_it_is_for_and_no_other(
     replays = [r for r in dead(poison) if header(r, "x-replay-of") is not None]
     assert [(header(r, "x-consumer-group"), header(r, "x-replay-of")) for r in replays] == [
         (f"{GROUP_PREFIX}.indexer.embed", position(embed))]
+    # The other groups acknowledged it as not theirs, and said so in their metrics.
+    now = {g: skipped_by(g) - skipped[g] for g in groups}
+    assert now == {g: (0 if g.endswith(".indexer.embed") else 1) for g in groups}
 
     listed = await cli.json("dlq", "list", "--topic", topics.TURNS, "--group", "indexer.embed", "--since", "10m")
     assert position(embed) in [d["replay_of"] for d in listed["dead_letters"]]

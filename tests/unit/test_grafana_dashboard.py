@@ -32,7 +32,7 @@ HISTOGRAMS = {
 }
 FIXED = {**COUNTERS, **GAUGES, **HISTOGRAMS}
 # Label values the metrics may take, where they are a fixed set.
-OUTCOMES = {"processed", "retried", "dead_lettered", "dropped"}
+OUTCOMES = {"processed", "retried", "dead_lettered", "dropped", "skipped"}
 
 
 def _queries(node: Any) -> Iterator[str]:

@@ -83,7 +83,7 @@ async def test_records_settled_alone_in_a_batch_are_not_counted_as_processed_too
     async def handle() -> None:
         # As Subscriptions does inside a batch: one record is poison, one of an erased subject.
         await p.dead_letter(batch[1], "invalid TurnRecorded", group)
-        p.dropped(batch[2], group)
+        p.settled(batch[2], group, "dropped")
 
     await p.run(handle, batch, group)
     assert {o: events(o, group) - before[o] for o in metrics.EVENT_OUTCOMES} == {
