@@ -109,84 +109,60 @@ class KafkaReplyFeed:
     @asynccontextmanager
     async def follow(self, conversation_id: UUID, after: str | None = None) -> AsyncIterator[AsyncIterator[FeedItem]]:
         key = str(conversation_id).encode()
-        sub = self.tail.subscribe(key)
-        try:
-            yield self._items(sub.start, key, after, sub.next)
-        finally:
-            self.tail.unsubscribe(sub)
-
-    async def _items(self, start: dict[tuple[str, int], int], key: bytes, after: str | None,
-                     live: Callable[[], Any]) -> AsyncIterator[FeedItem]:
         # Each topic's partition for this key (the same number when, as provisioned, both
         # topics have the same partition count; the position names the replies' one).
         parts = {t: self.tail.partition_of(t, key) for t in TOPICS}
         partition = parts[topics.REPLIES]
-        now = {t: start[(t, parts[t])] for t in TOPICS}
-        resumed = decode_position(after)
-        if resumed is not None and resumed[0] == partition:
-            seen = {topics.REPLIES: min(resumed[1], now[topics.REPLIES]),
-                    topics.TOKENS: min(resumed[2], now[topics.TOKENS])}
-            gap = await self.tail.history(lambda r: r.key == key, {(t, parts[t]): seen[t] for t in TOPICS},
-                                          {(t, parts[t]): now[t] for t in TOPICS})
-            for record in gap:
-                seen[record.topic] = record.offset + 1
-                try:
-                    item = await self._opened(record, _where(partition, seen))
-                except RetryableError:
-                    return  # keys unreadable right now: the reader resumes from its last position
-                if item is not None:
-                    yield item
-        position = dict(now)
-        while True:
-            fresh: ConsumerRecord | None = await live()
-            if fresh is None:
-                return  # cut off: too far behind; the reader resumes from its last position
-            if fresh.offset < position[fresh.topic]:
-                continue  # already read from the gap
-            try:
-                item = await self._opened(fresh, _where(partition, {**position, fresh.topic: fresh.offset + 1}))
-            except RetryableError:
-                return
-            position[fresh.topic] = fresh.offset + 1
-            if item is not None:
-                yield item
+        replies, tokens = (topics.REPLIES, parts[topics.REPLIES]), (topics.TOKENS, parts[topics.TOKENS])
+        decoded = decode_position(after)
+        resumed = None if decoded is None or decoded[0] != partition else {replies: decoded[1], tokens: decoded[2]}
+        sub = self.tail.subscribe(key)
+        try:
+            yield self._read(sub.start, [tokens, replies], resumed, lambda r: r.key == key,
+                             lambda seen: encode_position(partition, seen[replies], seen[tokens]), sub.next)
+        finally:
+            self.tail.unsubscribe(sub)
 
     @asynccontextmanager
     async def follow_user(self, tenant_id: str, user_id: str, after: str | None = None
                           ) -> AsyncIterator[AsyncIterator[FeedItem]]:
         owner = owner_id(tenant_id, user_id)
+        parts = self.tail.partitions()
+        layout = [(t, p) for t in TOPICS for p in parts[t]]
         sub = self.tail.subscribe_owner(owner)
         try:
-            yield self._user_items(sub.start, owner, after, sub.next)
+            yield self._read(sub.start, layout, decode_positions(after, layout),
+                             lambda r: self.tail.owner_of(r) == owner,
+                             lambda seen: encode_positions(layout, seen), sub.next)
         finally:
             self.tail.unsubscribe(sub)
 
-    async def _user_items(self, start: dict[Where, int], owner: bytes, after: str | None,
-                          live: Callable[[], Any]) -> AsyncIterator[FeedItem]:
-        parts = self.tail.partitions()
-        layout = [(t, p) for t in TOPICS for p in parts[t]]
+    async def _read(self, start: dict[Where, int], layout: list[Where], resumed: dict[Where, int] | None,
+                    match: Callable[[ConsumerRecord], bool], encode: Callable[[dict[Where, int]], str],
+                    live: Callable[[], Any]) -> AsyncIterator[FeedItem]:
+        """The gap from `resumed` to where following began (read back from Kafka), then the
+        live records; each item's position is the next unseen offset of every topic-partition
+        of `layout`, so following again after it misses nothing and repeats nothing."""
         position = {w: start[w] for w in layout}
-        resumed = decode_positions(after, layout)
         if resumed is not None:
             seen = {w: min(resumed[w], position[w]) for w in layout}
-            gap = await self.tail.history(lambda r: self.tail.owner_of(r) == owner, seen, position)
-            for record in gap:
+            for record in await self.tail.history(match, seen, position):
                 seen[(record.topic, record.partition)] = record.offset + 1
                 try:
-                    item = await self._opened(record, encode_positions(layout, seen))
+                    item = await self._opened(record, encode(seen))
                 except RetryableError:
-                    return
+                    return  # keys unreadable right now: the reader resumes from its last position
                 if item is not None:
                     yield item
         while True:
             fresh: ConsumerRecord | None = await live()
             if fresh is None:
-                return
+                return  # cut off: too far behind; the reader resumes from its last position
             where = (fresh.topic, fresh.partition)
             if fresh.offset < position.get(where, 0):
                 continue  # already read from the gap
             try:
-                item = await self._opened(fresh, encode_positions(layout, {**position, where: fresh.offset + 1}))
+                item = await self._opened(fresh, encode({**position, where: fresh.offset + 1}))
             except RetryableError:
                 return
             position[where] = fresh.offset + 1
@@ -205,6 +181,3 @@ class KafkaReplyFeed:
             return None
         return FeedItem(where, opened)
 
-
-def _where(partition: int, seen: dict[str, int]) -> str:
-    return encode_position(partition, seen[topics.REPLIES], seen[topics.TOKENS])
