@@ -38,13 +38,22 @@ from convmem.delivery import headers
 from convmem.errors import PoisonError, RetryableError
 
 log = structlog.get_logger("convmem.delivery")
-# Records of the current run that were settled alone (dead-lettered or dropped inside a
-# batch that otherwise succeeded): they are not counted again as processed. A list, so that
-# the tasks a batch fans out to (which copy the context) add to the same count.
-_settled_alone: ContextVar[list[int] | None] = ContextVar("convmem_settled_alone", default=None)
-# Positions this run has dead-lettered, over all its attempts: a batch retried after one of
-# its records went to the DLQ alone must not send that record there again.
-_dead_in_run: ContextVar[set[tuple[str, int, int]] | None] = ContextVar("convmem_dead_in_run", default=None)
+
+
+@dataclass
+class _Run:
+    """One run of the policy, seen by everything its call does (the tasks a batch fans out
+    to copy the context, and so share this object)."""
+
+    # Records of the current attempt settled alone (dead-lettered or dropped inside a batch
+    # that otherwise succeeded): they are not counted again as processed.
+    settled: int = 0
+    # Positions dead-lettered over all attempts: a batch retried after one of its records
+    # went to the DLQ alone must not send that record there again.
+    dead: set[tuple[str, int, int]] = field(default_factory=set)
+
+
+_run: ContextVar[_Run | None] = ContextVar("convmem_delivery_run", default=None)
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -89,15 +98,15 @@ class DeliveryPolicy:
         headers travel along, so a replay restores them)."""
         assert self.broker is not None, "DeliveryPolicy.broker must be set before consuming"
         dlq = topics.dead_letter_topic(record.topic)
-        sent = _dead_in_run.get()
+        run = _run.get()
         where = (record.topic, record.partition, record.offset)
-        if sent is not None and where in sent:
+        if run is not None and where in run.dead:
             _settle_alone()  # a retried batch meets its poison record again: it is in the DLQ once
             return
         await self.broker.publish(record.value or b"", topic=dlq, key=record.key,
                                   headers=headers.dead_letter(record, reason, group))
-        if sent is not None:
-            sent.add(where)
+        if run is not None:
+            run.dead.add(where)
         self.dead_lettered += 1
         metrics.events(group, record.topic, "dead_lettered")
         _settle_alone()
@@ -113,20 +122,19 @@ class DeliveryPolicy:
         _settle_alone()
 
     async def run(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str) -> Any:
-        settled: list[int] = [0]
-        token, dead = _settled_alone.set(settled), _dead_in_run.set(set())
+        run = _Run()
+        token = _run.set(run)
         try:
-            return await self._attempts(call, records, group, settled)
+            return await self._attempts(call, records, group, run)
         finally:
-            _settled_alone.reset(token)
-            _dead_in_run.reset(dead)
+            _run.reset(token)
 
     async def _attempts(self, call: Callable[[], Awaitable[Any]], records: Sequence[ConsumerRecord], group: str,
-                        settled: list[int]) -> Any:
+                        run: _Run) -> Any:
         attempt = 0
         topic = records[0].topic if records else ""
         while True:
-            settled[0] = 0  # a retried batch settles its poison records again
+            run.settled = 0  # a retried batch settles its poison records again
             started = self.active_at[group] = time.monotonic()
             try:
                 result = await call()
@@ -153,7 +161,7 @@ class DeliveryPolicy:
                 log.warning("handler_failed", error=reason(exc), attempt=attempt + 1, group=group, **_where(records))
             else:
                 self._attempted(group, started)
-                metrics.events(group, topic, "processed", len(records) - settled[0])
+                metrics.events(group, topic, "processed", len(records) - run.settled)
                 return result
             attempt += 1
             await asyncio.sleep(delay)
@@ -164,9 +172,9 @@ class DeliveryPolicy:
 
 
 def _settle_alone() -> None:
-    settled = _settled_alone.get()
-    if settled is not None:
-        settled[0] += 1
+    run = _run.get()
+    if run is not None:
+        run.settled += 1
 
 
 def _where(records: Sequence[ConsumerRecord]) -> dict[str, Any]:
