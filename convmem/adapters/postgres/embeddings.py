@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from contracts import OFFLINE_MODEL
 from convmem.adapters.postgres.pool import PgPool
+from convmem.adapters.postgres.rows import offline_notice
 from convmem.ports import EmbeddingLedger
 
 
@@ -19,9 +19,9 @@ class PgEmbeddingLedger(EmbeddingLedger):
         published is embedded as it is now, or not at all. An offline-mode notice has no
         text to embed: it is not memory."""
         rows = await self._pool.run(lambda c: c.fetch(
-            """SELECT id, CASE WHEN role = 'assistant' AND model = $2 THEN '' ELSE content END AS content
+            f"""SELECT id, CASE WHEN {offline_notice()} THEN '' ELSE content END AS content
                FROM messages WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL""",
-            list(message_ids), OFFLINE_MODEL))
+            list(message_ids)))
         return {r["id"]: r["content"] for r in rows}
 
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:

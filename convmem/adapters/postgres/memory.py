@@ -8,9 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts import OFFLINE_MODEL, TurnRecorded
+from contracts import TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
-from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, or_query, scope_sql
+from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice, or_query, scope_sql
 from convmem.ports import MemoryReader, MemoryScope, Summary
 from convmem.speakers import vocative
 
@@ -82,7 +82,7 @@ class PgMemoryReader(MemoryReader):
                     SELECT m.id, m.conversation_id, m.seq, m.occurred_at, t.lex
                     FROM messages m JOIN terms t ON m.search_tsv @@ t.q
                     WHERE m.search_tsv @@ to_tsquery('english', $1) AND {where}
-                      AND m.model IS DISTINCT FROM '{OFFLINE_MODEL}'),
+                      AND NOT {offline_notice("m.")}),
                 df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
                 n AS (SELECT count(*) AS n FROM messages m WHERE {where}),
                 idf AS (SELECT t.lex, ln(1 + (n.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) AS w

@@ -9,15 +9,14 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts import OFFLINE_MODEL, TurnRecorded
+from contracts import TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
-from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn
+from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice
 from convmem.ports.generations import Generation, IndexBuild, IndexBuilds, TurnSource
 
 # What the indexer embeds: live turns with text, except offline-mode notices (not memory).
 # Anything else gets no vector, so it is not counted as work either.
-_LIVE = f"""deleted_at IS NULL AND btrim(content) <> ''
-    AND NOT (role = 'assistant' AND model IS NOT NULL AND model = '{OFFLINE_MODEL}')"""
+_LIVE = f"""deleted_at IS NULL AND btrim(content) <> '' AND NOT {offline_notice()}"""
 
 
 class PgTurnSource(TurnSource):

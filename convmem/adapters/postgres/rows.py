@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts import TurnRecorded
+from contracts import OFFLINE_MODEL, TurnRecorded
 from convmem.ports import ConversationInfo, ErasureStatus, MemoryScope
 
 TURN_COLUMNS = """id, tenant_id, user_id, conversation_id, seq, role, channel, content_type, content,
@@ -18,6 +18,12 @@ TURN_COLUMNS = """id, tenant_id, user_id, conversation_id, seq, role, channel, c
 
 CONVERSATION_COLUMNS = """id, tenant_id, user_id, channel, title, title_source, conversation_type, status,
     message_count, created_at, updated_at, last_message_at, metadata"""
+
+
+def offline_notice(alias: str = "") -> str:
+    """SQL true for a reply no model wrote (contracts.is_offline_notice): not memory, so it is
+    neither embedded nor recalled. Never NULL, so `NOT` of it keeps every other turn."""
+    return f"({alias}role = 'assistant' AND {alias}model IS NOT DISTINCT FROM '{OFFLINE_MODEL}')"
 
 
 def as_turn(row: asyncpg.Record) -> TurnRecorded:
