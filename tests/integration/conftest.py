@@ -6,6 +6,7 @@ import pytest
 
 from convmem.adapters.postgres import PostgresStorage
 from convmem.migrations import migrate
+from tests.fake_graph import FakeGraph
 from tests.services import Endpoints
 
 
@@ -16,3 +17,12 @@ async def store(endpoints: Endpoints) -> AsyncIterator[PostgresStorage]:
     s = await PostgresStorage.connect(endpoints.database_url)
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    """A stand-in for Meta's Graph API, speaking real HTTP, for one test."""
+    g = FakeGraph()
+    await g.start()
+    yield g
+    await g.stop()

@@ -26,14 +26,6 @@ async def llm() -> AsyncIterator[FakeLLM]:
     await server.stop()
 
 
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    g = FakeGraph()
-    await g.start()
-    yield g
-    await g.stop()
-
-
 def calls(operation: str, outcome: str) -> float:
     return value("convmem_model_calls_total", operation=operation, outcome=outcome)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,14 +12,6 @@ from convmem.adapters.whatsapp import GraphWhatsAppApi
 from convmem.errors import RetryableError, SendOutcomeUnknown, SendRejected
 from convmem.ports import OutgoingText
 from tests.fake_graph import TOKEN, FakeGraph
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    g = FakeGraph()
-    await g.start()
-    yield g
-    await g.stop()
 
 
 def text(to: str = "34600111222", body: str = "Hola") -> OutgoingText:
