@@ -27,7 +27,7 @@ from bench.baselines import embedding_rates
 from bench.evalset import generate
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, load
 
 

@@ -48,7 +48,7 @@ from bench.percentiles import pct
 from bench.servers import local_server
 from composition.roles import RoleSettings, consumer_groups
 from composition.runtime import Runtime
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, load
 
 

@@ -42,8 +42,8 @@ from bench.percentiles import pct
 from composition.bulk import run_import
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.home import state_dir
-from convmem.kafka_admin import start_groups_at_end
 from convmem.settings import IndexerSettings, IngestSettings, ResponderSettings, load
 from services.ingest.auth import issue_token
 

@@ -30,9 +30,9 @@ from bench.percentiles import pct
 from convmem.adapters.embedder import OnnxEmbedder
 from convmem.adapters.postgres import PostgresStorage
 from convmem.adapters.vectors import EdgeVectorIndex
+from convmem.memory.retrieval import Retriever, Stages
 from convmem.migrations import migrate
 from convmem.ports import MemoryScope, VectorPoint
-from convmem.retrieval import Retriever, Stages
 from convmem.settings import CommonSettings, load
 
 CONFIGS = [("full-text only", Stages.parse("fts", "none")),

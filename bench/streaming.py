@@ -46,7 +46,7 @@ from bench.servers import local_server
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
 from contracts import ReplyGenerated, identity, topics
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, IngestSettings, ResponderSettings, SenderSettings, load
 from services.ingest.auth import issue_token
 from tests.fake_graph import TOKEN as GRAPH_TOKEN

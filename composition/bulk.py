@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from contracts import MessageReceived, topics
-from convmem.sealing import Sealer
+from convmem.privacy.sealing import Sealer
 from convmem.settings import CommonSettings, load
 
 
@@ -19,7 +19,7 @@ async def run_import(lines: BinaryIO, total: int, batch: int = 500, settings: Co
     from tqdm import tqdm
 
     from convmem.adapters.postgres import PostgresStorage
-    from convmem.kafka_admin import ensure_topics
+    from convmem.delivery.provisioning import ensure_topics
     from convmem.migrations import migrate
     from services.ingest.accepting import RetentionWindow
     from services.ingest.importing import ImportRules, import_lines

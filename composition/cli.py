@@ -18,8 +18,8 @@ INDEX_UNAVAILABLE = 3
 
 
 def _stack(args: argparse.Namespace) -> int:
+    from convmem.devstack.stack import Stack, StackError, format_env
     from convmem.settings import ExternalServices, StackSettings
-    from convmem.stack import Stack, StackError, format_env
 
     stack = Stack(StackSettings(), ExternalServices())
     try:
@@ -27,7 +27,7 @@ def _stack(args: argparse.Namespace) -> int:
             stack.fetch_kafka()
         elif args.action == "up":
             stack.up()
-            from convmem.kafka_admin import ensure_topics
+            from convmem.delivery.provisioning import ensure_topics
             from convmem.settings import CommonSettings, load
 
             common = load(CommonSettings)
@@ -146,7 +146,7 @@ def _dlq(args: argparse.Namespace) -> int:
     import re
 
     from composition import dlq
-    from convmem.dead_letters import Selection
+    from convmem.delivery.dead_letters import Selection
     from convmem.ports import Position
     from convmem.settings import CommonSettings, load
 

@@ -90,7 +90,7 @@ async def run_demo(with_workers: bool = False) -> int:
     if with_workers:
         from composition.roles import consumer_groups
         from composition.runtime import ROLES, Runtime
-        from convmem.kafka_admin import start_groups_at_end
+        from convmem.delivery.provisioning import start_groups_at_end
         from convmem.settings import IndexerSettings, ResponderSettings, RetentionSettings
 
         # The demo's workers answer the demo: consumer groups of their own, from the end of the

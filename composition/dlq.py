@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from composition.roles import ROLES, consumer_groups
 from composition.tables import table, when
 from convmem.adapters.postgres import PostgresStorage
-from convmem.dead_letters import DeadLetter, Republisher, Selection, dead_letter_topics, read_one, scan
+from convmem.delivery.dead_letters import DeadLetter, Republisher, Selection, dead_letter_topics, read_one, scan
 from convmem.ports import Position, ReplayLog
 from convmem.settings import CommonSettings
 

@@ -1,7 +1,7 @@
 """A process's probes, built from what its runtime started: readiness over the dependencies
 its roles use, liveness over its consumers, lag of its consumer groups, the size of its
 vector index. Served by the ingest edge when the process runs ingest, else by the ops
-listener (convmem.ops_http) on CONVMEM_OPS_PORT."""
+listener (convmem.ops.listener) on CONVMEM_OPS_PORT."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from faststream.kafka import KafkaBroker
 
 from composition.resources import NotStarted, Resources
 from convmem.delivery import DeliveryPolicy, Subscriptions
-from convmem.lag import LagReader
-from convmem.liveness import Consumer, KeyedView, SubscriberView
-from convmem.probes import Check, Probes
+from convmem.ops.lag import LagReader
+from convmem.ops.liveness import Consumer, KeyedView, SubscriberView
+from convmem.ops.probes import Check, Probes
 from convmem.settings import CommonSettings
 
 KAFKA_PING_S = 2.0

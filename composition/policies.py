@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from convmem.context import RecallPolicy
+from convmem.memory.context import RecallPolicy
 from convmem.settings import (
     ConfigError,
     IndexerSettings,

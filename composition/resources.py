@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
-from convmem.context import ContextBuilder, RecallPolicy
 from convmem.home import state_dir
+from convmem.memory.context import ContextBuilder, RecallPolicy
+from convmem.memory.retrieval import Retriever, Stages
 from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
-from convmem.retrieval import Retriever, Stages
-from convmem.sealing import Sealer
+from convmem.privacy.sealing import Sealer
 from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 
 

@@ -20,17 +20,16 @@ from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
 from composition.roles import ROLES, Declared, RoleSettings, build_broker, check_groups, declare, edge_ports
 from contracts import Event
-from convmem import logs, metrics
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.feed import TOPICS as FEED_TOPICS
 from convmem.delivery.feed import KafkaReplyFeed, envelope_owner
 from convmem.delivery.keyed import stop_all
+from convmem.delivery.provisioning import ensure_topics
 from convmem.delivery.tail import Tail
-from convmem.kafka_admin import ensure_topics
 from convmem.migrations import migrate
-from convmem.ops_http import OpsServer
+from convmem.ops.listener import OpsServer
+from convmem.ops.probes import Probes
 from convmem.ports import SigningKeys
-from convmem.probes import Probes
 from convmem.settings import (
     CommonSettings,
     ConfigError,
@@ -42,6 +41,7 @@ from convmem.settings import (
     VectorSettings,
     load,
 )
+from convmem.telemetry import logs, metrics
 from services.retention.sweep import sweep
 from services.retention.worker import privacy_outlet
 
@@ -154,7 +154,7 @@ class Runtime:
                                     access_log=False, lifespan="on", proxy_headers=True,
                                     forwarded_allow_ips=self.ingest.forwarded_allow_ips,
                                     limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5,
-                                    log_config=None)  # uvicorn's loggers go through convmem.logs too
+                                    log_config=None)  # uvicorn's loggers go through convmem.telemetry.logs too
             self._server = uvicorn.Server(config)
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:

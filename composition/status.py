@@ -15,8 +15,8 @@ from composition.roles import ROLES, consumer_groups
 from composition.tables import age, table, when
 from contracts import topics
 from convmem.adapters.postgres import PostgresStorage
-from convmem.consumer_lag import PartitionLag, consumer_lag, topic_sizes
-from convmem.dead_letters import dead_letter_topics
+from convmem.delivery.dead_letters import dead_letter_topics
+from convmem.ops.consumer_lag import PartitionLag, consumer_lag, topic_sizes
 from convmem.ports import Pending
 from convmem.settings import CommonSettings
 

@@ -75,7 +75,7 @@ class VectorSettings(CommonSettings):
     # left to the event loop that answers HTTP, records turns and publishes replies; a model
     # that takes every core makes all of those wait behind each batch.
     embedding_threads: int | None = Field(default=None, ge=1, le=256)
-    # Retrieval stages on by default (comma list of convmem.retrieval.STAGES, or "none").
+    # Retrieval stages on by default (comma list of convmem.memory.retrieval.STAGES, or "none").
     retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
     # The context block (the responder's prompt, GET /v1/context, the MCP tool): its recent
     # window, recalled memories and token budget, counted with this tokenizer file (the chat
@@ -103,7 +103,7 @@ class VectorSettings(CommonSettings):
     @field_validator("retrieval_stages")
     @classmethod
     def _stages(cls, v: str) -> str:
-        from convmem.retrieval import Stages
+        from convmem.memory.stages import Stages
 
         Stages.parse("hybrid", v)
         return v

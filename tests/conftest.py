@@ -16,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 from composition.roles import consumer_groups
 from composition.runtime import ROLES, Runtime
 from contracts import topics
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import (
     IndexerSettings,
     IngestSettings,
@@ -86,7 +86,7 @@ async def tap(endpoints: Endpoints) -> AsyncIterator[Tap]:
     await consumer.start()
     watched = [topics.INBOUND, topics.TURNS, topics.REPLIES, topics.TOKENS, topics.PRIVACY_EVENTS,
                *(topics.dead_letter_topic(t) for t in topics.CONSUMED_TOPICS)]
-    from convmem.kafka_admin import ensure_topics
+    from convmem.delivery.provisioning import ensure_topics
 
     await ensure_topics(endpoints.kafka_bootstrap)
     parts = [TopicPartition(t, p) for t in watched for p in (consumer.partitions_for_topic(t) or await _parts(consumer, t))]

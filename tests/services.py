@@ -43,7 +43,7 @@ def resolve() -> Endpoints:
             pg.stop()
 
         return Endpoints(kafka.get_bootstrap_server(), url, stop)
-    from convmem.stack import Stack
+    from convmem.devstack.stack import Stack
 
     values = Stack(StackSettings(), ext).up()
     return Endpoints(values["CONVMEM_KAFKA_BOOTSTRAP"], values["CONVMEM_DATABASE_URL"])

@@ -2,7 +2,7 @@
 and long answers do not hit read time-outs) and assembles the text and usage.
 
 Every call is counted by operation and outcome, timed, and its reported tokens added
-(convmem.metrics). The operation is the view's (`for_operation`: reply, summary, title,
+(convmem.telemetry.metrics). The operation is the view's (`for_operation`: reply, summary, title,
 rewrite); a reply whose text goes to live views as it comes is a `stream`."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import openai
 
-from convmem import metrics
 from convmem.errors import PoisonError, RetryableError
 from convmem.ports import ChatMessage, Completion
+from convmem.telemetry import metrics
 
 
 class OpenAIChatModel:

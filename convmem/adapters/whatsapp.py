@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from convmem import metrics
 from convmem.errors import RetryableError, SendOutcomeUnknown, SendRejected
 from convmem.ports import OutgoingText, WhatsAppApi
+from convmem.telemetry import metrics
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v23.0"
 # Meta's codes for "not now": throughput (130429, 80007, 4), too many messages to one user

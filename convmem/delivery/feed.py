@@ -31,7 +31,7 @@ from convmem.delivery.subscriptions import open_or_drop
 from convmem.delivery.tail import Tail, Where
 from convmem.errors import PoisonError, RetryableError
 from convmem.ports import FeedItem
-from convmem.sealing import Sealer
+from convmem.privacy.sealing import Sealer
 
 log = structlog.get_logger("convmem.delivery")
 

@@ -12,7 +12,7 @@ handler through `DeliveryPolicy.run`, named by its consumer group.
 - Anything that still escapes (the DLQ itself unreachable) is nacked by FastStream's
   NACK_ON_ERROR policy: the consumer seeks back and the record is delivered again.
 
-Every run is counted here too (convmem.metrics): records processed, retried, dead-lettered
+Every run is counted here too (convmem.telemetry.metrics): records processed, retried, dead-lettered
 or dropped per consumer group and topic, and each attempt's handler time. Each attempt also
 stamps the group's last activity, which liveness reads to tell a stuck consumer from an idle one.
 """
@@ -33,9 +33,9 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ValidationError
 
 from contracts import topics
-from convmem import metrics
 from convmem.delivery import headers
 from convmem.errors import PoisonError, RetryableError
+from convmem.telemetry import metrics
 
 log = structlog.get_logger("convmem.delivery")
 

@@ -32,7 +32,7 @@ from convmem.delivery import headers
 from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
 from convmem.errors import PoisonError, RetryableError
-from convmem.sealing import SEALABLE, Sealer, SubjectKeyDestroyed
+from convmem.privacy.sealing import SEALABLE, Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
 

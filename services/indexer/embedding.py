@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 
 from contracts import TurnRecorded
+from convmem.memory.vector_payload import turn_payload
 from convmem.ports import Embedder, EmbeddingLedger, VectorIndex, VectorPoint
-from convmem.vector_payload import turn_payload
 
 
 async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: VectorIndex,

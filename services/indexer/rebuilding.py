@@ -22,6 +22,7 @@ from time import perf_counter
 
 from contracts import TurnRecorded
 from convmem.errors import IndexUnavailable
+from convmem.memory.vector_payload import turn_payload
 from convmem.ports import Embedder, MemoryScope, VectorIndex, VectorPoint
 from convmem.ports.generations import (
     AsideIndex,
@@ -32,7 +33,6 @@ from convmem.ports.generations import (
     TurnSource,
     VectorGenerations,
 )
-from convmem.vector_payload import turn_payload
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convmem.context import ContextBuilder
+from convmem.memory.context import ContextBuilder
+from convmem.memory.retrieval import Retriever
 from convmem.ports import (
     Conversations,
     DeliveryLog,
@@ -19,7 +20,6 @@ from convmem.ports import (
     SubjectKeys,
     TenantPolicies,
 )
-from convmem.retrieval import Retriever
 from services.ingest.sink import EventSink
 
 

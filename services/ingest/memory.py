@@ -9,9 +9,9 @@ from datetime import datetime
 from uuid import UUID
 
 from contracts import TurnRecorded
-from convmem.context import END, Context
+from convmem.memory.context import END, Context
+from convmem.memory.retrieval import SearchResult, Stages
 from convmem.ports import ConversationFilter, ConversationInfo, ConversationStatus, MemoryScope
-from convmem.retrieval import SearchResult, Stages
 from services.ingest.cursor import decode_cursor, encode_cursor
 from services.ingest.edge import EdgePorts
 from services.ingest.principal import (

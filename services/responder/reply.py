@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts import OFFLINE_MODEL, ReplyGenerated, TokenUsage, TurnRecorded, identity
-from convmem.context import Context, ContextBuilder
+from convmem.memory.context import Context, ContextBuilder
 from convmem.ports import ChatMessage, ChatModel, Completion, ReplyLedger, TokenSink
 
 

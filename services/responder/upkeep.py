@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from contracts import TurnRecorded
-from convmem.context import RecallPolicy
+from convmem.memory.context import RecallPolicy
 from convmem.ports import ChatMessage, ChatModel, Conversations, MemoryReader, MemoryScope, Summary
 
 SUMMARY_PROMPT = (

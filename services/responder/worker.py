@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import structlog
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded, topics
-from convmem.context import ContextBuilder, RecallPolicy
 from convmem.delivery import Subscriptions
 from convmem.delivery.tokens import TokenPublisher
 from convmem.errors import RetryableError
+from convmem.memory.context import ContextBuilder, RecallPolicy
 from convmem.ports import ChatModel, Conversations, MemoryReader, ReplyLedger
 from services.responder.reply import respond
 from services.responder.upkeep import name_conversation, refresh_summary

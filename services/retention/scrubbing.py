@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from contracts import PiiScrubbed, TurnRecorded
+from convmem.memory.vector_payload import turn_payload
 from convmem.ports import Embedder, RetentionLedger, TenantPolicies, TenantPolicy, VectorIndex, VectorPoint
-from convmem.vector_payload import turn_payload
 from services.retention.pii import scrub
 
 PiiMode = Literal["immediate", "delayed", "off"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from composition.roles import consumer_groups
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 
 
 class Child:

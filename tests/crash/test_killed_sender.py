@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import DeliveryStatusChanged, ReplyGenerated, identity, topics
 from convmem.adapters.postgres import PostgresStorage
-from convmem.kafka_admin import ensure_topics
+from convmem.delivery.provisioning import ensure_topics
 from tests.conftest import eventually
 from tests.crash.child import Child
 from tests.fake_graph import TOKEN, FakeGraph

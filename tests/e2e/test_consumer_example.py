@@ -18,7 +18,7 @@ import pytest
 
 from composition.runtime import Runtime
 from contracts import ReplyGenerated, topics
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from tests.conftest import Tap, eventually, token, unique
 from tests.services import Endpoints
 

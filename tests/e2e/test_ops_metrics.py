@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
 from contracts import topics
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import IndexerSettings, ResponderSettings, RetentionSettings, SenderSettings, load
 from tests.conftest import GROUP_PREFIX, eventually, token, unique
 from tests.fake_graph import FakeGraph

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from composition.runtime import Runtime
 from contracts import MessageReceived, RetentionPurged, topics
-from convmem.sealing import SubjectKeyDestroyed
+from convmem.privacy.sealing import SubjectKeyDestroyed
 from tests.conftest import Tap, eventually, token, unique
 from tests.services import Endpoints
 

@@ -19,7 +19,7 @@ from composition.roles import ROLES, consumer_groups
 from composition.runtime import Runtime
 from contracts import MessageReceived, topics
 from convmem.adapters.postgres import PostgresStorage
-from convmem.kafka_admin import start_groups_at_end
+from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import IndexerSettings, load
 from tests.conftest import GROUP_PREFIX, eventually, unique
 from tests.e2e.conftest import Cli

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from contracts import TurnRecorded, is_offline_notice
 from convmem.errors import PoisonError
+from convmem.memory.speakers import vocative
 from convmem.ports import (
     ConversationFilter,
     ConversationInfo,
@@ -21,7 +22,6 @@ from convmem.ports import (
     Stats,
     Summary,
 )
-from convmem.speakers import vocative
 from tests.fakes.db import FakeDb, words
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from convmem import metrics
 from convmem.adapters.chat_model import OpenAIChatModel
 from convmem.adapters.whatsapp import GraphWhatsAppApi
 from convmem.errors import RetryableError, SendRejected
 from convmem.ports import ChatMessage, OutgoingText
+from convmem.telemetry import metrics
 from tests.fake_graph import TOKEN, FakeGraph
 from tests.fake_llm import FakeLLM
 from tests.scrape import value

@@ -16,10 +16,10 @@ from aiokafka.structs import ConsumerRecord
 
 from convmem.delivery import DeliveryPolicy
 from convmem.delivery.keyed import KeyedConsumer
-from convmem.lag import LagReader
-from convmem.liveness import KeyedView
-from convmem.ops_http import OpsServer
-from convmem.probes import Probes
+from convmem.ops.lag import LagReader
+from convmem.ops.listener import OpsServer
+from convmem.ops.liveness import KeyedView
+from convmem.ops.probes import Probes
 from tests.conftest import eventually
 from tests.services import Endpoints
 

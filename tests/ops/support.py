@@ -20,8 +20,8 @@ import asyncpg
 
 from contracts import MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.adapters.postgres import PostgresStorage
+from convmem.memory.retrieval import Retriever, Stages
 from convmem.ports import Embedder, MemoryScope, VectorIndex
-from convmem.retrieval import Retriever, Stages
 from services.indexer.embedding import embed_turns
 
 TENANT = "acme"

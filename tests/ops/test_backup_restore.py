@@ -14,7 +14,7 @@ import pytest
 from convmem.adapters.edge_generations import ServingEdgeIndex
 from convmem.adapters.embedder import OnnxEmbedder
 from convmem.adapters.postgres import PostgresStorage
-from convmem.stack import postgres_program
+from convmem.devstack.stack import postgres_program
 from tests.ops.support import (
     CLI,
     Fresh,

@@ -18,8 +18,8 @@ from convmem.adapters.edge_folder import EdgeFolder
 from convmem.adapters.edge_generations import ServingEdgeIndex
 from convmem.adapters.embedder import OnnxEmbedder, OpenAIEmbedder
 from convmem.adapters.postgres import PostgresStorage
+from convmem.memory.retrieval import Retriever, Stages
 from convmem.ports import MemoryScope
-from convmem.retrieval import Retriever, Stages
 from tests.fake_embeddings import FakeEmbeddings
 from tests.ops.support import CLI, TENANT, Fresh, child_env, record_history, search_results, users
 

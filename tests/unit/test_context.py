@@ -8,9 +8,9 @@ from typing import Any
 
 from contracts import MessageReceived, TurnRecorded
 from convmem.adapters.tokenizer import FileTokenCounter
-from convmem.context import ContextBuilder, Recalled, RecallPolicy, fit
+from convmem.memory.context import ContextBuilder, Recalled, RecallPolicy, fit
+from convmem.memory.retrieval import Retriever
 from convmem.ports import MemoryScope, Summary
-from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from tests.fakes import FakeEmbedder, FakeIndex, FakeTokenCounter, fake_storage
 

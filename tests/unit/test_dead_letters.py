@@ -14,9 +14,9 @@ from composition.dlq import envelope, group_names, instant, key_text, replay_tar
 from composition.roles import ROLES, consumer_groups
 from composition.status import unrecorded
 from contracts import topics
-from convmem.consumer_lag import PartitionLag
-from convmem.dead_letters import DeadLetter, Selection, dead_letter_topics
 from convmem.delivery import headers
+from convmem.delivery.dead_letters import DeadLetter, Selection, dead_letter_topics
+from convmem.ops.consumer_lag import PartitionLag
 from convmem.ports import Position
 
 KNOWN = set(consumer_groups(ROLES, ""))

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from contracts import MessageReceived, PiiScrubbed, TurnRecorded, topics
 from convmem.delivery import DeliveryPolicy, Outlet, decode_event, open_or_drop
 from convmem.errors import PoisonError, RetryableError
-from convmem.sealing import Sealer
+from convmem.privacy.sealing import Sealer
 from tests.fakes import fake_storage
 
 

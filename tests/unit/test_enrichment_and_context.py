@@ -9,7 +9,7 @@ import pytest
 
 from composition.policies import intent_rules
 from contracts import MessageReceived, TurnRecorded
-from convmem.context import RecallPolicy
+from convmem.memory.context import RecallPolicy
 from convmem.ports import ConversationInfo, MemoryScope, Summary
 from convmem.settings import ConfigError, IndexerSettings, load
 from services.indexer.enrichment import IntentRules, detect_language, enrich, load_rules

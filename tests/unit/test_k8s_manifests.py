@@ -19,7 +19,7 @@ import yaml
 from pydantic import SecretStr
 
 from composition.roles import ROLES, check_groups, consumer_groups
-from convmem.kafka_admin import topic_specs
+from convmem.delivery.provisioning import topic_specs
 from convmem.settings import (
     CommonSettings,
     IndexerSettings,

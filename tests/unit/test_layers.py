@@ -64,3 +64,65 @@ def test_domain_code_never_touches_kafka_sql_or_http_directly() -> None:
         if not adapter and top(module) in INFRASTRUCTURE:
             bad.append((path, module))
     assert bad == []
+
+
+# The platform's folders, lowest first. A folder may import the shared root modules and the
+# folders listed as below it here; never one above it, so each concern reads on its own.
+PLATFORM_FOLDERS: dict[str, set[str]] = {
+    "ports": set(),
+    "telemetry": set(),
+    "privacy": {"ports"},
+    "memory": {"ports"},
+    "delivery": {"ports", "privacy", "telemetry"},
+    "adapters": {"ports", "telemetry", "memory", "privacy"},
+    "ops": {"ports", "telemetry", "delivery"},
+    "devstack": set(),
+    "migrations": set(),
+}
+# What every layer shares stays at the root of convmem/; `opener` is the README's public path
+# to convmem.privacy.opener and re-exports it.
+ROOT_MODULES = {"__init__", "settings", "errors", "home", "opener"}
+
+
+def folder_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "convmem" or len(parts) < 2:
+        return None
+    return parts[1] if parts[1] in PLATFORM_FOLDERS else None
+
+
+def test_the_platform_root_holds_only_what_every_layer_shares() -> None:
+    at_root = {p.stem for p in (ROOT / "convmem").glob("*.py")}
+    assert at_root <= ROOT_MODULES, at_root - ROOT_MODULES
+    folders = {p.name for p in (ROOT / "convmem").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(PLATFORM_FOLDERS)
+
+
+def test_platform_folders_import_only_folders_below_them() -> None:
+    bad = []
+    for path, module in imports("convmem"):
+        parts = Path(path).parts
+        own = parts[1] if len(parts) > 2 else None
+        target = folder_of(module)
+        if own is None:
+            # settings may validate a stage list (memory.stages, a leaf); nothing else at the
+            # root reaches into a folder, except the opener's re-export.
+            allowed = {"convmem.memory.stages", "convmem.privacy.opener"}
+            if target is not None and module not in allowed:
+                bad.append((path, module))
+        elif target is not None and target != own and target not in PLATFORM_FOLDERS[own]:
+            bad.append((path, module))
+    assert bad == []
+
+
+def test_memory_and_privacy_are_domain_code() -> None:
+    """Memory and privacy are plain functions over ports, like the services' domain code."""
+    bad = [(p, m) for p, m in imports("convmem")
+           if p.startswith(("convmem/memory/", "convmem/privacy/sealing")) and top(m) in INFRASTRUCTURE]
+    assert bad == []
+
+
+def test_only_the_cli_tests_and_benchmarks_use_the_dev_stack() -> None:
+    bad = [(p, m) for package in ("contracts", "convmem", "services") for p, m in imports(package)
+           if m.startswith("convmem.devstack") and not p.startswith("convmem/devstack/")]
+    assert bad == []

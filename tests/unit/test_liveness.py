@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 
 from convmem.delivery.keyed import KeyedConsumer
-from convmem.liveness import KeyedView, Liveness
-from convmem.probes import Probes, live_answer
+from convmem.ops.liveness import KeyedView, Liveness
+from convmem.ops.probes import Probes, live_answer
 
 T, G = "conv.turns.v1", "convmem.responder"
 

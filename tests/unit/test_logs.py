@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from convmem import logs
+from convmem.telemetry import logs
 from tests.scrape import value
 
 

@@ -11,10 +11,10 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
 
 from contracts import topics
-from convmem import metrics
 from convmem.delivery import DeliveryPolicy
 from convmem.errors import PoisonError, RetryableError
 from convmem.settings import IngestSettings
+from convmem.telemetry import metrics
 from services.ingest.auth import issue_token
 from services.ingest.edge import EdgePorts
 from services.ingest.http.app import create_app

@@ -8,7 +8,7 @@ import pytest
 from contracts import MessageReceived
 from convmem.errors import PoisonError
 from convmem.ports import KeyDisclosure, TenantPolicy
-from convmem.sealing import Sealer, SubjectKeyDestroyed
+from convmem.privacy.sealing import Sealer, SubjectKeyDestroyed
 from services.retention.pii import detect, iban_valid, luhn_valid, scrub
 from services.retention.scrubbing import ScrubPolicy
 

@@ -4,9 +4,9 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts import OFFLINE_MODEL, MessageReceived, ReplyGenerated, TurnRecorded
-from convmem.context import ContextBuilder
+from convmem.memory.context import ContextBuilder
+from convmem.memory.retrieval import Retriever
 from convmem.ports import Storage
-from convmem.retrieval import Retriever
 from services.indexer.embedding import embed_turns
 from services.indexer.recording import record
 from services.responder.reply import respond

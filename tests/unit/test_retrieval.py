@@ -9,10 +9,10 @@ import pytest
 
 from contracts import OFFLINE_MODEL, MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.errors import RetryableError
-from convmem.fusion import standout
+from convmem.memory.fusion import standout
+from convmem.memory.retrieval import Retriever, Stages, rrf_fusion
+from convmem.memory.speakers import without_names
 from convmem.ports import ChatMessage, Completion, MemoryScope
-from convmem.retrieval import Retriever, Stages, rrf_fusion
-from convmem.speakers import without_names
 from services.indexer.embedding import embed_turns
 from tests.fakes import FakeEmbedder, FakeIndex, fake_storage
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from convmem.timeframe import parse_timeframe
+from convmem.memory.timeframe import parse_timeframe
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday
 

@@ -11,8 +11,8 @@ import asyncpg
 from contracts import TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice, or_query, scope_sql
+from convmem.memory.speakers import vocative
 from convmem.ports import MemoryReader, MemoryScope, Summary
-from convmem.speakers import vocative
 
 
 class PgMemoryReader(MemoryReader):
@@ -117,7 +117,7 @@ class PgMemoryReader(MemoryReader):
 
     async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]:
         """For each name, how many of this user's turns of each role address someone by it
-        (convmem.speakers.vocative); names are plain words, never regular expression syntax."""
+        (convmem.memory.speakers.vocative); names are plain words, never regular expression syntax."""
         wanted = sorted({n for n in names if n.isalpha()})
         if not wanted:
             return {}

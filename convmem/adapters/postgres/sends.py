@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from convmem import metrics
 from convmem.adapters.postgres.pool import PgPool
 from convmem.ports import ClaimOutcome, SendLedger, SendPart
+from convmem.telemetry import metrics
 
 
 class PgSendLedger(SendLedger):

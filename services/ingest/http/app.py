@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from convmem.ops.probes import Probes
 from convmem.ports import SigningKeys
-from convmem.probes import Probes
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks

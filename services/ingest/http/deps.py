@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from contracts.values import SEQ_MAX, Instant, UserId
-from convmem.probes import Probes
+from convmem.ops.probes import Probes
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http.limiting import EdgeLimits

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.values import SEQ_MAX
-from convmem.retrieval import Stages
+from convmem.memory.retrieval import Stages
 from convmem.settings import IngestSettings
 from services.ingest.cursor import CursorError
 from services.ingest.edge import EdgePorts

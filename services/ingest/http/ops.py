@@ -1,5 +1,5 @@
 """Liveness, readiness and metrics, for the process supervisor, the load balancer and
-Prometheus. The answers are the process's (every role it runs, convmem.probes), the same as
+Prometheus. The answers are the process's (every role it runs, convmem.ops.probes), the same as
 a worker-only process gives on its ops listener."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from convmem import metrics
-from convmem.probes import Check, live_answer, ready_answer
+from convmem.ops.probes import Check, live_answer, ready_answer
+from convmem.telemetry import metrics
 from services.ingest.http.deps import EdgeOf, PortsProvider
 
 router = APIRouter(tags=["ops"])

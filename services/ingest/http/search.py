@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from contracts.values import StoredText, UserId
-from convmem.retrieval import STAGES, Stages
+from convmem.memory.retrieval import STAGES, Stages
 from services.ingest.http.deps import Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError, unavailable
 from services.ingest.http.views import context_view, search_response, stats_view

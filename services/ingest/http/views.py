@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from contracts import ReplyGenerated, ReplyTokensGenerated, TurnRecorded
-from convmem.context import Context, speaker
+from convmem.memory.context import Context, speaker
+from convmem.memory.retrieval import SearchHit, SearchResult, Stages
 from convmem.ports import ConversationInfo, Delivery, ErasureStatus, Stats, UserSummary
-from convmem.retrieval import SearchHit, SearchResult, Stages
 from services.ingest.schemas import (
     ChatMessageView,
     ContextTurn,

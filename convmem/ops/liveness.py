@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from convmem.delivery.keyed import KeyedConsumer
-from convmem.lag import Lag
+from convmem.ops.lag import Lag
 
 
 class Consumer(Protocol):

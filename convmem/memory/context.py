@@ -14,8 +14,8 @@ from datetime import datetime
 from uuid import UUID
 
 from contracts import TurnRecorded
+from convmem.memory.retrieval import Retriever, SearchHit
 from convmem.ports import ChatMessage, MemoryReader, MemoryScope, Summary, TokenCounter
-from convmem.retrieval import Retriever, SearchHit
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant with a long-term memory of this user's earlier conversations. "

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from convmem import metrics
+from convmem.telemetry import metrics
 
 REPEAT_WINDOW_S = 10.0
 # Library loggers that install handlers of their own; theirs would print plain text.

@@ -3,7 +3,7 @@ ranking, then refined by optional stages. Each stage is a switch, so the benchma
 measure what each one is worth. Plain functions over ports: no Kafka, no SQL.
 
 Stages (see README, Memory):
-- confidence: fuse by each retriever's confidence instead of by rank alone (convmem.fusion);
+- confidence: fuse by each retriever's confidence instead of by rank alone (convmem.memory.fusion);
 - context: a turn is read with the turn before it, the question it may answer;
 - neighbours: the turns around a strong hit enter the ranking and travel with it;
 - speakers: a person the question names is taken out of the query and their turns preferred;
@@ -18,52 +18,20 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from contracts import TurnRecorded, is_offline_notice
-from convmem import priors
-from convmem.fusion import rrf_fusion, standout
+from convmem.memory import priors
+from convmem.memory.fusion import rrf_fusion, standout
+from convmem.memory.rewriting import rewrite
+from convmem.memory.speakers import named_speakers, without_names
+from convmem.memory.stages import STAGES, Mode, Stages
+from convmem.memory.timeframe import TimeFrame, parse_timeframe
 from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
-from convmem.rewriting import rewrite
-from convmem.speakers import named_speakers, without_names
-from convmem.timeframe import TimeFrame, parse_timeframe
-
-Mode = Literal["hybrid", "fts", "vector"]
-STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite")
 
 __all__ = ["STAGES", "Mode", "Retriever", "SearchHit", "SearchResult", "Stages", "rrf_fusion"]
-
-
-@dataclass(frozen=True)
-class Stages:
-    mode: Mode = "hybrid"
-    temporal: bool = True
-    neighbours: bool = True
-    rerank: bool = False
-    speakers: bool = True
-    context: bool = True
-    sessions: bool = False  # measured: no better on either evaluation set (README, Memory)
-    confidence: bool = True
-    rewrite: bool = False  # needs a chat model; a model call per search
-
-    @classmethod
-    def parse(cls, mode: str, stages: str | None, default: Stages | None = None) -> Stages:
-        """`stages` is a comma list of STAGES, "none", or None for the default set."""
-        if mode not in ("hybrid", "fts", "vector"):
-            raise ValueError("mode must be one of hybrid, fts, vector")
-        base = default or cls()
-        if stages is None:
-            return replace(base, mode=mode)  # type: ignore[arg-type]
-        wanted = {s.strip() for s in stages.split(",") if s.strip()} - {"none"}
-        if unknown := wanted - set(STAGES):
-            raise ValueError(f"unknown stage(s): {', '.join(sorted(unknown))}; known: {', '.join(STAGES)}")
-        return cls(mode=mode, **{s: s in wanted for s in STAGES})  # type: ignore[arg-type]
-
-    def names(self) -> list[str]:
-        return [f.name for f in fields(self) if f.name != "mode" and getattr(self, f.name)]
 
 
 @dataclass(frozen=True)
@@ -181,7 +149,7 @@ class Retriever:
 
     def _rank(self, query: str, scores: dict[UUID, float], turns: dict[UUID, TurnRecorded],
               near: list[TurnRecorded], speakers: list[Speaker], st: Stages) -> dict[UUID, float]:
-        """The fused scores, refined by where each turn sits (convmem.priors); turns that came
+        """The fused scores, refined by where each turn sits (convmem.memory.priors); turns that came
         in beside a hit join `turns`."""
         if st.neighbours:
             scores = priors.spread_to_neighbours(scores, turns, near, self.after_weight, self.before_weight)

@@ -20,8 +20,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from convmem import metrics
-from convmem.consumer_lag import partition_lags
+from convmem.ops.consumer_lag import partition_lags
+from convmem.telemetry import metrics
 
 log = structlog.get_logger("convmem.lag")
 

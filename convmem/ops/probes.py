@@ -1,10 +1,10 @@
 """What /metrics, /healthz and /readyz answer, for every role: the ingest edge serves them on
-its own port, worker-only processes on the ops listener (convmem.ops_http); both call the
+its own port, worker-only processes on the ops listener (convmem.ops.listener); both call the
 functions here, so the answers are the same wherever they are read.
 
 - readiness: each dependency the process uses (Kafka, Postgres, the vector index) answers
   within a few seconds; one JSON field and one `convmem_ready{check}` per dependency;
-- liveness: no consumer is stuck (convmem.liveness);
+- liveness: no consumer is stuck (convmem.ops.liveness);
 - metrics: the lag and index size are refreshed (cached, cheap), then everything rendered."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from convmem import metrics
-from convmem.lag import LagReader
-from convmem.liveness import Consumer, Liveness
+from convmem.ops.lag import LagReader
+from convmem.ops.liveness import Consumer, Liveness
+from convmem.telemetry import metrics
 
 Check = Callable[[], Awaitable[object]]  # raises, times out or returns False: not ready
 CHECK_TIMEOUT_S = 3.0

@@ -1,6 +1,6 @@
 """The ops listener of processes that do not run the ingest edge: GET /metrics, /healthz and
 /readyz on CONVMEM_OPS_PORT, for Prometheus and the orchestrator's probes. The same answers
-as the edge's (convmem.probes); nothing else is served here."""
+as the edge's (convmem.ops.probes); nothing else is served here."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from convmem import metrics
-from convmem.probes import Probes, live_answer, ready_answer
+from convmem.ops.probes import Probes, live_answer, ready_answer
 from convmem.settings import ConfigError
+from convmem.telemetry import metrics
 
 
 def ops_app(probes: Probes) -> Starlette:

@@ -36,7 +36,7 @@ def _aad(event: MessageReceived | ReplyGenerated | ReplyTokensGenerated | TurnRe
 def open_with(event: E, secret: bytes) -> E:
     """The event with its text and metadata opened by its key (PoisonError when they do not
     open: tampered, or sealed under another key). Shared with the consumers' client
-    (convmem.opener), so both open events the one way."""
+    (convmem.privacy.opener), so both open events the one way."""
     if event.sealed is None:
         return event
     try:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from convmem.dead_letters import partitions_of, reader
+from convmem.delivery.dead_letters import partitions_of, reader
 
 
 @dataclass(frozen=True)
