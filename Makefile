@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml deploy/kafka/pom.xml
 	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	    else echo "PostgreSQL server binaries missing: install Debian's postgresql package" >&2; fi; }
+	@# Headless Chromium for the browser tests (driven by Playwright at /usr/bin/chromium; no
+	@# browser download), from Debian like Postgres.
+	@command -v chromium >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else echo "Chromium missing: install Debian's chromium package for the browser tests" >&2; fi; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
