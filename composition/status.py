@@ -16,7 +16,7 @@ from composition.tables import age, table, when
 from contracts import topics
 from convmem.adapters.postgres import PostgresStorage
 from convmem.delivery.dead_letters import dead_letter_topics
-from convmem.ops.consumer_lag import PartitionLag, consumer_lag, topic_sizes
+from convmem.ops.consumer_lag import PartitionLag, consumer_lag, group_members, topic_sizes
 from convmem.ports import Pending
 from convmem.settings import CommonSettings
 
@@ -34,12 +34,17 @@ def _pending(p: Pending, now: datetime, **extra: Any) -> dict[str, Any]:
             "oldest_age_s": None if p.oldest_at is None else round((now - p.oldest_at).total_seconds(), 3), **extra}
 
 
+Members = dict[str, int | None]  # consumers per group now; None: unknown
+
+
 def as_json(now: datetime, prefix: str, tenant: str | None, lags: Sequence[PartitionLag], dlq: dict[str, int],
-            backlog: dict[str, Pending]) -> dict[str, Any]:
+            backlog: dict[str, Pending], members: Members | None = None) -> dict[str, Any]:
+    members = members or {}
     return {
         "checked_at": now.isoformat(), "group_prefix": prefix, "tenant": tenant,
         "consumer_groups": [
-            {"group": g, "topic": t, "lag": sum(p.lag for p in parts),
+            {"group": g, "topic": t, "lag": sum(p.lag for p in parts), "members": members.get(g),
+             "running": None if members.get(g) is None else bool(members[g]),
              "partitions": [{"partition": p.partition, "committed": p.committed, "end": p.end, "lag": p.lag,
                              "oldest_pending_at": None if p.oldest_pending_at is None else p.oldest_pending_at.isoformat()}
                             for p in parts]}
@@ -64,27 +69,37 @@ def _oldest(parts: Sequence[PartitionLag]) -> datetime | None:
     return min((p.oldest_pending_at for p in parts if p.oldest_pending_at is not None), default=None)
 
 
-def lag_rows(lags: Sequence[PartitionLag], now: datetime, per_partition: bool) -> tuple[list[str], list[list[object]]]:
-    """One row per group (its lag, partition by partition in one cell), or per partition."""
+def lag_rows(lags: Sequence[PartitionLag], now: datetime, per_partition: bool,
+             members: Members | None = None) -> tuple[list[str], list[list[object]]]:
+    """One row per group (its lag, partition by partition in one cell), or per partition. A
+    group nothing consumes as (the sender of a deployment without WhatsApp credentials, a role
+    left out) says `not running` instead of a lag nobody is working off, and how many records
+    wait."""
+    stopped = {g for g, n in (members or {}).items() if n == 0}
     if per_partition:
         return (["CONSUMER GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "OLDEST PENDING"],
-                [[p.group, p.topic, p.partition, "-" if p.committed is None else p.committed, p.end, p.lag,
+                [[p.group, p.topic, p.partition, "-" if p.committed is None else p.committed, p.end,
+                  "not running" if p.group in stopped else p.lag,
                   age(p.oldest_pending_at, now) if p.lag else ""] for p in lags])
     rows: list[list[object]] = []
     for (group, topic), parts in _by_group(lags).items():
         never = all(p.committed is None for p in parts)
         cells = " ".join(f"{p.partition}:{p.lag}" for p in parts)
-        rows.append([group, topic, sum(p.lag for p in parts), "never committed" if never else cells,
+        waiting = sum(p.lag for p in parts)
+        if group in stopped:
+            rows.append([group, topic, "not running", f"{waiting} records waiting", ""])
+            continue
+        rows.append([group, topic, waiting, "never committed" if never else cells,
                      age(_oldest(parts), now) if any(p.lag for p in parts) else ""])
     return ["CONSUMER GROUP", "TOPIC", "LAG", "LAG BY PARTITION", "OLDEST PENDING"], rows
 
 
 def as_text(now: datetime, prefix: str, tenant: str | None, lags: Sequence[PartitionLag], dlq: dict[str, int],
-            backlog: dict[str, Pending], per_partition: bool = False) -> str:
+            backlog: dict[str, Pending], per_partition: bool = False, members: Members | None = None) -> str:
     scope = f" (tenant {tenant}; unrecorded counts every tenant)" if tenant else ""
     return "\n\n".join([
         f"convmem status at {when(now)} UTC, consumer groups {prefix}.*",
-        table(*lag_rows(lags, now, per_partition)),
+        table(*lag_rows(lags, now, per_partition, members)),
         table(["DEAD-LETTER TOPIC", "RECORDS"], [[t, n] for t, n in dlq.items()]),
         f"turns waiting{scope}:\n" + table(["STAGE", "TURNS", "OLDEST", "AGE"],
                                            [[k, v.count, when(v.oldest_at), age(v.oldest_at, now)]
@@ -94,7 +109,9 @@ def as_text(now: datetime, prefix: str, tenant: str | None, lags: Sequence[Parti
 
 async def show_status(settings: CommonSettings, prefix: str, tenant: str | None, json_out: bool, out: TextIO,
                       per_partition: bool = False) -> int:
-    lags = await consumer_lag(settings.kafka_bootstrap, consumer_groups(ROLES, prefix))
+    groups = consumer_groups(ROLES, prefix)
+    lags = await consumer_lag(settings.kafka_bootstrap, groups)
+    members = await group_members(settings.kafka_bootstrap, [g for g, _ in groups])
     dlq = await topic_sizes(settings.kafka_bootstrap, dead_letter_topics())
     storage = await PostgresStorage.connect(settings.database_url.get_secret_value(), max_size=2)
     try:
@@ -104,8 +121,8 @@ async def show_status(settings: CommonSettings, prefix: str, tenant: str | None,
         await storage.close()
     now = datetime.now(UTC)
     if json_out:
-        json.dump(as_json(now, prefix, tenant, lags, dlq, backlog), out, indent=2)
+        json.dump(as_json(now, prefix, tenant, lags, dlq, backlog, members), out, indent=2)
         out.write("\n")
     else:
-        out.write(as_text(now, prefix, tenant, lags, dlq, backlog, per_partition))
+        out.write(as_text(now, prefix, tenant, lags, dlq, backlog, per_partition, members))
     return 0

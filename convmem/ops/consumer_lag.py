@@ -94,6 +94,26 @@ async def _with_oldest(consumer: AIOKafkaConsumer, lags: list[PartitionLag], tim
                          stamps.get(TopicPartition(p.topic, p.partition))) for p in lags]
 
 
+async def group_members(bootstrap: str, groups: Sequence[str]) -> dict[str, int | None]:
+    """How many consumers each group has right now (0: nothing runs that consumes as it, so
+    its lag waits for nobody); None where the broker could not say (no coordinator yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="convmem-ops")
+    members: dict[str, int | None] = {}
+    try:
+        await admin.start()
+        for group in dict.fromkeys(groups):
+            try:
+                # One group per request: this client misreads a response describing several.
+                found = (await admin.describe_consumer_groups([group]))[0].to_object()["groups"]
+            except GroupCoordinatorNotAvailableError:
+                members[group] = None
+                continue
+            members[group] = sum(len(g["members"]) for g in found if g["group"] == group and g["error_code"] == 0)
+        return members
+    finally:
+        await admin.close()
+
+
 async def topic_sizes(bootstrap: str, names: Sequence[str]) -> dict[str, int]:
     """Records each topic holds now (end minus beginning, over its partitions)."""
     consumer = reader(bootstrap)

@@ -8,12 +8,14 @@ identity provider's published keys); the HTTP layer asks, and maps AuthError to 
   never be checked against a public key.
 - `exp` and `sub` are required; `iss` and `aud` when configured. A token may live at most
   `max_lifetime_s` (from `iat`, or from now when it has none).
-- Claims are strict: `sub` a storable id, `tenant` (default `default`) in tenant syntax,
+- Claims are strict: `exp`, `iat` and `nbf` numbers (PyJWT takes `"exp": "9999999999"`, as
+  `int()` would), `sub` a storable id, `tenant` (default `default`) in tenant syntax,
   `roles` (default ["user"]) a non-empty list of user, service, admin.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -95,6 +97,7 @@ class TokenVerifier:
             raise AuthError(401, "token_expired", "the bearer token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise invalid(f"invalid bearer token: {exc}") from None
+        _check_times(claims)
         self._check_lifetime(claims)
         return principal_of(claims)
 
@@ -110,8 +113,21 @@ class TokenVerifier:
         raise invalid(f"token algorithm must be one of {', '.join(accepted)}")
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:
-        # PyJWT has checked that exp (and iat, when present) are numbers.
+        # _check_times has checked that exp (and iat, when present) are numbers.
         issued = claims.get("iat")
-        start = issued if isinstance(issued, int | float) and not isinstance(issued, bool) else time.time()
+        start = issued if issued is not None else time.time()
         if float(claims["exp"]) - float(start) > self._policy.max_lifetime_s + self._policy.leeway_s:
             raise invalid(f"token lifetime exceeds the {self._policy.max_lifetime_s} s this service accepts")
+
+
+TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+def _check_times(claims: dict[str, Any]) -> None:
+    """RFC 7519's NumericDate: a JSON number. PyJWT compares `int(value)`, so a string that
+    looks like a number would pass its checks."""
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                               or not math.isfinite(value)):
+            raise invalid(f"claim '{name}': must be a number (seconds since the epoch)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from importlib.metadata import version
 from typing import Any
 
 import httpx
@@ -175,3 +176,4 @@ async def test_mcp_requests_without_a_valid_token_are_refused_before_the_protoco
         assert resp.json()["error"]
     ok = await api.post("/mcp", json=hello, headers=headers | token(unique("u")))
     assert ok.status_code == 200 and ok.json()["result"]["serverInfo"]["name"] == "convmem"
+    assert ok.json()["result"]["serverInfo"]["version"] == version("convmem")  # not the MCP SDK's

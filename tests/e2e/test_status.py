@@ -63,6 +63,10 @@ async def test_lag_and_unrecorded_turns_grow_while_a_recorder_is_stopped_and_fal
     assert unrecorded["count"] == 3 and unrecorded["oldest_age_s"] >= 0.5 and recorder in unrecorded["source"]
     pending = [p for p in group(stopped, recorder)["partitions"] if p["lag"]]
     assert pending and all(p["oldest_pending_at"] is not None and p["end"] - p["committed"] == p["lag"] for p in pending)
+    # Nothing consumes as this deployment's groups (its sender too, as with no WhatsApp token).
+    sender = f"{prefix}.sender"
+    assert (group(stopped, recorder)["members"], group(stopped, recorder)["running"]) == (0, False)
+    assert group(stopped, sender)["running"] is False
 
     # The table, from the installed entry point.
     proc = await asyncio.create_subprocess_exec(
@@ -72,7 +76,9 @@ async def test_lag_and_unrecorded_turns_grow_while_a_recorder_is_stopped_and_fal
     out, _ = await proc.communicate()
     assert proc.returncode == 0
     [row] = [line.split() for line in out.decode().splitlines() if line.startswith(recorder + " ")]
-    assert row[1:3] == [topics.INBOUND, "3"]
+    assert row[1:] == [topics.INBOUND, "not", "running", "3", "records", "waiting"]
+    [row] = [line.split() for line in out.decode().splitlines() if line.startswith(sender + " ")]
+    assert row[2:4] == ["not", "running"]
     assert any(line.split()[:2] == ["unrecorded", "3"] for line in out.decode().splitlines())
 
     # The stopped deployment's recorder starts, catches up, and the lag is gone.
@@ -84,7 +90,8 @@ async def test_lag_and_unrecorded_turns_grow_while_a_recorder_is_stopped_and_fal
     try:
         async def caught_up() -> bool:
             status = await cli.json("status", "--prefix", prefix)
-            return bool(group(status, recorder)["lag"] == 0 and status["backlog"]["unrecorded"]["count"] == 0)
+            return bool(group(status, recorder)["lag"] == 0 and status["backlog"]["unrecorded"]["count"] == 0
+                        and group(status, recorder)["running"] is True)
 
         await eventually(caught_up, timeout=60, interval=0.5)
     finally:

@@ -52,9 +52,19 @@ async def test_a_valid_token_names_subject_tenant_and_roles() -> None:
     ({"tenant": 5}, "tenant"),
     ({"exp": int(time.time()) + 7200}, "lifetime"),  # longer than max_lifetime_s
     ({"iat": None, "exp": int(time.time()) + 7200}, "lifetime"),
+    # NumericDates are JSON numbers: PyJWT alone takes these, comparing int(value)
+    ({"exp": str(int(time.time()) + 600)}, "exp"),
+    ({"iat": str(int(time.time()))}, "iat"),
+    ({"nbf": str(int(time.time()) - 60)}, "nbf"),
+    ({"nbf": True}, "nbf"),
 ])
 async def test_claims_are_strict(claims: dict[str, Any], reason: str) -> None:
     assert reason in await refused(HS, hs(**claims))
+
+
+async def test_fractional_times_are_numbers_too() -> None:
+    now = time.time()
+    assert (await HS.principal("Bearer " + hs(iat=now, nbf=now - 1.5, exp=now + 600.25))).subject == "ana"
 
 
 async def test_missing_expired_foreign_and_oversized_tokens() -> None:

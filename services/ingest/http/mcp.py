@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from typing import Any, Literal
 from uuid import UUID
 
@@ -72,6 +73,9 @@ class BearerGuard:
 def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastMCP:
     server = FastMCP("convmem", instructions=INSTRUCTIONS, streamable_http_path=MCP_PATH, stateless_http=True,
                      json_response=True, host=settings.http_host, log_level="WARNING")
+    # FastMCP takes no version and the SDK then reports its own in `serverInfo.version`;
+    # clients should see which convmem answers them.
+    server._mcp_server.version = package_version("convmem")
 
     def principal(ctx: Context) -> Principal:  # type: ignore[type-arg]
         request = ctx.request_context.request
