@@ -11,6 +11,13 @@ class RetryableError(ConvmemError):
     overloaded. The same input will succeed later: back off, never commit past it."""
 
 
+class PublishUnconfirmed(RetryableError):
+    """Events were handed to the Kafka producer but not acknowledged in time (or their
+    acknowledgement failed): they may be in the log now or later (the idempotent producer keeps
+    retrying what it holds until the broker takes it). Whoever retries must land on the same
+    ids, so that the consumers' dedupe makes the second copy harmless."""
+
+
 class PoisonError(ConvmemError):
     """The input itself is wrong (bad JSON, unknown schema version, failed validation,
     a conversation that belongs to someone else). Retrying cannot help: dead-letter it."""

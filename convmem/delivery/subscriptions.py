@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from convmem.delivery import headers
 from convmem.delivery.keyed import KeyedConsumer
 from convmem.delivery.policy import DeliveryPolicy, decode_event
-from convmem.errors import PoisonError, RetryableError
+from convmem.errors import PoisonError, PublishUnconfirmed, RetryableError
 from convmem.privacy.sealing import SEALABLE, Sealer, SubjectKeyDestroyed
 
 log = structlog.get_logger("convmem.delivery")
@@ -67,28 +67,64 @@ async def open_or_drop(sealer: Sealer, event: In) -> In | None:
         return None
 
 
+def _settle_quietly(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Whoever gave up on these acknowledgements retrieves their outcome, whenever it comes, so
+    a late failure is not reported as an exception nobody retrieved."""
+    for future in futures:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 @dataclass
 class Outlet(Generic[Out]):
     """A topic we publish one kind of event to."""
 
     publisher: Any  # FastStream's publisher: declared (and documented) before the broker connects
     sealer: Callable[[], Sealer]
+    # How long the producer's hand-off and Kafka's acknowledgement may take together (None: no
+    # bound). The HTTP edge answers its client within this.
+    confirm_timeout_s: float | None = None
 
     async def publish(self, events: Sequence[Out]) -> None:
         """Seal what must be sealed and publish; returns once every event was acknowledged
-        (acks=all), raising the first failure otherwise (some events may then be in the log:
-        every consumer is idempotent, so the caller's retry is harmless).
+        (acks=all), raising otherwise (some events may then be in the log: every consumer is
+        idempotent, so the caller's retry is harmless).
 
         Every event is handed to the producer in the order given, and only then are the
         acknowledgements awaited: events with the same key go to one partition in that order
         (the idempotent producer keeps it through retries), and a batch of 500 costs about one
-        round trip instead of 500 in a row."""
+        round trip instead of 500 in a row.
+
+        With `confirm_timeout_s`, what failed before any event was handed over was not
+        published (a hand-off cancelled in time adds nothing to the producer's buffer), and
+        raises as it came; once an event is in the producer's buffer it may go out later, so a
+        missing or failed acknowledgement is PublishUnconfirmed."""
         sealed = await self._sealed(events)
-        pending = [await self.publisher.publish(item, key=_key(event), no_confirm=True)
-                   for event, item in zip(events, sealed, strict=True)]
-        failures = [r for r in await asyncio.gather(*pending, return_exceptions=True) if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        loop = asyncio.get_running_loop()
+        deadline = None if self.confirm_timeout_s is None else loop.time() + self.confirm_timeout_s
+        pending: list[asyncio.Future[Any]] = []
+        try:
+            for event, item in zip(events, sealed, strict=True):
+                handing = self.publisher.publish(item, key=_key(event), no_confirm=True)
+                pending.append(await (handing if deadline is None
+                                      else asyncio.wait_for(handing, max(deadline - loop.time(), 0.001))))
+        except Exception as exc:
+            if pending:
+                _settle_quietly(pending)
+                raise PublishUnconfirmed(f"{len(pending)} of {len(events)} events handed to the producer, "
+                                         f"then {type(exc).__name__}") from exc
+            raise
+        if deadline is None:
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+            return
+        done, waiting = await asyncio.wait(pending, timeout=max(deadline - loop.time(), 0.001))
+        _settle_quietly(pending)
+        failed = [f for f in done if f.cancelled() or f.exception() is not None]
+        if waiting or failed:
+            raise PublishUnconfirmed(f"{len(waiting)} of {len(events)} events not acknowledged within "
+                                     f"{self.confirm_timeout_s:g} s, {len(failed)} failed")
 
     async def _sealed(self, events: Sequence[Out]) -> list[BaseModel]:
         """The events with their text sealed, one subject's after another (its key is fetched
@@ -128,9 +164,10 @@ class Subscriptions:
     # roles' groups (`convmem run ROLE --groups ...`, one Deployment per group); None: all.
     selected: frozenset[str] | None = None
 
-    def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str) -> Outlet[Out]:
+    def outlet(self, topic: str, schema: type[Out] | None, title: str, description: str,
+               confirm_timeout_s: float | None = None) -> Outlet[Out]:
         return Outlet(self.broker.publisher(topic, schema=schema, title=title, description=description),
-                      self.sealer)
+                      self.sealer, confirm_timeout_s)
 
     def each(self, topic: str, *, group: str, event: type[In], title: str, description: str,
              publish_to: Outlet[Out] | None = None,

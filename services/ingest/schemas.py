@@ -142,6 +142,16 @@ class ErrorBody(BaseModel):
     fields: list[ErrorField] = Field(default_factory=list)
 
 
+class OutcomeUnknown(ErrorBody):
+    """A 503 `outcome_unknown`: the event log took the message and did not confirm it in time,
+    so it may still be recorded. A retry with the same Idempotency-Key (or external_id) lands
+    on these ids and is recorded once; any other 503 means nothing was published."""
+
+    outcome: Literal["unknown"] = "unknown"
+    message_id: UUID = Field(description="the id the message has if it is recorded")
+    conversation_id: UUID
+
+
 class ConversationView(BaseModel):
     conversation_id: UUID
     user_id: str

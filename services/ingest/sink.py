@@ -8,10 +8,17 @@ from dataclasses import dataclass
 
 from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived
 
+# How long the edge waits for Kafka's acknowledgement before answering 503; the publishers
+# behind the sink give up within it (convmem.errors.PublishUnconfirmed once the producer holds
+# an event).
+PUBLISH_TIMEOUT_S = 15.0
+
 
 @dataclass(frozen=True)
 class EventSink:
-    """Each publish returns once Kafka acknowledged every event it was given."""
+    """Each publish returns once Kafka acknowledged every event it was given, within
+    PUBLISH_TIMEOUT_S; PublishUnconfirmed when the producer took an event and no acknowledgement
+    came (it may be published later), any other error when nothing was handed over."""
 
     publish_inbound: Callable[[Sequence[MessageReceived]], Awaitable[None]]
     publish_statuses: Callable[[Sequence[DeliveryStatusChanged]], Awaitable[None]]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived, topics
 from convmem.delivery import Subscriptions
-from services.ingest.sink import EventSink
+from services.ingest.sink import PUBLISH_TIMEOUT_S, EventSink
 
 
 def register(subs: Subscriptions) -> EventSink:
     inbound = subs.outlet(topics.INBOUND, MessageReceived, "ingest -> conv.inbound.v1",
-                          "Every accepted message, keyed by conversation id.")
+                          "Every accepted message, keyed by conversation id.", confirm_timeout_s=PUBLISH_TIMEOUT_S)
     erasures = subs.outlet(topics.PRIVACY_REQUESTS, ErasureRequested, "ingest -> privacy.requests.v1",
-                           "Erasure requests, keyed by tenant and user.")
+                           "Erasure requests, keyed by tenant and user.", confirm_timeout_s=PUBLISH_TIMEOUT_S)
     statuses = subs.outlet(topics.STATUSES, DeliveryStatusChanged, "ingest -> conv.statuses.v1",
-                           "Delivery states reported by WhatsApp.")
+                           "Delivery states reported by WhatsApp.", confirm_timeout_s=PUBLISH_TIMEOUT_S)
 
     async def kafka_ready() -> bool:
         return bool(await subs.broker.ping(timeout=2))

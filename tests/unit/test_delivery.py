@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from contracts import MessageReceived, PiiScrubbed, TurnRecorded, topics
 from convmem.delivery import DeliveryPolicy, Outlet, decode_event, open_or_drop
-from convmem.errors import PoisonError, RetryableError
+from convmem.errors import PoisonError, PublishUnconfirmed, RetryableError
 from convmem.privacy.sealing import Sealer
 from tests.fakes import fake_storage
 
@@ -155,6 +155,35 @@ async def test_an_outlet_sends_a_large_batch_without_waiting_for_each_ack_and_re
     with pytest.raises(RuntimeError, match="not acknowledged"):
         await broken.publish(events)
     assert len(failing.sent) == 500  # the caller answers "retry": what went out is deduplicated then
+
+
+class StuckPublisher(RecordingPublisher):
+    """A broker that is gone: with `hand_off`, the producer takes the event into its buffer and
+    no acknowledgement comes; without, the hand-off itself never returns (the buffer is full)."""
+
+    def __init__(self, hand_off: bool) -> None:
+        super().__init__()
+        self.hand_off = hand_off
+
+    async def publish(self, event: BaseModel, *, key: bytes, no_confirm: bool = False) -> asyncio.Future[None]:
+        if not self.hand_off:
+            await asyncio.Event().wait()
+        self.sent.append((key, event))
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_an_outlet_with_a_deadline_says_whether_the_producer_holds_what_it_could_not_confirm() -> None:
+    sealer = Sealer(fake_storage().keys)
+    events = [said(uuid.uuid4(), "hello")]
+    held: Outlet[MessageReceived] = Outlet(StuckPublisher(hand_off=True), lambda: sealer, confirm_timeout_s=0.05)
+    with pytest.raises(PublishUnconfirmed, match="not acknowledged"):
+        await held.publish(events)  # in the producer's buffer: it may still go out
+    never: Outlet[MessageReceived] = Outlet(StuckPublisher(hand_off=False), lambda: sealer, confirm_timeout_s=0.05)
+    with pytest.raises(TimeoutError):
+        await never.publish(events)  # never handed over: not published, a plain failure
+    failing: Outlet[MessageReceived] = Outlet(RecordingPublisher(fail=1), lambda: sealer, confirm_timeout_s=1)
+    with pytest.raises(PublishUnconfirmed, match="1 failed"):
+        await failing.publish(events)
 
 
 async def test_a_retried_batch_dead_letters_its_poison_record_once() -> None:

@@ -20,11 +20,13 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    # The client's own state after a connection broke mid-operation, e.g. "cannot switch to
+    # state 12; another operation is in progress" while Postgres restarts (issue 20).
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutdowns, crash recovery, cancelled statements
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full, out of memory
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
-    asyncpg.AdminShutdownError,
 )
 
 

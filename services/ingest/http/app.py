@@ -18,6 +18,7 @@ from services.ingest.edge import EdgePorts
 from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks
 from services.ingest.http.deps import Edge
 from services.ingest.http.errors import install_error_handlers
+from services.ingest.http.failures import Failures
 from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
 from services.ingest.http.limiting import EdgeLimits
 from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_route
@@ -57,7 +58,9 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
     app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits, probes)
     install_error_handlers(app)
     # Outermost last: security headers on every answer, CORS (preflights are never limited),
-    # the per-address limit, then the body limit, before any route reads a byte.
+    # the per-address limit, then the body limit, before any route reads a byte; innermost,
+    # what no handler mapped becomes a JSON 503 (a backing service) or 500.
+    app.add_middleware(Failures)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(AddressLimit, limits=limits)
     if settings.cors_allow_origins:

@@ -14,10 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from convmem.errors import RetryableError
+from convmem.errors import PublishUnconfirmed, RetryableError
 from services.ingest.accepting import Unacceptable
 from services.ingest.principal import AuthError, Refused
 from services.ingest.schemas import ErrorBody, ErrorField
+from services.ingest.sink import PUBLISH_TIMEOUT_S
 
 log = structlog.get_logger("convmem.ingest")
 
@@ -25,20 +26,28 @@ log = structlog.get_logger("convmem.ingest")
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody}
                                            for s in (400, 401, 403, 404, 413, 422, 429, 503)}
 
-PUBLISH_TIMEOUT_S = 15
+# A last bound around publishers that do not bound themselves (the Kafka outlets give up
+# within PUBLISH_TIMEOUT_S, knowing what they handed over).
+_PUBLISH_BOUND_S = PUBLISH_TIMEOUT_S + 5
 
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 fields: list[dict[str, str]] | None = None) -> None:
+                 fields: list[dict[str, str]] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers, self.fields = status, code, message, headers, fields
+        self.extra = extra  # more members of the body, beside the ErrorBody ones
+
+
+class PublishUnknown(Exception):
+    """The event log took the events and did not confirm them: they may be published, now or
+    later. The route that published says which ids they carry."""
 
 
 def error_response(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
     body = ErrorBody(error=code, message=message, fields=[ErrorField(**f) for f in fields or []])
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return JSONResponse(body.model_dump() | (extra or {}), status_code=status, headers=headers)
 
 
 def unavailable(what: str) -> ApiError:
@@ -47,15 +56,26 @@ def unavailable(what: str) -> ApiError:
 
 async def publish(sending: Awaitable[None]) -> None:
     """Wait for Kafka's acknowledgement; an event log that did not take the event is a 503,
-    never a 500, so producers retry (their external id makes the retry harmless)."""
+    never a 500, so producers retry (their external id makes the retry harmless). PublishUnknown
+    when the producer holds events it could not get acknowledged: they may still go out."""
     try:
-        await asyncio.wait_for(sending, timeout=PUBLISH_TIMEOUT_S)
+        await asyncio.wait_for(sending, timeout=_PUBLISH_BOUND_S)
+    except (PublishUnconfirmed, TimeoutError) as exc:
+        log.warning("publish_unconfirmed", error=type(exc).__name__)
+        raise PublishUnknown() from exc
     except RetryableError:
         raise
-    except Exception as exc:  # aiokafka/FastStream errors: the event log did not take it
+    except Exception as exc:  # aiokafka/FastStream errors before the hand-off: the event log did not take it
         log.warning("publish_failed", error=type(exc).__name__)
         raise ApiError(503, "unavailable", "the event log is unavailable; retry later",
                        {"Retry-After": "2"}) from exc
+
+
+def unknown_outcome(what: str, extra: dict[str, Any]) -> ApiError:
+    """The 503 for PublishUnknown, naming the ids the events carry (`extra`)."""
+    return ApiError(503, "outcome_unknown", f"the event log did not confirm {what} in time: it may still be "
+                    "recorded. Retry with the same Idempotency-Key (or external_id): it is then recorded once, "
+                    "with the ids given here", {"Retry-After": "2"}, extra={"outcome": "unknown", **extra})
 
 
 async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -67,7 +87,13 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _api(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.fields, headers=exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.fields, headers=exc.headers, extra=exc.extra)
+
+
+async def _unknown(_: Request, exc: PublishUnknown) -> JSONResponse:
+    return error_response(503, "outcome_unknown", "the event log did not confirm these events in time: they may "
+                          "still be recorded; a retry is deduplicated by the ids they carry",
+                          headers={"Retry-After": "2"}, extra={"outcome": "unknown"})
 
 
 async def _unauthenticated(_: Request, exc: AuthError) -> JSONResponse:
@@ -97,6 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # The decorator form types each handler by the exception it takes.
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(ApiError)(_api)
+    app.exception_handler(PublishUnknown)(_unknown)
     app.exception_handler(AuthError)(_unauthenticated)
     app.exception_handler(Refused)(_refused)
     app.exception_handler(Unacceptable)(_unacceptable)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 
 from contracts import TurnRecorded
+from contracts.values import ExternalId
 from convmem.ports import MemoryScope
 from services.ingest.accepting import Acceptance, RetentionWindow, accept_message
 from services.ingest.edge import EdgePorts
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Settings
-from services.ingest.http.errors import ERRORS, publish
+from services.ingest.http.errors import ERRORS, ApiError, PublishUnknown, publish, unknown_outcome
 from services.ingest.http.views import Deliveries, messages_page, reply_view
 from services.ingest.principal import conversation_not_found, visible_conversation
-from services.ingest.schemas import Accepted, Answered, ConversationMessages, PostMessage
+from services.ingest.schemas import Accepted, Answered, ConversationMessages, OutcomeUnknown, PostMessage
 from services.ingest.streaming import reply_within
 
 log = structlog.get_logger("convmem.ingest")
@@ -29,8 +32,36 @@ _ANSWERED: dict[int | str, dict[str, Any]] = {
     200: {"model": Answered, "description": "the reply, ready within `wait` seconds"}}
 
 
-@router.post("/v1/messages", status_code=202, response_model=Accepted, responses={**ERRORS, **_ANSWERED},
-             tags=["messages"])
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    503: {"model": OutcomeUnknown, "description": "a backing service is unavailable (`unavailable`: nothing was "
+          "published), or the event log did not confirm the message in time (`outcome_unknown`, with the ids it "
+          "has if it is recorded): retry, with the same Idempotency-Key"}}
+_KEY = TypeAdapter(ExternalId)
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", description="the producer's idempotency key (IETF httpapi draft: a Structured Field "
+    "string, quoted; a bare token is taken too); the same as `external_id`, which it must not contradict")]
+
+
+def idempotency_key(raw: str | None, body: PostMessage) -> PostMessage:
+    """The message with the Idempotency-Key header as its external_id."""
+    if raw is None:
+        return body
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':  # an sf-string: \" and \\ are its only escapes
+        key = re.sub(r'\\(["\\])', r"\1", key[1:-1])
+    try:
+        key = _KEY.validate_python(key)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", "request failed validation",
+                       fields=[{"field": "Idempotency-Key", "message": exc.errors()[0]["msg"]}]) from None
+    if body.external_id is not None and body.external_id != key:
+        raise ApiError(422, "invalid_request", "Idempotency-Key and external_id name different keys",
+                       fields=[{"field": "Idempotency-Key", "message": "differs from external_id"}])
+    return body.model_copy(update={"external_id": key})
+
+
+@router.post("/v1/messages", status_code=202, response_model=Accepted,
+             responses={**ERRORS, **_ANSWERED, **_UNKNOWN}, tags=["messages"])
 async def post_message(
     body: PostMessage,
     ports: Ports,
@@ -38,7 +69,9 @@ async def post_message(
     settings: Settings,
     wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for the reply: 200 with it when "
                                                            "ready in time, else the usual 202")] = 0,
+    key: IdempotencyKey = None,
 ) -> Accepted | JSONResponse:
+    body = idempotency_key(key, body)
     retention = RetentionWindow(ports.policies, settings.message_retention_days)
     accepted = await accept_message(ports.lookup, ports.conversations, await caller.principal(), body, retention)
     answers = body.role == "user" and body.reply_expected
@@ -52,7 +85,13 @@ async def post_message(
 async def _publish(accepted: Acceptance, ports: EdgePorts) -> None:
     if accepted.event is None:
         return
-    await publish(ports.sink.publish_inbound([accepted.event]))
+    try:
+        await publish(ports.sink.publish_inbound([accepted.event]))
+    except PublishUnknown:
+        log.warning("message_outcome_unknown", message_id=str(accepted.message_id),
+                    keyed=accepted.event.external_id is not None)
+        raise unknown_outcome("the message", {"message_id": str(accepted.message_id),
+                                              "conversation_id": str(accepted.conversation_id)}) from None
     log.info("message_accepted", message_id=str(accepted.message_id), conversation_id=str(accepted.conversation_id),
              event_id=str(accepted.event.event_id), channel="http")
 
