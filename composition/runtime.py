@@ -42,6 +42,7 @@ from convmem.settings import (
     load,
 )
 from convmem.telemetry import logs, metrics
+from services.ingest.http.connections import ConnectionGuard
 from services.retention.sweep import sweep
 from services.retention.worker import privacy_outlet
 
@@ -148,14 +149,7 @@ class Runtime:
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
                              signing_keys=signing_keys(self.ingest), probes=self.probes)
             port = self.ingest.http_port if self.http_port is None else self.http_port
-            # Client addresses (for the per-address limits) come from X-Forwarded-For only when
-            # the peer is a trusted proxy; connections beyond http_max_connections get 503.
-            config = uvicorn.Config(app, host=self.ingest.http_host, port=port, log_level="warning",
-                                    access_log=False, lifespan="on", proxy_headers=True,
-                                    forwarded_allow_ips=self.ingest.forwarded_allow_ips,
-                                    limit_concurrency=self.ingest.http_max_connections, timeout_keep_alive=5,
-                                    log_config=None)  # uvicorn's loggers go through convmem.telemetry.logs too
-            self._server = uvicorn.Server(config)
+            self._server = uvicorn.Server(http_config(app, self.ingest, port))
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
                 await asyncio.sleep(0.02)
@@ -200,6 +194,24 @@ class Runtime:
         if self.probes is not None:
             await self.probes.close()
         await self.res.close()
+
+
+def http_config(app: Any, settings: IngestSettings, port: int) -> uvicorn.Config:
+    """How the edge is served. Client addresses (for the per-address limits) come from
+    X-Forwarded-For only when the peer is a trusted proxy. Connections are bounded overall and
+    per address, and must send a request head in time, by the guard's protocol (uvicorn's own
+    limit_concurrency counts idle connections too, and answers plain-text 503s)."""
+    return uvicorn.Config(app, host=settings.http_host, port=port, log_level="warning", access_log=False,
+                          lifespan="on", proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+                          http=connection_guard(settings).protocol(), timeout_keep_alive=5,
+                          log_config=None)  # uvicorn's loggers go through convmem.telemetry.logs too
+
+
+def connection_guard(settings: IngestSettings) -> ConnectionGuard:
+    return ConnectionGuard(header_timeout_s=settings.http_header_timeout_s,
+                           max_connections=settings.http_max_connections,
+                           max_per_address=settings.http_max_connections_per_address,
+                           trusted_proxies=settings.forwarded_allow_ips)
 
 
 def signing_keys(settings: IngestSettings) -> SigningKeys | None:

@@ -150,8 +150,14 @@ class IngestSettings(VectorSettings):
     rate_limit_webhook_verify: str | None = "20/minute"  # failed webhook verifications/signatures per address
     # Client addresses are taken from X-Forwarded-For only when the peer is one of these proxies.
     forwarded_allow_ips: str = "127.0.0.1"
-    # Open connections (each may hold up to max_body_bytes); beyond it new ones get 503.
+    # Open connections (each may hold up to max_body_bytes), and per client address (proxies in
+    # forwarded_allow_ips exempt); beyond either, a new connection pushes out the oldest one
+    # waiting for a request head, or is refused when all are busy.
     http_max_connections: int = Field(default=1000, ge=1)
+    http_max_connections_per_address: int = Field(default=100, ge=1)
+    # A connection must deliver a complete request head within this (from opening, or from its
+    # next byte after a finished request), or it is closed.
+    http_header_timeout_s: float = Field(default=5.0, gt=0)
     # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]; none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
