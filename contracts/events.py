@@ -22,7 +22,10 @@ ContentType = Literal[
     "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
     "interactive", "button", "reaction", "order", "system", "unsupported",
 ]
-DeliveryStatus = Literal["sent", "delivered", "read", "failed", "deleted"]
+# `played`: a voice message was listened to. A status value the edge does not know is not
+# published (the edge counts and logs it), so consumers only ever meet these.
+DeliveryStatus = Literal["sent", "delivered", "read", "failed", "deleted", "played"]
+Amendment = Literal["edited", "revoked"]
 
 
 def utcnow() -> datetime:
@@ -161,6 +164,25 @@ class DeliveryStatusChanged(ConversationEvent):
         default=None, max_length=512,
         description="what the sender attached to the outgoing message (WhatsApp's biz_opaque_callback_data); "
                     "for convmem's own replies, the reply part it reports on")
+
+
+class MessageAmended(ConversationEvent):
+    """The author changed a message after sending it: `edited` (new text or caption in `text`)
+    or `revoked` (deleted for everyone; `text` is empty). `message_id` is the amended message,
+    which may not be recorded yet (Meta delivers out of order): the amendment then waits and
+    is applied when it is. `amendment_id` (derived from the channel's id of the amendment)
+    makes a redelivery a no-op."""
+
+    message_id: UUID = Field(description="the message that was edited or revoked")
+    amendment_id: UUID
+    kind: Amendment
+    external_id: ExternalId = Field(description="the channel's id of the amendment (the edit's or revoke's wamid)")
+    target_external_id: ExternalId = Field(description="the channel's id of the amended message")
+    channel: Channel = "whatsapp"
+    text: StoredText = Field(default="", max_length=64_000, description="the new text (edited), else empty")
+    occurred_at: Instant
+    metadata: JsonObject = Field(default_factory=dict)
+    sealed: Sealed | None = Field(default=None, description="when set, text and metadata are inside it")
 
 
 class ErasureRequested(Event):

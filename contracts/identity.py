@@ -20,6 +20,11 @@ def message_id_for_external(tenant_id: str, user_id: str, external_id: str) -> u
     return _derive("user-message", tenant_id, user_id, external_id)
 
 
+def amendment_id_for(tenant_id: str, user_id: str, external_id: str) -> uuid.UUID:
+    """An edit or revoke, by the channel's id of it: a redelivered amendment is applied once."""
+    return _derive("amendment", tenant_id, user_id, external_id)
+
+
 def conversation_id_for_external(tenant_id: str, user_id: str, external_id: str) -> uuid.UUID:
     """The conversation a first message with no conversation id opens; derived so that a
     retried request lands in the same one."""

@@ -7,8 +7,10 @@ INBOUND: Final = "conv.inbound.v1"
 TURNS: Final = "conv.turns.v1"
 REPLIES: Final = "conv.replies.v1"
 STATUSES: Final = "conv.statuses.v1"
+# Edits and revokes of earlier messages (WhatsApp), applied to the recorded turn.
+AMENDMENTS: Final = "conv.amendments.v1"
 
-CONVERSATION_TOPICS: Final = (INBOUND, TURNS, REPLIES, STATUSES)
+CONVERSATION_TOPICS: Final = (INBOUND, TURNS, REPLIES, STATUSES, AMENDMENTS)
 
 # A reply's text as it is generated, for live views; short retention, nobody's record.
 TOKENS: Final = "conv.tokens.v1"

@@ -6,6 +6,7 @@ from convmem.ports.channels import OutgoingText, WhatsAppApi
 from convmem.ports.compute import ChatModel, Embedder, SigningKeys, TokenCounter, VectorIndex
 from convmem.ports.operations import Backlog, Pending, Position, ReplayLog
 from convmem.ports.records import (
+    AmendOutcome,
     ChatMessage,
     ClaimOutcome,
     Completion,
@@ -46,16 +47,17 @@ from convmem.ports.storage import (
     SubjectKeys,
     TenantPolicies,
     TurnLedger,
+    UserAliases,
 )
 from convmem.ports.streams import FeedItem, ReplyFeed, TextStream, TokenSink
 
 __all__ = [
-    "Backlog", "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
+    "AmendOutcome", "Backlog", "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
     "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure",
     "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Position", "PrivacyLedger",
     "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
     "Storage", "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream",
-    "TokenCounter", "TokenSink", "TurnLedger", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "TokenCounter", "TokenSink", "TurnLedger", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
     "WhatsAppApi",
 ]

@@ -61,6 +61,15 @@ class RecordOutcome:
 
 
 @dataclass(frozen=True)
+class AmendOutcome:
+    """What an amendment found: the turn as it now reads (None: not recorded yet, so the
+    amendment waits and is applied when it is)."""
+
+    turn: TurnRecorded | None
+    revoked: bool = False  # the turn is out of history and search (this or an earlier revoke)
+
+
+@dataclass(frozen=True)
 class StoredReply:
     reply: ReplyGenerated
     published: bool

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded
+from contracts import DeliveryStatusChanged, MessageAmended, MessageReceived, ReplyGenerated, TurnRecorded
 from convmem.ports.operations import Backlog, ReplayLog
 from convmem.ports.records import (
+    AmendOutcome,
     ClaimOutcome,
     ConversationFilter,
     ConversationInfo,
@@ -45,6 +46,12 @@ class TurnLedger(Protocol):
                           enrichment: Enrichment | None = None) -> RecordOutcome: ...
     async def mark_turn_published(self, message_id: UUID) -> None: ...
     async def mark_turns_published(self, message_ids: Sequence[UUID]) -> None: ...
+    async def amend_turn(self, amendment: MessageAmended) -> AmendOutcome:
+        """Keep the amendment once and apply it to its turn: an edit replaces the text (the
+        full-text index follows) unless a later edit was applied, a revoke takes the turn out
+        of history and search. A turn not recorded yet gets it when `record_turn` stores it
+        (a revoked one is then stored out of history and never announced)."""
+        ...
 
 
 class DeliveryLog(Protocol):
@@ -130,6 +137,20 @@ class MessageLookup(Protocol):
         ...
 
 
+class UserAliases(Protocol):
+    """Other ids a channel's user is known by (a WhatsApp number or business-scoped id after a
+    change): each names the user id their history is kept under."""
+
+    async def resolve_aliases(self, tenant_id: str, ids: Sequence[str]) -> dict[str, str]:
+        """The ids of `ids` that are aliases, each with the user id it names."""
+        ...
+
+    async def add_aliases(self, tenant_id: str, user_id: str, aliases: Sequence[str], changed_at: datetime) -> str:
+        """Make `aliases` name `user_id`'s user (itself resolved first, so chains of changes end
+        at the first id) and return that user id. A later change of the same alias wins."""
+        ...
+
+
 class SubjectKeys(Protocol):
     """Per-user data keys that seal event text; erasure destroys them (crypto-shredding)."""
 
@@ -197,3 +218,4 @@ class Storage:
     sends: SendLedger
     backlog: Backlog
     replays: ReplayLog
+    aliases: UserAliases

@@ -1,7 +1,7 @@
 """Reading convmem's events from outside convmem: the client a downstream consumer uses.
 
 Events that carry text (ReplyGenerated on conv.replies.v1, and MessageReceived,
-TurnRecorded, ReplyTokensGenerated, and their dead-letter copies) carry it sealed with the
+TurnRecorded, ReplyTokensGenerated, MessageAmended, and their dead-letter copies) carry it sealed with the
 user's data key. An EventOpener fetches that key from convmem's key endpoint
 (`GET /v1/keys/{key_id}`, a `service` token of the tenant), caches it for as long as the
 endpoint's Cache-Control allows, and opens the event. Once the user is erased the endpoint
@@ -23,12 +23,13 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel
 
-from contracts import MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded, topics
+from contracts import MessageAmended, MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded, topics
 from convmem.privacy.sealing import E, open_with
 
 # The contract of each topic that carries sealed text, for `read`.
 CONTRACTS: dict[str, type[BaseModel]] = {topics.INBOUND: MessageReceived, topics.TURNS: TurnRecorded,
-                                         topics.REPLIES: ReplyGenerated, topics.TOKENS: ReplyTokensGenerated}
+                                         topics.REPLIES: ReplyGenerated, topics.TOKENS: ReplyTokensGenerated,
+                                         topics.AMENDMENTS: MessageAmended}
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 

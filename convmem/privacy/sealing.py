@@ -17,19 +17,19 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contracts import MessageReceived, ReplyGenerated, ReplyTokensGenerated, Sealed, TurnRecorded
+from contracts import MessageAmended, MessageReceived, ReplyGenerated, ReplyTokensGenerated, Sealed, TurnRecorded
 from convmem.errors import ConvmemError, PoisonError
 from convmem.ports import SubjectKeys
 
-E = TypeVar("E", MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded)
-SEALABLE = (MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded)
+E = TypeVar("E", MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded, MessageAmended)
+SEALABLE = (MessageReceived, ReplyGenerated, ReplyTokensGenerated, TurnRecorded, MessageAmended)
 
 
 class SubjectKeyDestroyed(ConvmemError):
     """The event belongs to an erased subject: it cannot be opened and must be dropped."""
 
 
-def _aad(event: MessageReceived | ReplyGenerated | ReplyTokensGenerated | TurnRecorded) -> bytes:
+def _aad(event: MessageReceived | ReplyGenerated | ReplyTokensGenerated | TurnRecorded | MessageAmended) -> bytes:
     return f"{event.tenant_id}\x1f{event.user_id}\x1f{event.message_id}".encode()
 
 

@@ -48,6 +48,10 @@ HTTP_SECONDS = Histogram("convmem_http_request_seconds", "HTTP request time, to 
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 VECTOR_POINTS = Gauge("convmem_vector_index_points", "Points in the vector index this process serves.")
 READY = Gauge("convmem_ready", "1 when the readiness check passed at its last run, else 0.", ["check"])
+WHATSAPP_UNKNOWN = Counter("convmem_whatsapp_unknown_total",
+                           "Parts of WhatsApp webhooks convmem does not know (change_field, status, message_type, "
+                           "system_type, amendment): kept raw in metadata or skipped, never refused.", ["kind"])
+WHATSAPP_UNKNOWN_KINDS = ("change_field", "status", "message_type", "system_type", "amendment")
 LOG_SUPPRESSED = Counter("convmem_log_lines_suppressed_total",
                          "Repeated library log lines folded into one by the rate limiter.", ["logger"])
 
@@ -101,6 +105,11 @@ def http_request(route: str, method: str, status: int, seconds: float) -> None:
     if _state["enabled"]:
         HTTP_REQUESTS.labels(route, method, str(status)).inc()
         HTTP_SECONDS.labels(route, method).observe(seconds)
+
+
+def whatsapp_unknown(kind: str) -> None:
+    if _state["enabled"]:
+        WHATSAPP_UNKNOWN.labels(kind if kind in WHATSAPP_UNKNOWN_KINDS else "other").inc()
 
 
 def vector_points(n: int) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, topics
+from contracts import DeliveryStatusChanged, MessageAmended, MessageReceived, ReplyGenerated, TurnRecorded, topics
 from convmem.delivery import Subscriptions
 from convmem.ports import DeliveryLog, Embedder, EmbeddingLedger, TurnLedger, VectorIndex
+from services.indexer.amending import amend
 from services.indexer.embedding import embed_turns
 from services.indexer.enrichment import IntentRules
 from services.indexer.recording import record
@@ -56,6 +57,13 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
                description="Keeps every delivery state a channel reported.")
     async def record_status(event: DeliveryStatusChanged) -> None:
         await deps().deliveries.record_delivery_status(event)
+
+    @subs.each(topics.AMENDMENTS, group="indexer.amend", event=MessageAmended,
+               title="indexer.amend <- conv.amendments.v1",
+               description="Applies edits and revokes to recorded turns: text, full-text and vector index.")
+    async def amend_turn(event: MessageAmended) -> None:
+        d = deps()
+        await amend(event, d.turns, d.embedder, d.index, d.embeddings)
 
     @subs.batch(topics.TURNS, group="indexer.embed", event=TurnRecorded, max_records=embed_batch,
                 title="indexer.embed <- conv.turns.v1",

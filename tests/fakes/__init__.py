@@ -14,6 +14,7 @@ from tests.fakes.ledgers import (
     FakeMessageLookup,
     FakeReplyLedger,
     FakeTurnLedger,
+    FakeUserAliases,
 )
 from tests.fakes.operations import FakeBacklog, FakeReplayLog
 from tests.fakes.privacy import FakeHealth, FakePrivacyLedger, FakeRetentionLedger, FakeSubjectKeys, FakeTenantPolicies
@@ -30,6 +31,7 @@ def fake_storage(db: FakeDb | None = None) -> Storage:
         lookup=FakeMessageLookup(db), keys=FakeSubjectKeys(db), privacy=FakePrivacyLedger(db),
         policies=FakeTenantPolicies(db), retention=FakeRetentionLedger(db), health=FakeHealth(db),
         sends=FakeSendLedger(db), backlog=FakeBacklog(db), replays=FakeReplayLog(db),
+        aliases=FakeUserAliases(db),
     )
 
 
@@ -37,5 +39,5 @@ __all__ = [
     "FakeBacklog", "FakeChatModel", "FakeConversations", "FakeDb", "FakeDeliveryLog", "FakeEmbedder", "FakeEmbeddingLedger",
     "FakeHealth", "FakeIndex", "FakeMemoryReader", "FakeMessageLookup", "FakePrivacyLedger", "FakeReplayLog",
     "FakeReplyLedger", "FakeRetentionLedger", "FakeSendLedger", "FakeSigningKeys", "FakeSubjectKeys", "FakeTenantPolicies",
-    "FakeTokenCounter", "FakeTurnLedger", "FakeWhatsAppApi", "fake_storage",
+    "FakeTokenCounter", "FakeTurnLedger", "FakeUserAliases", "FakeWhatsAppApi", "fake_storage",
 ]

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, TurnRecorded
+from contracts import DeliveryStatusChanged, MessageAmended, TurnRecorded
 from convmem.ports import (
     ConversationInfo,
     ErasureStatus,
@@ -66,12 +66,16 @@ class FakeDb:
     sends: dict[tuple[UUID, int], SendRow] = field(default_factory=dict)
     disclosures: list[tuple[UUID, str, str]] = field(default_factory=list)  # (key, tenant, served to)
     replays: dict[Position, str] = field(default_factory=dict)  # dead-letter position -> group replayed for
+    # Edits and revokes kept (amendment id -> amendment, applied), turns revoked, users' other ids.
+    amendments: dict[UUID, tuple[MessageAmended, bool]] = field(default_factory=dict)
+    revoked: set[UUID] = field(default_factory=set)
+    aliases: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
 
     @property
     def deleted(self) -> set[UUID]:
         """Turns of deleted conversations: out of every read at once."""
         gone = {c for c, info in self.conversations.items() if info.status == "deleted"}
-        return {t.message_id for t in self.turns.values() if t.conversation_id in gone}
+        return {t.message_id for t in self.turns.values() if t.conversation_id in gone} | self.revoked
 
     def mine(self, scope: MemoryScope) -> list[TurnRecorded]:
         hidden = self.deleted

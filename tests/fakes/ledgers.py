@@ -7,9 +7,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, MessageReceived, ReplyGenerated, TurnRecorded, identity, is_offline_notice
+from contracts import (
+    DeliveryStatusChanged,
+    MessageAmended,
+    MessageReceived,
+    ReplyGenerated,
+    TurnRecorded,
+    identity,
+    is_offline_notice,
+)
 from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError
 from convmem.ports import (
+    AmendOutcome,
     ConversationInfo,
     DeliveredPart,
     Delivery,
@@ -21,6 +30,7 @@ from convmem.ports import (
     ReplyLedger,
     StoredReply,
     TurnLedger,
+    UserAliases,
     UserSummary,
 )
 from tests.fakes.db import FakeDb
@@ -84,7 +94,49 @@ class FakeTurnLedger(TurnLedger):
                 "completion_tokens": event.usage.completion_tokens, "latency_ms": event.latency_ms}
         db.turns[event.message_id] = turn
         self._count(turn, new_conversation, found)
-        return RecordOutcome(turn, True, False)
+        if isinstance(event, MessageReceived) and event.channel == "whatsapp" and self._apply_waiting(turn):
+            db.published.add(turn.message_id)  # revoked before it was recorded: never announced
+            return RecordOutcome(db.turns[turn.message_id], True, True)
+        return RecordOutcome(db.turns[turn.message_id], True, False)
+
+    def _apply_waiting(self, turn: TurnRecorded) -> bool:
+        """As convmem.adapters.postgres.amendments.apply_waiting."""
+        db = self.db
+        waiting = sorted(((a, i) for i, (a, done) in db.amendments.items() if not done
+                          and (a.message_id, a.tenant_id, a.user_id) == (turn.message_id, turn.tenant_id, turn.user_id)),
+                         key=lambda p: (p[0].occurred_at, p[0].external_id))
+        for a, i in waiting:
+            db.amendments[i] = (a, True)
+            current = db.turns[turn.message_id]
+            if a.kind == "revoked":
+                db.revoked.add(turn.message_id)
+                db.turns[turn.message_id] = current.model_copy(update={"reply_expected": False, "metadata": {
+                    **current.metadata, "revoked": {"external_id": a.external_id,
+                                                    "occurred_at": a.occurred_at.isoformat()}}})
+                continue
+            edited = current.metadata.get("edited") or {}
+            if turn.message_id in db.revoked or (
+                    "occurred_at" in edited and datetime.fromisoformat(edited["occurred_at"]) > a.occurred_at):
+                continue
+            metadata = dict(current.metadata)
+            if isinstance(metadata.get("media"), dict):
+                metadata["media"] = {**metadata["media"], "caption": a.text}
+            metadata["edited"] = {"external_id": a.external_id, "occurred_at": a.occurred_at.isoformat(),
+                                  "count": int(edited.get("count", 0)) + 1}
+            text = f"[{current.content_type}] {a.text}" if current.content_type in ("image", "video", "document") \
+                else a.text
+            db.turns[turn.message_id] = current.model_copy(update={"text": text, "metadata": metadata})
+            db.embedded.discard(turn.message_id)
+        return turn.message_id in db.revoked
+
+    async def amend_turn(self, amendment: MessageAmended) -> AmendOutcome:
+        db = self.db
+        db.amendments.setdefault(amendment.amendment_id, (amendment, False))
+        turn = db.turns.get(amendment.message_id)
+        if turn is None or (turn.tenant_id, turn.user_id) != (amendment.tenant_id, amendment.user_id):
+            return AmendOutcome(None)
+        revoked = self._apply_waiting(turn)
+        return AmendOutcome(db.turns[amendment.message_id], revoked=revoked)
 
     def _count(self, turn: TurnRecorded, new_conversation: bool, found: Enrichment) -> None:
         key = (turn.tenant_id, turn.user_id)
@@ -184,3 +236,19 @@ class FakeMessageLookup(MessageLookup):
         wanted = set(keys)
         return {(t.user_id, t.external_id) for t in self.db.turns.values()
                 if t.tenant_id == tenant_id and t.external_id is not None and (t.user_id, t.external_id) in wanted}
+
+
+class FakeUserAliases(UserAliases):
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def resolve_aliases(self, tenant_id: str, ids: Sequence[str]) -> dict[str, str]:
+        return {i: self.db.aliases[(tenant_id, i)][0] for i in ids if (tenant_id, i) in self.db.aliases}
+
+    async def add_aliases(self, tenant_id: str, user_id: str, aliases: Sequence[str], changed_at: datetime) -> str:
+        user = self.db.aliases.get((tenant_id, user_id), (user_id, changed_at))[0]
+        for alias in aliases:
+            known = self.db.aliases.get((tenant_id, alias))
+            if alias != user and (known is None or known[1] <= changed_at):
+                self.db.aliases[(tenant_id, alias)] = (user, changed_at)
+        return user

@@ -107,7 +107,13 @@ class FakePrivacyLedger(PrivacyLedger):
             db.summary_owners.pop(c, None)
             db.summary_updated.pop(c, None)
         interaction = 1 if db.user_summaries.pop(subject, None) is not None else 0
-        counts = {"messages": len(turns), "conversation_summaries": len(summaries),
+        amendments = [i for i, (a, _) in db.amendments.items() if (a.tenant_id, a.user_id) == subject]
+        for i in amendments:
+            del db.amendments[i]
+        aliases = [alias for alias, (user, _) in db.aliases.items() if (alias[0], user) == subject]
+        for alias in aliases:
+            del db.aliases[alias]
+        counts = {"message_amendments": len(amendments), "user_aliases": len(aliases), "messages": len(turns), "conversation_summaries": len(summaries),
                   "conversations": len(conversations), "interaction_summaries": interaction,
                   "replies": len(replies), "keys": len(keys), "reply_sends": len(sends),
                   "delivery_statuses": len(statuses)}

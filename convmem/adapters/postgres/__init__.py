@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convmem.adapters.postgres.aliases import PgUserAliases
 from convmem.adapters.postgres.backlog import PgBacklog
 from convmem.adapters.postgres.conversations import PgConversations
 from convmem.adapters.postgres.deliveries import PgDeliveryLog
@@ -40,7 +41,8 @@ class PostgresStorage(Storage):
             memory=PgMemoryReader(pool), replies=PgReplyLedger(pool), conversations=PgConversations(pool),
             lookup=PgMessageLookup(pool), keys=PgSubjectKeys(pool), privacy=PgPrivacyLedger(pool),
             policies=PgTenantPolicies(pool), retention=PgRetentionLedger(pool), health=PgHealth(pool),
-            sends=PgSendLedger(pool), backlog=PgBacklog(pool), replays=PgReplayLog(pool), pool=pool,
+            sends=PgSendLedger(pool), backlog=PgBacklog(pool), replays=PgReplayLog(pool),
+            aliases=PgUserAliases(pool), pool=pool,
         )
 
     @classmethod
@@ -55,5 +57,5 @@ class PostgresStorage(Storage):
 __all__ = [
     "PgBacklog", "PgConversations", "PgDeliveryLog", "PgEmbeddingLedger", "PgHealth", "PgMemoryReader", "PgMessageLookup",
     "PgPool", "PgPrivacyLedger", "PgReplayLog", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgSubjectKeys", "PgTenantPolicies",
-    "PgTurnLedger", "PostgresStorage", "or_query",
+    "PgTurnLedger", "PgUserAliases", "PostgresStorage", "or_query",
 ]

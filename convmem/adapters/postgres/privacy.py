@@ -76,7 +76,8 @@ class PgPrivacyLedger(PrivacyLedger):
                 removed = {}
                 for name, table in (("messages", "messages"), ("conversation_summaries", "conversation_summaries"),
                                     ("conversations", "conversations"), ("interaction_summaries", "user_summaries"),
-                                    ("reply_sends", "reply_sends")):
+                                    ("reply_sends", "reply_sends"), ("message_amendments", "message_amendments"),
+                                    ("user_aliases", "user_aliases")):
                     removed[name] = await c.fetchval(
                         f"WITH d AS (DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2 RETURNING 1) "
                         "SELECT count(*) FROM d", tenant_id, user_id)

@@ -9,11 +9,12 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts import MessageReceived, ReplyGenerated
+from contracts import MessageAmended, MessageReceived, ReplyGenerated
+from convmem.adapters.postgres import amendments
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn
 from convmem.errors import ConversationClosed, OwnershipConflict, PoisonError
-from convmem.ports import Enrichment, RecordOutcome, TurnLedger
+from convmem.ports import AmendOutcome, Enrichment, RecordOutcome, TurnLedger
 
 # A conversation's title until someone names it: the start of its first user turn.
 _TITLE_CHARS = 80
@@ -46,6 +47,15 @@ async def _count_interaction(conn: asyncpg.Connection, event: MessageReceived | 
         event.tenant_id, event.user_id, int(new_conversation), int(by_user), event.occurred_at, language, intent)
 
 
+async def _amended_before_recorded(conn: asyncpg.Connection, event: MessageReceived | ReplyGenerated) -> bool:
+    """Apply what arrived before the message (Meta delivers out of order); True when it was
+    revoked, which also marks it announced: there is nothing to announce."""
+    revoked = await amendments.apply_waiting(conn, event.message_id, event.tenant_id, event.user_id)
+    if revoked:
+        await conn.execute("UPDATE messages SET turn_published_at = now() WHERE id = $1", event.message_id)
+    return revoked
+
+
 class PgTurnLedger(TurnLedger):
     def __init__(self, pool: PgPool) -> None:
         self._pool = pool
@@ -54,8 +64,13 @@ class PgTurnLedger(TurnLedger):
                           enrichment: Enrichment | None = None) -> RecordOutcome:
         found = enrichment or Enrichment()
 
+        # Only WhatsApp messages are ever amended (edits, revokes): only they wait for amendments.
+        amendable = isinstance(event, MessageReceived) and event.channel == "whatsapp"
+
         async def tx(conn: asyncpg.Connection) -> RecordOutcome:
             async with conn.transaction():
+                if amendable:
+                    await amendments.lock(conn, event.message_id)
                 row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
                 if row is not None:
                     return RecordOutcome(as_turn(row), created=False, published=row["turn_published_at"] is not None)
@@ -124,7 +139,28 @@ class PgTurnLedger(TurnLedger):
                     # Same external id under another message id: a producer reused its key.
                     raise PoisonError("external_id already used by another message of this user")
                 await _count_interaction(conn, event, role, opened is not None, found)
+                if amendable and await _amended_before_recorded(conn, event):
+                    # Revoked before it was recorded: stored out of history, never announced.
+                    return RecordOutcome(as_turn(inserted), created=True, published=True)
+                if amendable:
+                    inserted = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1",
+                                                   event.message_id)
                 return RecordOutcome(as_turn(inserted), created=True, published=False)
+
+        return await self._pool.run(tx)
+
+    async def amend_turn(self, amendment: MessageAmended) -> AmendOutcome:
+        async def tx(conn: asyncpg.Connection) -> AmendOutcome:
+            async with conn.transaction():
+                await amendments.lock(conn, amendment.message_id)
+                await amendments.keep(conn, amendment)
+                if await conn.fetchval("SELECT 1 FROM messages WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                                       amendment.message_id, amendment.tenant_id, amendment.user_id) is None:
+                    return AmendOutcome(None)  # not recorded yet: applied when it is
+                revoked = await amendments.apply_waiting(conn, amendment.message_id, amendment.tenant_id,
+                                                         amendment.user_id)
+                row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", amendment.message_id)
+                return AmendOutcome(as_turn(row), revoked=revoked)
 
         return await self._pool.run(tx)
 

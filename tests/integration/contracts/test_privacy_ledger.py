@@ -50,13 +50,14 @@ async def test_erasure_removes_one_subject_only_is_counted_and_idempotent(storag
     await storage.turns.record_turn(reply)
     await storage.conversations.save_summary(MemoryScope(tenant, ana, c1), Summary(c1, "s", 2, "extractive"))
     await storage.keys.subject_key(tenant, ana)
+    await storage.aliases.add_aliases(tenant, ana, [unique("new-number")], datetime.now(UTC))
 
     request = await storage.privacy.request_erasure(uuid.uuid4(), tenant, ana, ana, datetime.now(UTC))
     done = await storage.privacy.erase_subject(request.request_id, tenant, ana)
     assert done.status == "completed" and done.completed_at is not None and not done.announced
     assert done.counts == {"messages": 4, "conversation_summaries": 1, "conversations": 2,
                            "interaction_summaries": 1, "replies": 1, "keys": 1, "reply_sends": 0,
-                           "delivery_statuses": 0}
+                           "delivery_statuses": 0, "message_amendments": 0, "user_aliases": 1}
     again = await storage.privacy.erase_subject(request.request_id, tenant, ana)
     assert (again.status, again.counts, again.completed_at) == ("completed", done.counts, done.completed_at)
 
