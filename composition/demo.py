@@ -67,6 +67,17 @@ async def _say(api: httpx.AsyncClient, ledger: Ledger, secret: str, user: str, t
     return str(accepted["conversation_id"])
 
 
+def _delivery(resp: httpx.Response) -> str:
+    """What a webhook answer knows: a redelivery that came before its first copy was stored is
+    not counted as a duplicate at the edge; it is accepted and deduplicated downstream."""
+    if resp.status_code != 200:
+        return str(resp.json())
+    body = resp.json()
+    fresh = body["messages"] - body["already_recorded"]
+    said = f"{body['messages']} message(s): {body['already_recorded']} already recorded"
+    return said + (f", {fresh} accepted (any redelivered ones deduplicated downstream)" if fresh else "")
+
+
 async def _whatsapp(api: httpx.AsyncClient, settings: IngestSettings, ledger: Ledger, wa_id: str, text: str) -> None:
     body = {"object": "whatsapp_business_account", "entry": [{"id": "demo", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001111", "phone_number_id": "demo-number"},
@@ -79,7 +90,7 @@ async def _whatsapp(api: httpx.AsyncClient, settings: IngestSettings, ledger: Le
     first = await api.post("/webhooks/whatsapp", content=raw, headers=headers)
     again = await api.post("/webhooks/whatsapp", content=raw, headers=headers)  # Meta redelivers
     print(f"\n[whatsapp {wa_id}] {text}")
-    print(f"  webhook: {first.status_code} {first.json()}; redelivery: {again.status_code} {again.json()}")
+    print(f"  webhook: {first.status_code} {_delivery(first)}; redelivery: {again.status_code} {_delivery(again)}")
     ledger.turns += 1
 
 

@@ -19,6 +19,7 @@ from convmem.ports import (
     ReplyLedger,
     SubjectKeys,
     TenantPolicies,
+    UserAliases,
 )
 from services.ingest.sink import EventSink
 
@@ -40,3 +41,4 @@ class EdgePorts:
     deliveries: DeliveryLog | None = None
     keys: SubjectKeys | None = None
     context: ContextBuilder | None = None  # the responder's context block, for GET /v1/context
+    aliases: UserAliases | None = None  # WhatsApp users' changed numbers; None: not followed

@@ -40,6 +40,21 @@ class Accepted(BaseModel):
     duplicate: bool = Field(description="true when this external_id was accepted before")
 
 
+class WebhookAccepted(BaseModel):
+    """What a WhatsApp delivery asked for, all of it now in the log."""
+
+    status: Literal["accepted"] = "accepted"
+    messages: int = Field(description="messages in the delivery (users' messages and business echoes)")
+    already_recorded: int = Field(
+        description="of those, messages already stored (a redelivery). One redelivered before its first copy was "
+                    "stored is not counted here: it is accepted and deduplicated downstream (by wamid)")
+    statuses: int = Field(description="delivery states passed on")
+    amendments: int = Field(default=0, description="edits and revokes of earlier messages passed on")
+    number_changes: int = Field(default=0, description="users' number or id changes followed")
+    unknown: int = Field(default=0, description="parts convmem does not know (a change field, status or message "
+                                                "type): kept raw or skipped, counted in convmem_whatsapp_unknown_total")
+
+
 class UsageView(BaseModel):
     prompt_tokens: int
     completion_tokens: int

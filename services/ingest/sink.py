@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived
+from contracts import DeliveryStatusChanged, ErasureRequested, MessageAmended, MessageReceived
 
 # How long the edge waits for Kafka's acknowledgement before answering 503; the publishers
 # behind the sink give up within it (convmem.errors.PublishUnconfirmed once the producer holds
@@ -24,3 +24,4 @@ class EventSink:
     publish_statuses: Callable[[Sequence[DeliveryStatusChanged]], Awaitable[None]]
     kafka_ready: Callable[[], Awaitable[bool]]
     publish_erasure: Callable[[ErasureRequested], Awaitable[None]] | None = None
+    publish_amendments: Callable[[Sequence[MessageAmended]], Awaitable[None]] | None = None

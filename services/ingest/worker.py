@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import DeliveryStatusChanged, ErasureRequested, MessageReceived, topics
+from contracts import DeliveryStatusChanged, ErasureRequested, MessageAmended, MessageReceived, topics
 from convmem.delivery import Subscriptions
 from services.ingest.sink import PUBLISH_TIMEOUT_S, EventSink
 
@@ -15,10 +15,13 @@ def register(subs: Subscriptions) -> EventSink:
     statuses = subs.outlet(topics.STATUSES, DeliveryStatusChanged, "ingest -> conv.statuses.v1",
                            "Delivery states reported by WhatsApp.", confirm_timeout_s=PUBLISH_TIMEOUT_S)
 
+    amendments = subs.outlet(topics.AMENDMENTS, MessageAmended, "ingest -> conv.amendments.v1",
+                             "Edits and revokes of earlier WhatsApp messages, keyed by conversation id.")
+
     async def kafka_ready() -> bool:
         return bool(await subs.broker.ping(timeout=2))
 
     async def publish_erasure(request: ErasureRequested) -> None:
         await erasures.publish([request])
 
-    return EventSink(inbound.publish, statuses.publish, kafka_ready, publish_erasure)
+    return EventSink(inbound.publish, statuses.publish, kafka_ready, publish_erasure, amendments.publish)

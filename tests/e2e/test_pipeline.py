@@ -100,7 +100,7 @@ async def test_signed_whatsapp_webhook_gives_one_reply_even_when_redelivered(
         assert reply.channel == "whatsapp"
         # Meta delivers at least once: the same webhook again makes no second turn or reply.
         again = await api.post("/webhooks/whatsapp", content=raw, headers=headers)
-        assert again.status_code == 200 and again.json()["duplicates"] == 1
+        assert again.status_code == 200 and again.json()["already_recorded"] == 1
         await asyncio.sleep(1.5)
         assert len(replies_to(tap, str(row["id"]))) == 1
         turns = await conn.fetchval("SELECT count(*) FROM messages WHERE conversation_id = $1", row["conversation_id"])

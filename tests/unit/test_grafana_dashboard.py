@@ -18,6 +18,7 @@ COUNTERS = {
     "convmem_sends_total": {"outcome"},
     "convmem_http_requests_total": {"route", "method", "status"},
     "convmem_log_lines_suppressed_total": {"logger"},
+    "convmem_whatsapp_unknown_total": {"kind"},
 }
 GAUGES = {
     "convmem_consumer_lag": {"group", "topic", "partition"},

@@ -32,7 +32,7 @@ def test_only_the_selected_groups_are_subscribed() -> None:
     assert subscribers == 2
     # Without a selection the role consumes as all of its groups, as before.
     all_groups, _, _ = _declared(["indexer"], None)
-    assert len(all_groups) == 4
+    assert len(all_groups) == 5
 
 
 def test_the_key_ordered_consumers_are_selected_too() -> None:
@@ -58,7 +58,7 @@ def test_unknown_groups_are_refused_naming_the_valid_ones() -> None:
         check_groups(["indexer"], "convmem", ["indexer.embed", "convmem.indexer.statuses", "responder"])
     message = str(err.value)
     assert "convmem.indexer.statuses, responder" in message  # the prefixed form and another role's group
-    assert "valid: indexer.record-inbound, indexer.record-replies, indexer.statuses, indexer.embed" in message
+    assert "valid: indexer.record-inbound, indexer.record-replies, indexer.statuses, indexer.amend, indexer.embed" in message
     with pytest.raises(ConfigError, match="consume nothing"):
         check_groups(["ingest"], "convmem", ["ingest"])
 

@@ -12,11 +12,13 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from convmem.telemetry import metrics
 from services.ingest import whatsapp
 from services.ingest.accepting import not_yet_stored
+from services.ingest.edge import EdgePorts
 from services.ingest.http.deps import EdgeOf, Ports, client_address
 from services.ingest.http.errors import ERRORS, ApiError, publish
-from services.ingest.schemas import ErrorBody
+from services.ingest.schemas import ErrorBody, WebhookAccepted
 
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter(tags=["whatsapp"])
@@ -45,10 +47,12 @@ async def whatsapp_verify(
     raise ApiError(403, "verification_failed", "hub.mode or hub.verify_token does not match")
 
 
-@router.post("/webhooks/whatsapp", responses=ERRORS, openapi_extra=_RAW_JSON_BODY)
-async def whatsapp_webhook(request: Request, ports: Ports, edge: EdgeOf) -> dict[str, Any]:
+@router.post("/webhooks/whatsapp", response_model=WebhookAccepted, responses=ERRORS, openapi_extra=_RAW_JSON_BODY)
+async def whatsapp_webhook(request: Request, ports: Ports, edge: EdgeOf) -> WebhookAccepted:
     """A delivery is answered 200 only once every event in it is in the log; otherwise 503, so
-    Meta delivers it again and the part already published is deduplicated (by wamid)."""
+    Meta delivers it again and the part already published is deduplicated (by wamid). What
+    it does not know (a change field, status, message type) is counted and logged, never
+    refused; only a bad signature (401) or a body that is not a webhook (400) is."""
     address = client_address(request)
     await edge.limits.before_verify(address)
     raw = await request.body()  # at most max_body_bytes: the body limit read it first
@@ -61,18 +65,44 @@ async def whatsapp_webhook(request: Request, ports: Ports, edge: EdgeOf) -> dict
     except orjson.JSONDecodeError:
         raise ApiError(400, "malformed_json", "webhook body is not valid JSON") from None
     try:
-        messages, statuses = whatsapp.parse_webhook(payload, edge.settings.whatsapp_tenants)
+        delivery = await _read(payload, ports, edge.settings.whatsapp_tenants)
     except whatsapp.WebhookError as exc:
         raise ApiError(400, "invalid_webhook", str(exc)[:500],
                        fields=[{"field": exc.path[:300], "message": exc.reason[:300]}]) from None
-    fresh = await not_yet_stored(ports.lookup, messages)
+    for unknown in delivery.unknown:
+        metrics.whatsapp_unknown(unknown.kind)
+        log.info("whatsapp_unknown_part", kind=unknown.kind, value=unknown.value, path=unknown.path[:200])
+    if delivery.errors:
+        # Meta's errors about the change itself: codes and titles, never personal data.
+        log.warning("whatsapp_errors_reported", codes=[e.get("code") for e in delivery.errors][:20])
+    fresh = await not_yet_stored(ports.lookup, delivery.messages)
     sending = [ports.sink.publish_inbound(fresh)] if fresh else []
-    if statuses:
-        sending.append(ports.sink.publish_statuses(statuses))
+    if delivery.statuses:
+        sending.append(ports.sink.publish_statuses(delivery.statuses))
+    if delivery.amendments and ports.sink.publish_amendments is not None:
+        sending.append(ports.sink.publish_amendments(delivery.amendments))
     await publish(_all(sending))
-    log.info("whatsapp_webhook", messages=len(messages), new=len(fresh), statuses=len(statuses))
-    return {"status": "accepted", "messages": len(fresh), "duplicates": len(messages) - len(fresh),
-            "statuses": len(statuses)}
+    log.info("whatsapp_webhook", messages=len(delivery.messages), new=len(fresh), statuses=len(delivery.statuses),
+             amendments=len(delivery.amendments), unknown=len(delivery.unknown))
+    return WebhookAccepted(messages=len(delivery.messages), already_recorded=len(delivery.messages) - len(fresh),
+                           statuses=len(delivery.statuses), amendments=len(delivery.amendments),
+                           number_changes=len(delivery.number_changes), unknown=len(delivery.unknown))
+
+
+async def _read(payload: Any, ports: EdgePorts, tenants: dict[str, str]) -> whatsapp.Delivery:
+    """The delivery's events, with each WhatsApp user under the id their history is kept by:
+    number changes in it are stored first, then every id it names is looked up once."""
+    delivery = whatsapp.parse_webhook(payload, tenants)
+    if ports.aliases is None:
+        return delivery
+    for change in delivery.number_changes:
+        await ports.aliases.add_aliases(change.tenant_id, change.user_id, change.new_ids, change.occurred_at)
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, user in delivery.senders:
+        by_tenant.setdefault(tenant, []).append(user)
+    known = {(tenant, alias): user for tenant, ids in by_tenant.items()
+             for alias, user in (await ports.aliases.resolve_aliases(tenant, ids)).items()}
+    return whatsapp.parse_webhook(payload, tenants, aliases=known) if known else delivery
 
 
 async def _all(sending: list[Awaitable[None]]) -> None:
