@@ -7,7 +7,8 @@ text, jsonb and timestamptz) rather than dead-lettered later.
   (not encodable as UTF-8, so neither orjson nor Postgres takes it).
 - JSON objects (metadata, webhook error details): at most MAX_JSON_DEPTH levels of nesting and
   MAX_JSON_BYTES serialized; keys and strings follow the text rule; integers within 64 bits
-  (orjson's range); no NaN or Infinity (JSON has no such numbers and jsonb refuses them).
+  (orjson's range), and other numbers within the same span (so one stated bound holds for
+  every number); no NaN or Infinity (JSON has no such numbers and jsonb refuses them).
 - Instants: an explicit UTC offset, and between EARLIEST and LATEST once in UTC, a range that
   Python, asyncpg (which reads its own minimum and maximum as -infinity and infinity) and
   Postgres all represent, whatever the offset.
@@ -16,11 +17,12 @@ text, jsonb and timestamptz) rather than dead-lettered later.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 MAX_JSON_DEPTH = 20
 MAX_JSON_BYTES = 64 * 1024
@@ -78,6 +80,8 @@ def storable_json(value: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise ValueError(f"number at {_where(path)} must be finite (no NaN or Infinity)")
+            if not _INT_MIN <= node <= _INT_MAX:
+                raise ValueError(f"number at {_where(path)} lies outside what 64-bit integers span")
         else:
             raise ValueError(f"value at {_where(path)} is not JSON ({type(node).__name__})")
     size = len(orjson.dumps(value))
@@ -99,10 +103,51 @@ def representable_instant(value: datetime) -> datetime:
     return value
 
 
+# JSON as the HTTP API documents it (components/schemas/JsonValue, recursive): the rule above
+# except depth and size, which a JSON Schema cannot state and which the server still enforces.
+JSON_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "null"}, {"type": "boolean"},
+    {"type": "number", "minimum": _INT_MIN, "maximum": _INT_MAX},
+    {"type": "string", "pattern": r"^[^\x00]*$"},
+    {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+    {"type": "object", "propertyNames": {"pattern": r"^[^\x00]*$"},
+     "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}]}
+
 # The types the contracts and the edge declare their fields with.
-StoredText = Annotated[str, AfterValidator(storable_text)]
+# The document states the NUL ban as a pattern (a lone surrogate cannot be written in a JSON
+# Schema pattern; it is refused the same way, with the same message).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+StoredText = Annotated[str, AfterValidator(storable_text), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})]
 JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
+# A JsonObject sent to the HTTP API: the same rule, documented with JSON_VALUE_SCHEMA.
+WrittenJsonObject = Annotated[dict[str, Any], AfterValidator(storable_json), WithJsonSchema(
+    {"type": "object", "propertyNames": {"pattern": r"^[^\x00]*$"},
+     "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}})]
 Instant = Annotated[datetime, AfterValidator(representable_instant)]
+# An instant as a client writes it to the HTTP API: RFC 3339 with an offset, years 1971-9998 as
+# written. Stricter than what the store holds (1970-01-01 to 9999-12-30 in UTC) by a year at
+# each end, so that whatever the offset, every string of this shape is an instant the API
+# takes, and the published document states exactly what the server enforces. Numbers (Unix
+# times) are refused here: the document says date-time. The importer keeps taking them.
+WRITTEN_INSTANT_PATTERN = (
+    r"^(19(7[1-9]|[89][0-9])|[2-8][0-9]{3}|9([0-8][0-9]{2}|9([0-8][0-9]|9[0-8])))"
+    r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+_WRITTEN_INSTANT = re.compile(WRITTEN_INSTANT_PATTERN)
+
+
+def written_instant(value: Any) -> Any:
+    """The shape rule of WrittenInstant, before parsing (a datetime built in code passes)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _WRITTEN_INSTANT.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, years 1971-9998, e.g. 2026-11-23T10:00:00Z")
+    return value
+
+
+WrittenInstant = Annotated[
+    datetime, BeforeValidator(written_instant), AfterValidator(representable_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": WRITTEN_INSTANT_PATTERN})]
 TENANT_PATTERN = r"^[A-Za-z0-9._:@+-]+$"
 TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=TENANT_PATTERN)]
 UserId = Annotated[StoredText, Field(min_length=1, max_length=256)]

@@ -11,6 +11,13 @@ Mode = Literal["hybrid", "fts", "vector"]
 STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite")
 
 
+def stages_pattern() -> str:
+    """The shape of a stage list as the API documents it: empty, or a comma list of STAGES and
+    "none" (Stages.parse takes every such string, and blanks around the commas too)."""
+    name = "(?:none|" + "|".join(STAGES) + ")"
+    return rf"^(?:{name}(?:,{name})*)?$"
+
+
 @dataclass(frozen=True)
 class Stages:
     mode: Mode = "hybrid"

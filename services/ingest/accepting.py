@@ -17,7 +17,8 @@ from services.ingest.schemas import PostMessage
 
 
 class Unacceptable(ConvmemError):
-    """422: a well-formed message that would not be kept; names the field."""
+    """409: a valid message that this tenant's policy would not keep (older than its
+    retention); names the field. Not a 422: the request is valid, the tenant's state refuses it."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

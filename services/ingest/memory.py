@@ -46,26 +46,35 @@ async def search_memory(ports: EdgePorts, who: Principal, query: str, *, k: int,
                         until: datetime | None = None) -> SearchResult:
     if ports.retriever is None:
         raise Refused(503, "unavailable", "search is not served by this node")
-    scope = await memory_scope(ports, who, user_id=user_id, conversation_id=conversation_id, since=since,
-                               until=until)
+    empty = since is not None and until is not None and since >= until
+    # The access rules still decide (403, 404) before an empty window answers with nothing.
+    scope = await memory_scope(ports, who, user_id=user_id, conversation_id=conversation_id,
+                               since=None if empty else since, until=None if empty else until)
+    if empty:
+        return SearchResult(hits=[], timeframe=None)
     return await ports.retriever.search(query, scope, k, now=now, stages=stages)
 
 
 async def context_block(ports: EdgePorts, who: Principal, *, now: datetime, conversation_id: UUID | None = None,
                         question: str | None = None, budget: int | None = None,
-                        user_id: str | None = None) -> Context:
+                        user_id: str | None = None) -> tuple[UUID | None, Context]:
     """The block the responder would send for the next turn of a conversation: recall for
     `question` (by default the conversation's latest user turn), its summary and its recent
-    window; without a conversation, recalled memory only."""
+    window; without a conversation, recalled memory only. With the conversation it is for."""
     if ports.context is None:
         raise Refused(503, "unavailable", "the context block is not served by this node")
     if conversation_id is None and not (question or "").strip():
-        raise Refused(422, "invalid_request", "give a question (q), a conversation_id, or both")
+        # Neither named: the block for the next turn of the user's newest conversation (with
+        # no conversation at all, an empty block: nothing to recall for, nothing to show).
+        owner = memory_owner(who, user_id)
+        newest = await ports.conversations.list_conversations(
+            ConversationFilter(who.tenant_id, owner, status="active"), 1)
+        conversation_id = newest[0].conversation_id if newest else None
     scope = await memory_scope(ports, who, user_id=user_id, conversation_id=conversation_id)
-    if not (question or "").strip():
+    if not (question or "").strip() and conversation_id is not None:
         recent = await ports.memory.recent_turns(scope, before_seq=END, limit=CONTEXT_QUESTION_WINDOW)
         question = next((t.text for t in reversed(recent) if t.role == "user"), "")
-    return await ports.context.build(scope, question or "", now, budget=budget)
+    return conversation_id, await ports.context.build(scope, question or "", now, budget=budget)
 
 
 async def list_conversations(ports: EdgePorts, who: Principal, *, limit: int, user_id: str | None = None,

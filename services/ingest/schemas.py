@@ -5,14 +5,35 @@ stored, so a 202 is never followed by a dead letter."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from contracts.events import ContentType, Role
-from contracts.values import MAX_JSON_BYTES, MAX_JSON_DEPTH, ExternalId, Instant, JsonObject, StoredText, UserId
+from contracts.values import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    ExternalId,
+    StoredText,
+    UserId,
+    WrittenInstant,
+    WrittenJsonObject,
+)
 
+
+def _whole_number(value: Any) -> Any:
+    """A JSON integer as JSON Schema's `integer` defines it: 30 and 30.0 alike, never true or
+    "30" (a schema-valid request must not be refused)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number")
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Integers within bounds that take what JSON Schema's `integer` takes (the bounds first, so
+# the document shows them as minimum and maximum).
+DelayHours = Annotated[int, Field(ge=0, le=24 * 365), BeforeValidator(_whole_number)]
+RetentionDays = Annotated[int, Field(ge=1, le=36500), BeforeValidator(_whole_number)]
 
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -22,13 +43,13 @@ class PostMessage(BaseModel):
     text: StoredText = Field(min_length=1, max_length=32_000, description="no NUL characters")
     external_id: ExternalId | None = Field(
         default=None, description="the producer's idempotency key, scoped to the tenant and user_id")
-    occurred_at: Instant | None = Field(
+    occurred_at: WrittenInstant | None = Field(
         default=None, description="RFC 3339 with a UTC offset, between 1970-01-01 and 9999-12-30")
     role: Literal["user", "assistant"] = Field(
         default="user", description="assistant turns (history from another system) need a service or admin token")
     reply_expected: StrictBool = Field(
         default=True, description="false for history (stored and searchable, not answered): service or admin only")
-    metadata: JsonObject = Field(
+    metadata: WrittenJsonObject = Field(
         default_factory=dict, description=f"JSON object: at most {MAX_JSON_DEPTH} levels and {MAX_JSON_BYTES} bytes, "
                                           "64-bit integers, finite numbers, no NUL characters")
 
@@ -308,11 +329,11 @@ class TenantPolicyView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pii_mode: Literal["immediate", "delayed", "off"] | None = None
-    # Strict: JSON true is not 1 day, and "30" is not a number.
-    pii_delay_hours: StrictInt | None = Field(default=None, ge=0, le=24 * 365)
+    # Whole numbers: JSON true is not 1 day, and "30" is not a number.
+    pii_delay_hours: DelayHours | None = None
     phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
-    message_retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
-    summary_retention_days: StrictInt | None = Field(default=None, ge=1, le=36500)
+    message_retention_days: RetentionDays | None = None
+    summary_retention_days: RetentionDays | None = None
 
     @classmethod
     def of(cls, p: Any) -> TenantPolicyView:

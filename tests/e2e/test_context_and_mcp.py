@@ -78,6 +78,12 @@ async def test_the_context_block_recalls_dated_named_memory_under_a_counted_budg
     # real tokenizer, the Chinese turn costs a token a character, not one per four.
     latest = (await api.get("/v1/context", params={"conversation_id": conv}, headers=token(owner))).json()
     assert latest["question"] == TRIP
+    # Naming neither: the next turn of the user's newest conversation, the same block.
+    newest = (await api.get("/v1/context", headers=token(owner))).json()
+    assert (newest["conversation_id"], newest["question"]) == (conv, TRIP)
+    # A user with no conversation at all gets an empty block, not an error.
+    empty = await api.get("/v1/context", headers=token(unique("nobody")))
+    assert empty.status_code == 200 and empty.json()["recalled"] == [] and empty.json()["recent"] == []
     small = (await api.get("/v1/context", params={"conversation_id": conv, "q": QUESTION, "budget": 128},
                            headers=token(owner))).json()
     assert small["tokens"] <= 128 or not small["recent"]
@@ -90,7 +96,6 @@ async def test_the_context_block_recalls_dated_named_memory_under_a_counted_budg
 @pytest.mark.parametrize(("params", "who", "status"), [
     ({"q": "x", "user_id": "someone-else"}, "user", 403),
     ({"q": "x", "conversation_id": str(uuid.uuid4())}, "user", 404),
-    ({}, "user", 422),
     ({"q": "x", "budget": 10}, "user", 422),
     ({"q": "x"}, None, 401),
 ])

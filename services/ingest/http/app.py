@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from contracts.values import JSON_VALUE_SCHEMA
 from convmem.ops.probes import Probes
 from convmem.ports import SigningKeys
 from convmem.settings import IngestSettings
@@ -21,7 +22,7 @@ from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.failures import Failures
 from services.ingest.http.guards import AddressLimit, BodyLimit, SecurityHeaders
 from services.ingest.http.limiting import EdgeLimits
-from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_route
+from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_operations, mcp_route
 from services.ingest.http.metering import RequestMetrics
 from services.ingest.tokens import TokenPolicy, TokenVerifier
 
@@ -53,7 +54,8 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
 
     app = FastAPI(title="convmem", version="1.0.0", lifespan=serving,
                   description="Conversational memory for chatbots: ingest, history and memory over Kafka; "
-                              f"an MCP server (Streamable HTTP) at {MCP_PATH}.")
+                              f"an MCP server (Streamable HTTP) at {MCP_PATH}.",
+                  servers=[{"url": "/", "description": "the convmem ingest node serving this document"}])
     limits = EdgeLimits(settings)
     app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits, probes)
     install_error_handlers(app)
@@ -73,4 +75,21 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
     for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))
+    document_extras(app)
     return app
+
+
+def document_extras(app: FastAPI) -> None:
+    """What FastAPI cannot see from the routes: the MCP endpoint (a plain ASGI route), and the
+    recursive schema of JSON values that metadata fields refer to."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = made()
+            document["paths"][MCP_PATH] = mcp_operations()
+            document["components"]["schemas"]["JsonValue"] = JSON_VALUE_SCHEMA
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ import structlog
 from fastapi import APIRouter, Query
 
 from contracts.values import StoredText
-from services.ingest.cursor import CursorError
+from services.ingest.cursor import CURSOR_PATTERN, CursorError
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError
 from services.ingest.http.messages import deliveries_of
@@ -32,7 +32,8 @@ async def list_conversations(
     conversation_type: Annotated[StoredText | None, Query(alias="type", min_length=1, max_length=64)] = None,
     since: Since = None,
     until: Until = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=60, pattern=CURSOR_PATTERN,
+                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationPage:
     who = await caller.principal()

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.values import SEQ_MAX, Instant, UserId
+from contracts.values import SEQ_MAX, UserId, WrittenInstant
 from convmem.ops.probes import Probes
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
@@ -83,8 +84,20 @@ async def _edge(request: Request) -> Edge:
     return edge_of(request)
 
 
-async def _credentials(request: Request, authorization: Annotated[str | None, Header()] = None) -> Credentials:
-    return Credentials(authorization, client_address(request), edge_of(request))
+# The document's security schemes. Neither checks anything itself (auto_error=False): the
+# bearer token is checked when a route asks for the principal (Credentials), the signature on
+# the raw body by the webhook route; these only declare, per operation, what a caller sends.
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description=(
+    "A JWT with `sub`, `tenant` and `roles` (user, service, admin): HS256 with the shared secret, or "
+    "RS256/ES256 from the identity provider's JWKS."))
+whatsapp_signature = APIKeyHeader(
+    name="X-Hub-Signature-256", auto_error=False, scheme_name="whatsappSignature",
+    description="`sha256=` and the hex HMAC-SHA256 of the raw body with the Meta app secret.")
+
+
+async def _credentials(request: Request,
+                       _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Credentials:
+    return Credentials(request.headers.get("authorization"), client_address(request), edge_of(request))
 
 
 Ports = Annotated[EdgePorts, Depends(_ports)]
@@ -96,7 +109,7 @@ EdgeOf = Annotated[Edge, Depends(_edge)]
 Caller = Annotated[Credentials, Depends(_credentials)]
 # Whose data a tenant-wide read is about: admins name one user or omit it for the whole tenant.
 TenantUser = Annotated[UserId | None, Query(description="admins: one user; omit for the whole tenant")]
-# Time bounds of a read: the instants the store can hold (contracts.values), with an offset.
-Since = Annotated[Instant | None, Query(description="at or after (RFC 3339 with an offset)")]
-Until = Annotated[Instant | None, Query(description="before (RFC 3339 with an offset)")]
+# Time bounds of a read: RFC 3339 instants with an offset, as the document states them (contracts.values).
+Since = Annotated[WrittenInstant | None, Query(description="at or after (RFC 3339 with an offset)")]
+Until = Annotated[WrittenInstant | None, Query(description="before (RFC 3339 with an offset)")]
 AfterSeq = Annotated[int, Query(ge=0, le=SEQ_MAX, description="the seq of the last turn already read")]

@@ -24,7 +24,7 @@ log = structlog.get_logger("convmem.ingest")
 
 # The error statuses the API operations document (each answers an ErrorBody).
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody}
-                                           for s in (400, 401, 403, 404, 413, 422, 429, 503)}
+                                           for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 # A last bound around publishers that do not bound themselves (the Kafka outlets give up
 # within PUBLISH_TIMEOUT_S, knowing what they handed over).
@@ -105,7 +105,7 @@ async def _refused(_: Request, exc: Refused) -> JSONResponse:
 
 
 async def _unacceptable(_: Request, exc: Unacceptable) -> JSONResponse:
-    return error_response(422, "invalid_request", exc.message, [{"field": exc.field, "message": exc.message}])
+    return error_response(409, "outside_retention", exc.message, [{"field": exc.field, "message": exc.message}])
 
 
 async def _unavailable(_: Request, exc: RetryableError) -> JSONResponse:
@@ -114,9 +114,25 @@ async def _unavailable(_: Request, exc: RetryableError) -> JSONResponse:
                           headers={"Retry-After": "2"})
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110: a 405 names them all). The
+    router's own header names only the first route it matched, and a path's methods are
+    often spread over several routes (GET and POST /v1/conversations)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        regex = getattr(route, "path_regex", None)
+        if served and regex is not None and regex.match(request.url.path):
+            methods |= served
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -67,7 +67,25 @@ class BearerGuard:
                 await error_response(exc.status, exc.code, exc.message, headers=exc.headers)(scope, receive, send)
                 return
             request.state.principal = who  # scope["state"]: the transport's own Request sees it
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if scope["method"] == "POST" and media != "application/json":
+                # The SDK answers this in plain text; the document promises an ErrorBody.
+                await error_response(415, "unsupported_media_type", "send a JSON-RPC message as application/json"
+                                     )(scope, receive, send)
+                return
+            scope = with_json_accepted(scope)
         await self.app(scope, receive, send)
+
+
+def with_json_accepted(scope: Scope) -> Scope:
+    """A client that names no media type (no Accept, or */*) takes what it is given: the SDK
+    would answer it 406, which refuses a valid request over a header most HTTP clients leave
+    out. A client that asks for something else explicitly still gets its 406."""
+    headers = [(k, v) for k, v in scope["headers"] if k != b"accept"]
+    accept = b", ".join(v for k, v in scope["headers"] if k == b"accept").strip()
+    if accept in (b"", b"*/*"):
+        return {**scope, "headers": [*headers, (b"accept", b"application/json, text/event-stream")]}
+    return scope
 
 
 def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastMCP:
@@ -119,10 +137,10 @@ def build_mcp(settings: IngestSettings, ports: Callable[[], EdgePorts]) -> FastM
         if query is not None and len(query) > MAX_QUERY:
             raise ToolError(f"query must have at most {MAX_QUERY} characters")
         edge = ports()
-        built = await acting(ctx, lambda who: context_block(edge, who, now=datetime.now(UTC),
-                                                            conversation_id=conversation_id, question=query,
-                                                            budget=budget, user_id=user_id))
-        return context_view(conversation_id, built, edge.context.tokens.name if edge.context else "")
+        used, built = await acting(ctx, lambda who: context_block(edge, who, now=datetime.now(UTC),
+                                                                  conversation_id=conversation_id, question=query,
+                                                                  budget=budget, user_id=user_id))
+        return context_view(used, built, edge.context.tokens.name if edge.context else "")
 
     @server.tool(name="list_conversations", description=(
         "The user's conversations, newest first (pass next_cursor back for more)."))
@@ -160,3 +178,30 @@ def mcp_route(server: FastMCP) -> Route:
     manager must run while the app serves (create_app's lifespan)."""
     server.streamable_http_app()  # creates the session manager the endpoint hands requests to
     return Route(MCP_PATH, endpoint=BearerGuard(StreamableHTTPASGIApp(server.session_manager)))
+
+
+def mcp_operations() -> dict[str, Any]:
+    """/mcp as the OpenAPI document shows it (the SDK's endpoint is not a FastAPI route, so it
+    is described here): one POST carrying a JSON-RPC 2.0 message, answered in JSON."""
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    # What the SDK itself requires of a message; the rest (ids, each method's params) it answers
+    # with a JSON-RPC error in a 200, as JSON-RPC says.
+    rpc = {"type": "object", "required": ["jsonrpc", "method"], "description": "a JSON-RPC 2.0 request or notification",
+           "properties": {"jsonrpc": {"const": "2.0"}, "method": {"type": "string"}, "params": {"type": "object"}}}
+    answer = {"type": "object", "additionalProperties": True,
+              "description": "a JSON-RPC 2.0 response (result or error)"}
+    return {"post": {
+        "tags": ["mcp"], "operationId": "mcp_post", "summary": "Model Context Protocol (Streamable HTTP)",
+        "description": INSTRUCTIONS + " Send `Accept: application/json, text/event-stream`; see the MCP "
+                                      "specification for the messages (initialize, tools/list, tools/call).",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": rpc}}},
+        "responses": {
+            "200": {"description": "the JSON-RPC response", "content": {"application/json": {"schema": answer}}},
+            "202": {"description": "a notification or response, accepted"},
+            **{str(s): {"description": d, "content": {"application/json": {"schema": error if s in (401, 415, 429)
+                                                                                else answer}}}
+               for s, d in ((400, "not a JSON-RPC message"), (401, "no valid bearer token"),
+                            (406, "the Accept header does not take JSON"), (415, "not sent as application/json"),
+                            (429, "rate limited"))},
+        }}}

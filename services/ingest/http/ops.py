@@ -5,6 +5,7 @@ a worker-only process gives on its ops listener."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
@@ -14,15 +15,17 @@ from convmem.telemetry import metrics
 from services.ingest.http.deps import EdgeOf, PortsProvider
 
 router = APIRouter(tags=["ops"])
+# Probes and the scrape answer anyone who reaches the port (keep it off the public network).
+PUBLIC: dict[str, Any] = {"security": []}
 
 
-@router.get("/healthz", responses={503: {"model": dict}})
+@router.get("/healthz", responses={503: {"model": dict}}, openapi_extra=PUBLIC)
 async def healthz(edge: EdgeOf) -> JSONResponse:
     status, body = await live_answer(edge.probes)
     return JSONResponse(body, status_code=status)
 
 
-@router.get("/readyz", responses={503: {"model": dict}})
+@router.get("/readyz", responses={503: {"model": dict}}, openapi_extra=PUBLIC)
 async def readyz(edge: EdgeOf, ports: PortsProvider) -> JSONResponse:
     checks: Mapping[str, Check]
     if edge.probes is not None:
@@ -41,7 +44,7 @@ async def readyz(edge: EdgeOf, ports: PortsProvider) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@router.get("/metrics", response_class=Response,
+@router.get("/metrics", response_class=Response, openapi_extra=PUBLIC,
             responses={200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
 async def scrape(edge: EdgeOf) -> Response:
     body = await edge.probes.scrape() if edge.probes is not None else metrics.render()

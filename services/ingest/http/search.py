@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from contracts.values import StoredText, UserId
 from convmem.memory.retrieval import STAGES, Stages
+from convmem.memory.stages import stages_pattern
 from services.ingest.http.deps import Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError, unavailable
 from services.ingest.http.views import context_view, search_response, stats_view
@@ -34,13 +35,12 @@ async def search(
     user_id: AdminUser = None,
     mode: Annotated[Literal["hybrid", "fts", "vector"], Query()] = "hybrid",
     stages: Annotated[str | None, Query(
-        max_length=200, description=f"comma list of {', '.join(STAGES)}, or none; default per server")
+        max_length=200, pattern=stages_pattern(), description=f"comma list of {', '.join(STAGES)}, or none; default per server")
     ] = None,
 ) -> SearchResponse:
     who = await caller.principal()
-    if since is not None and until is not None and since >= until:
-        raise ApiError(422, "invalid_request", "since must be before until",
-                       fields=[{"field": "since", "message": "must be before until"}])
+    # since at or after until is an empty window, answered with no hits like any window that
+    # holds nothing (the document cannot state an order between two parameters).
     if ports.retriever is None:
         raise unavailable("search")
     try:
@@ -70,9 +70,9 @@ async def context(
     who = await caller.principal()
     if ports.context is None:
         raise unavailable("the context block")
-    built = await context_block(ports, who, now=datetime.now(UTC), conversation_id=conversation_id,
-                                question=q, budget=budget, user_id=user_id)
-    return context_view(conversation_id, built, ports.context.tokens.name)
+    used, built = await context_block(ports, who, now=datetime.now(UTC), conversation_id=conversation_id,
+                                      question=q, budget=budget, user_id=user_id)
+    return context_view(used, built, ports.context.tokens.name)
 
 
 @router.get("/v1/stats", response_model=StatsView, responses=ERRORS)

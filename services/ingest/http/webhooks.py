@@ -9,14 +9,14 @@ from typing import Annotated, Any
 
 import orjson
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import PlainTextResponse
 
 from convmem.telemetry import metrics
 from services.ingest import whatsapp
 from services.ingest.accepting import not_yet_stored
 from services.ingest.edge import EdgePorts
-from services.ingest.http.deps import EdgeOf, Ports, client_address
+from services.ingest.http.deps import EdgeOf, Ports, client_address, whatsapp_signature
 from services.ingest.http.errors import ERRORS, ApiError, publish
 from services.ingest.schemas import ErrorBody, WebhookAccepted
 
@@ -28,8 +28,8 @@ _RAW_JSON_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
-@router.get("/webhooks/whatsapp", response_class=PlainTextResponse,
-            responses={403: {"model": ErrorBody}, 429: {"model": ErrorBody}})
+@router.get("/webhooks/whatsapp", response_class=PlainTextResponse, openapi_extra={"security": []},
+            responses={s: {"model": ErrorBody, "content": {"application/json": {}}} for s in (403, 429)})
 async def whatsapp_verify(
     request: Request,
     edge: EdgeOf,
@@ -47,7 +47,8 @@ async def whatsapp_verify(
     raise ApiError(403, "verification_failed", "hub.mode or hub.verify_token does not match")
 
 
-@router.post("/webhooks/whatsapp", response_model=WebhookAccepted, responses=ERRORS, openapi_extra=_RAW_JSON_BODY)
+@router.post("/webhooks/whatsapp", response_model=WebhookAccepted, responses=ERRORS, openapi_extra=_RAW_JSON_BODY,
+             dependencies=[Security(whatsapp_signature)])
 async def whatsapp_webhook(request: Request, ports: Ports, edge: EdgeOf) -> WebhookAccepted:
     """A delivery is answered 200 only once every event in it is in the log; otherwise 503, so
     Meta delivers it again and the part already published is deduplicated (by wamid). What
