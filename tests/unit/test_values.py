@@ -44,8 +44,11 @@ def test_json_objects_that_would_not_survive_are_refused_with_their_path(doc: di
 
 
 def test_json_objects_at_the_limits_pass() -> None:
-    doc = {"n": [2**63 - 1, -(2**63), 1e308, -0.0, True, None], "deep": nested(MAX_JSON_DEPTH - 1), "é": "👋"}
+    doc = {"n": [2**63 - 1, -(2**63), 9.2e18, -0.0, 0.5, True, None], "deep": nested(MAX_JSON_DEPTH - 1), "é": "👋"}
     assert storable_json(doc) is doc
+    # One bound for every number, as the OpenAPI document states it (JsonValue).
+    with pytest.raises(ValueError, match="64-bit"):
+        storable_json({"n": 1e308})
     with pytest.raises(ValueError, match=r"\.deep\.a"):  # the path names where it broke
         storable_json({"deep": {"a": {"b": "\x00"}}})
 

@@ -37,9 +37,13 @@ _UNKNOWN: dict[int | str, dict[str, Any]] = {
           "published), or the event log did not confirm the message in time (`outcome_unknown`, with the ids it "
           "has if it is recorded): retry, with the same Idempotency-Key"}}
 _KEY = TypeAdapter(ExternalId)
+# The document states the key's shape (1-256 characters once unquoted, no NUL), so every
+# header it calls valid is a key the edge takes.
+KEY_PATTERN = r'^[ \t]*("([^"\\\x00]|\\["\\]){1,256}"|[^"\x00 \t]([^\x00]{0,254}[^\x00 \t])?)[ \t]*$'
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", description="the producer's idempotency key (IETF httpapi draft: a Structured Field "
-    "string, quoted; a bare token is taken too); the same as `external_id`, which it must not contradict")]
+    alias="Idempotency-Key", pattern=KEY_PATTERN, description="the producer's idempotency key (IETF httpapi "
+    "draft: a Structured Field string, quoted; a bare token is taken too); the same as `external_id`: a "
+    "different one is a 409")]
 
 
 def idempotency_key(raw: str | None, body: PostMessage) -> PostMessage:
@@ -55,7 +59,8 @@ def idempotency_key(raw: str | None, body: PostMessage) -> PostMessage:
         raise ApiError(422, "invalid_request", "request failed validation",
                        fields=[{"field": "Idempotency-Key", "message": exc.errors()[0]["msg"]}]) from None
     if body.external_id is not None and body.external_id != key:
-        raise ApiError(422, "invalid_request", "Idempotency-Key and external_id name different keys",
+        # Each is valid alone; together they conflict (a 409, as a key reused for another message).
+        raise ApiError(409, "conflicting_keys", "Idempotency-Key and external_id name different keys",
                        fields=[{"field": "Idempotency-Key", "message": "differs from external_id"}])
     return body.model_copy(update={"external_id": key})
 
