@@ -90,23 +90,30 @@ async def _storage(settings: CommonSettings) -> PostgresStorage:
     return await PostgresStorage.connect(settings.database_url.get_secret_value(), max_size=2)
 
 
-async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Selection, limit: int,
-                       as_json: bool, out: TextIO) -> int:
+async def find_letters(bootstrap: str, replays: ReplayLog, topics: Iterable[str], sel: Selection,
+                       limit: int) -> tuple[int, list[DeadLetter], list[dict[str, Any]]]:
+    """How many dead letters match, and the latest `limit` of them (oldest first) with their
+    summaries (what `dlq list --json` prints for each)."""
     newest: list[tuple[datetime, Position, DeadLetter]] = []  # a heap of the `limit` latest failures
     matched = 0
-    async for batch in scan(settings.kafka_bootstrap, dead_letter_topics(topics), since=sel.since):
+    async for batch in scan(bootstrap, dead_letter_topics(topics), since=sel.since):
         for letter in batch:
             if sel.admits(letter):
                 matched += 1
                 entry = (letter.failed_at, letter.position, letter)
                 (heapq.heappush if len(newest) < limit else heapq.heappushpop)(newest, entry)
     shown = [d for *_, d in sorted(newest)]
+    replayed = await replays.replayed([d.position for d in shown])
+    return matched, shown, [_summary(d, d.position in replayed) for d in shown]
+
+
+async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Selection, limit: int,
+                       as_json: bool, out: TextIO) -> int:
     storage = await _storage(settings)
     try:
-        replayed = await storage.replays.replayed([d.position for d in shown])
+        matched, shown, rows = await find_letters(settings.kafka_bootstrap, storage.replays, topics, sel, limit)
     finally:
         await storage.close()
-    rows = [_summary(d, d.position in replayed) for d in shown]
     if as_json:
         json.dump({"matched": matched, "shown": len(rows), "dead_letters": rows}, out, indent=2)
         out.write("\n")
@@ -118,24 +125,31 @@ async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Sel
     return 0
 
 
-async def show_letter(settings: CommonSettings, position: Position, as_json: bool, out: TextIO) -> int:
-    letter = await read_one(settings.kafka_bootstrap, position)
+async def letter_detail(bootstrap: str, replays: ReplayLog, position: Position) -> dict[str, Any] | None:
+    """One dead letter as `dlq show --json` prints it (text and metadata withheld), or None."""
+    letter = await read_one(bootstrap, position)
     if letter is None:
-        out.write(f"no dead letter at {position}\n")
-        return 1
+        return None
+    replayed = position in await replays.replayed([position])
+    return _summary(letter, replayed) | {"headers": letter.headers, "event": envelope(letter.value)}
+
+
+async def show_letter(settings: CommonSettings, position: Position, as_json: bool, out: TextIO) -> int:
     storage = await _storage(settings)
     try:
-        replayed = position in await storage.replays.replayed([position])
+        shown = await letter_detail(settings.kafka_bootstrap, storage.replays, position)
     finally:
         await storage.close()
-    shown = _summary(letter, replayed) | {"headers": letter.headers, "event": envelope(letter.value)}
+    if shown is None:
+        out.write(f"no dead letter at {position}\n")
+        return 1
     if as_json:
         json.dump(shown, out, indent=2)
         out.write("\n")
         return 0
     for name in ("position", "group", "failed_at", "reason", "key", "original", "original_at", "replay_of", "replayed"):
         out.write(f"{name}: {shown[name]}\n")
-    out.write("headers:\n" + "".join(f"  {k}: {v}\n" for k, v in sorted(letter.headers.items())))
+    out.write("headers:\n" + "".join(f"  {k}: {v}\n" for k, v in sorted(shown["headers"].items())))
     out.write("event:\n" + json.dumps(shown["event"], indent=2) + "\n")
     return 0
 
@@ -150,6 +164,10 @@ class Replay:
     filtered_out: int = 0
     not_replayable: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "replayed": self.replayed, "already_replayed": self.already_replayed,
+                "filtered_out": self.filtered_out, "not_replayable": self.not_replayable, "records": self.records}
 
     def line(self) -> str:
         verb = "would replay" if self.dry_run else "replayed"
@@ -168,24 +186,32 @@ def replay_target(letter: DeadLetter, known: set[tuple[str, str]]) -> str | None
     return group if fits else None
 
 
-async def replay_letters(settings: CommonSettings, topics: Iterable[str], sel: Selection, dry_run: bool,
-                         as_json: bool, out: TextIO) -> int:
+async def replay_selection(bootstrap: str, replays: ReplayLog, topics: Iterable[str], sel: Selection,
+                           dry_run: bool) -> Replay:
+    """Send the selected dead letters back to the groups that failed them, each once (or,
+    dry run, say what would be sent)."""
     known = set(consumer_groups(ROLES, ""))  # (".indexer.embed", topic): each group's name after its prefix
     report = Replay(dry_run)
     async with AsyncExitStack() as stack:
-        storage = await _storage(settings)
-        stack.push_async_callback(storage.close)
-        publisher = None if dry_run else await stack.enter_async_context(Republisher(settings.kafka_bootstrap))
-        async for batch in scan(settings.kafka_bootstrap, dead_letter_topics(topics), since=sel.since):
+        publisher = None if dry_run else await stack.enter_async_context(Republisher(bootstrap))
+        async for batch in scan(bootstrap, dead_letter_topics(topics), since=sel.since):
             chosen = [d for d in batch if sel.admits(d)]
             report.filtered_out += len(batch) - len(chosen)
-            done = await storage.replays.replayed([d.position for d in chosen])
+            done = await replays.replayed([d.position for d in chosen])
             for letter in chosen:
-                await _replay_one(letter, replay_target(letter, known), done, storage.replays, publisher, report)
+                await _replay_one(letter, replay_target(letter, known), done, replays, publisher, report)
+    return report
+
+
+async def replay_letters(settings: CommonSettings, topics: Iterable[str], sel: Selection, dry_run: bool,
+                         as_json: bool, out: TextIO) -> int:
+    storage = await _storage(settings)
+    try:
+        report = await replay_selection(settings.kafka_bootstrap, storage.replays, topics, sel, dry_run)
+    finally:
+        await storage.close()
     if as_json:
-        json.dump({"dry_run": dry_run, "replayed": report.replayed, "already_replayed": report.already_replayed,
-                   "filtered_out": report.filtered_out, "not_replayable": report.not_replayable,
-                   "records": report.records}, out, indent=2)
+        json.dump(report.as_json(), out, indent=2)
         out.write("\n")
     else:
         for r in report.records:

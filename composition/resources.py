@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
+from convmem.adapters.postgres.console import PgConsoleLedger
 from convmem.home import state_dir
 from convmem.memory.context import ContextBuilder, RecallPolicy
 from convmem.memory.retrieval import Retriever, Stages
 from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
+from convmem.ports.console import ConsoleLedger
 from convmem.privacy.sealing import Sealer
 from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 
@@ -39,6 +41,7 @@ class Resources:
     _sealer: Sealer | None = None
     _whatsapp: WhatsAppApi | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    console: ConsoleLedger | None = None  # the browser console's sessions and action record (same pool)
 
     @property
     def storage(self) -> Storage:
@@ -92,6 +95,7 @@ class Resources:
         storage = await PostgresStorage.connect(url, max_size=max_size)
         self._storage = storage
         self._sealer = Sealer(storage.keys)
+        self.console = PgConsoleLedger(storage.pool)
         self._closers.append(storage.close)
 
     def open_embedder(self, settings: VectorSettings, remember: int | None = None,

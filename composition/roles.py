@@ -136,7 +136,8 @@ def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings,
         return EdgePorts(lookup=s.lookup, conversations=s.conversations, memory=s.memory, privacy=s.privacy,
                          policies=s.policies, health=s.health, sink=sink, retriever=res.retriever(),
                          feed=feed, replies=s.replies, deliveries=s.deliveries, keys=s.keys,
-                         context=res.context_builder(recall_policy(settings)), aliases=s.aliases)
+                         context=res.context_builder(recall_policy(settings)), aliases=s.aliases,
+                         console=res.console)
 
     return ports
 

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from composition.index_upkeep import start_upkeep
 from composition.ops import build_probes
+from composition.pipeline import KafkaPipeline
 from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
 from composition.roles import ROLES, Declared, RoleSettings, build_broker, check_groups, declare, edge_ports
@@ -70,6 +71,7 @@ class Runtime:
     _serving: asyncio.Task[Any] | None = None  # uvicorn's own task: asked to exit, never cancelled
     probes: Probes | None = None  # /metrics, /healthz, /readyz: on the ingest port, else on the ops listener
     _ops: OpsServer | None = None
+    _pipeline: KafkaPipeline | None = None  # lag and dead letters for the console's pages
 
     def _load(self) -> CommonSettings:
         unknown = set(self.roles) - set(ROLES)
@@ -146,8 +148,11 @@ class Runtime:
                               owner=envelope_owner)
             await self._tail.start()
             feed = KafkaReplyFeed(self._tail, lambda: self.res.sealer)
+            storage = self.res.storage
+            self._pipeline = KafkaPipeline(common.kafka_bootstrap, common.group_prefix, storage.backlog,
+                                           storage.replays)
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
-                             signing_keys=signing_keys(self.ingest), probes=self.probes)
+                             signing_keys=signing_keys(self.ingest), probes=self.probes, pipeline=self._pipeline)
             port = self.ingest.http_port if self.http_port is None else self.http_port
             self._server = uvicorn.Server(http_config(app, self.ingest, port))
             self._serving = asyncio.create_task(self._server.serve())
@@ -187,6 +192,8 @@ class Runtime:
         self._serving = None
         if self._tail is not None:
             await self._tail.stop()
+        if self._pipeline is not None:
+            await self._pipeline.close()
         if self.declared is not None:
             await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
         if self.broker is not None:

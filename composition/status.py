@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -17,7 +18,7 @@ from contracts import topics
 from convmem.adapters.postgres import PostgresStorage
 from convmem.delivery.dead_letters import dead_letter_topics
 from convmem.ops.consumer_lag import PartitionLag, consumer_lag, group_members, topic_sizes
-from convmem.ports import Pending
+from convmem.ports import Backlog, Pending
 from convmem.settings import CommonSettings
 
 RECORDER = "indexer.record-inbound"  # the group whose lag is the inbound turns not yet recorded
@@ -107,22 +108,40 @@ def as_text(now: datetime, prefix: str, tenant: str | None, lags: Sequence[Parti
     ]) + "\n"
 
 
+@dataclass(frozen=True)
+class StatusRead:
+    lags: list[PartitionLag]
+    dlq: dict[str, int]
+    backlog: dict[str, Pending]
+    members: Members
+
+    def as_json(self, now: datetime, prefix: str, tenant: str | None) -> dict[str, Any]:
+        return as_json(now, prefix, tenant, self.lags, self.dlq, self.backlog, self.members)
+
+
+async def read_status(bootstrap: str, backlog_of: Backlog, prefix: str, tenant: str | None) -> StatusRead:
+    """Lag per group and partition, each group's members, the size of each dead-letter topic,
+    and the turns waiting per stage (`backlog_of`: the Postgres backlog port)."""
+    groups = consumer_groups(ROLES, prefix)
+    lags = await consumer_lag(bootstrap, groups)
+    members = await group_members(bootstrap, [g for g, _ in groups])
+    dlq = await topic_sizes(bootstrap, dead_letter_topics())
+    backlog = {"unrecorded": unrecorded(lags, prefix), "unembedded": await backlog_of.unembedded(tenant),
+               "unreplied": await backlog_of.unreplied(tenant)}
+    return StatusRead(lags, dlq, backlog, members)
+
+
 async def show_status(settings: CommonSettings, prefix: str, tenant: str | None, json_out: bool, out: TextIO,
                       per_partition: bool = False) -> int:
-    groups = consumer_groups(ROLES, prefix)
-    lags = await consumer_lag(settings.kafka_bootstrap, groups)
-    members = await group_members(settings.kafka_bootstrap, [g for g, _ in groups])
-    dlq = await topic_sizes(settings.kafka_bootstrap, dead_letter_topics())
     storage = await PostgresStorage.connect(settings.database_url.get_secret_value(), max_size=2)
     try:
-        backlog = {"unrecorded": unrecorded(lags, prefix), "unembedded": await storage.backlog.unembedded(tenant),
-                   "unreplied": await storage.backlog.unreplied(tenant)}
+        read = await read_status(settings.kafka_bootstrap, storage.backlog, prefix, tenant)
     finally:
         await storage.close()
     now = datetime.now(UTC)
     if json_out:
-        json.dump(as_json(now, prefix, tenant, lags, dlq, backlog, members), out, indent=2)
+        json.dump(read.as_json(now, prefix, tenant), out, indent=2)
         out.write("\n")
     else:
-        out.write(as_text(now, prefix, tenant, lags, dlq, backlog, per_partition, members))
+        out.write(as_text(now, prefix, tenant, read.lags, read.dlq, read.backlog, per_partition, read.members))
     return 0

@@ -4,7 +4,7 @@ asyncpg, Qdrant, ONNX and the openai client; tests implement them with fakes."""
 
 from convmem.ports.channels import OutgoingText, WhatsAppApi
 from convmem.ports.compute import ChatModel, Embedder, SigningKeys, TokenCounter, VectorIndex
-from convmem.ports.operations import Backlog, Pending, Position, ReplayLog
+from convmem.ports.operations import Backlog, LetterFilter, Pending, Pipeline, Position, ReplayLog
 from convmem.ports.records import (
     AmendOutcome,
     ChatMessage,
@@ -54,8 +54,8 @@ from convmem.ports.streams import FeedItem, ReplyFeed, TextStream, TokenSink
 __all__ = [
     "AmendOutcome", "Backlog", "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
-    "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure",
-    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Position", "PrivacyLedger",
+    "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure", "LetterFilter",
+    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Pipeline", "Position", "PrivacyLedger",
     "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
     "Storage", "StoredReply", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream",
     "TokenCounter", "TokenSink", "TurnLedger", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, order=True)
@@ -65,3 +65,31 @@ class ReplayLog(Protocol):
         returned (a failed send can be tried again), and two replays of one position at
         once send it once."""
         ...
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    """Which dead letters to list or replay; a criterion left empty admits all."""
+
+    topic: str | None = None  # a consumed topic or its .dlq
+    group: str | None = None  # a consumer group, with or without its prefix
+    reason: str | None = None  # a part of the reason, any case
+    since: datetime | None = None
+    until: datetime | None = None
+    positions: tuple[Position, ...] = ()
+
+
+class Pipeline(Protocol):
+    """The pipeline as `convmem status` and `convmem dlq` show it, for the console: the
+    answers are the JSON those commands print with --json (dead letters' text withheld)."""
+
+    async def status(self, tenant_id: str) -> dict[str, Any]:
+        """Lag and oldest pending record per consumer group, dead letters per topic, turns
+        waiting per stage; at most a few seconds old."""
+        ...
+
+    async def dead_letters(self, which: LetterFilter, limit: int) -> dict[str, Any]: ...
+
+    async def dead_letter(self, position: Position) -> dict[str, Any] | None: ...
+
+    async def replay(self, which: LetterFilter, dry_run: bool) -> dict[str, Any]: ...

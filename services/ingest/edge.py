@@ -21,6 +21,7 @@ from convmem.ports import (
     TenantPolicies,
     UserAliases,
 )
+from convmem.ports.console import ConsoleLedger
 from services.ingest.sink import EventSink
 
 
@@ -42,3 +43,4 @@ class EdgePorts:
     keys: SubjectKeys | None = None
     context: ContextBuilder | None = None  # the responder's context block, for GET /v1/context
     aliases: UserAliases | None = None  # WhatsApp users' changed numbers; None: not followed
+    console: ConsoleLedger | None = None  # the browser console's sessions and action record; None: no console

@@ -80,6 +80,11 @@ class TokenVerifier:
         self._policy, self._keys = policy, keys
 
     async def principal(self, authorization: str | None) -> Principal:
+        return principal_of(await self.claims(authorization))
+
+    async def claims(self, authorization: str | None) -> dict[str, Any]:
+        """The verified claims of the bearer token (principal_of reads who it names); the
+        console keeps a session until the token's `exp`."""
         token = bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -99,7 +104,7 @@ class TokenVerifier:
             raise invalid(f"invalid bearer token: {exc}") from None
         _check_times(claims)
         self._check_lifetime(claims)
-        return principal_of(claims)
+        return claims
 
     async def _key(self, alg: object, kid: str | None) -> Any:
         if alg == HS256 and self._policy.secret is not None:

@@ -13,10 +13,10 @@ from starlette.middleware.cors import CORSMiddleware
 
 from contracts.values import JSON_VALUE_SCHEMA
 from convmem.ops.probes import Probes
-from convmem.ports import SigningKeys
+from convmem.ports import Pipeline, SigningKeys
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
-from services.ingest.http import conversations, events, keys, messages, ops, search, tenant, users, webhooks
+from services.ingest.http import console, conversations, events, keys, messages, ops, search, tenant, users, webhooks
 from services.ingest.http.deps import Edge
 from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.failures import Failures
@@ -35,12 +35,14 @@ def token_verifier(settings: IngestSettings, keys: SigningKeys | None) -> TokenV
 
 
 def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespan: Any = None,
-               signing_keys: SigningKeys | None = None, probes: Probes | None = None) -> FastAPI:
+               signing_keys: SigningKeys | None = None, probes: Probes | None = None,
+               pipeline: Pipeline | None = None) -> FastAPI:
     """`ports` is called per request, never here: the app is declared before the lifespan
     builds the adapters (and convmem.docs builds it only to print the OpenAPI document).
     `signing_keys`: the identity provider's keys, when RS256/ES256 tokens are accepted.
     The app's lifespan runs the MCP server's session manager (around `lifespan`, if given).
-    `probes`: the process's readiness, liveness and metrics (all its roles), when it has them."""
+    `probes`: the process's readiness, liveness and metrics (all its roles), when it has them.
+    `pipeline`: consumer lag and dead letters, for the console's pages."""
     server = build_mcp(settings, ports)
 
     @asynccontextmanager
@@ -57,7 +59,7 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                               f"an MCP server (Streamable HTTP) at {MCP_PATH}.",
                   servers=[{"url": "/", "description": "the convmem ingest node serving this document"}])
     limits = EdgeLimits(settings)
-    app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits, probes)
+    app.state.edge = Edge(settings, ports, token_verifier(settings, signing_keys), limits, probes, pipeline)
     install_error_handlers(app)
     # Outermost last: security headers on every answer, CORS (preflights are never limited),
     # the per-address limit, then the body limit, before any route reads a byte; innermost,
@@ -75,6 +77,7 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
     for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))
+    console.install(app)
     document_extras(app)
     return app
 

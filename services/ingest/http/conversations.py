@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query
 
 from contracts.values import StoredText
 from services.ingest.cursor import CURSOR_PATTERN, CursorError
+from services.ingest.edge import EdgePorts
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
 from services.ingest.http.errors import ERRORS, ApiError
 from services.ingest.http.messages import deliveries_of
 from services.ingest.http.views import conversation_detail, conversation_view
 from services.ingest.memory import list_conversations as list_conversations_of
 from services.ingest.memory import read_conversation
-from services.ingest.principal import conversation_not_found, visible_conversation
+from services.ingest.principal import Principal, conversation_not_found, visible_conversation
 from services.ingest.schemas import ConversationDetail, ConversationPage, ConversationView, Deleted, PatchConversation
 
 log = structlog.get_logger("convmem.ingest")
@@ -75,10 +76,16 @@ async def patch_conversation(conversation_id: UUID, body: PatchConversation, por
 
 @router.delete("/v1/conversations/{conversation_id}", response_model=Deleted, responses=ERRORS)
 async def delete_conversation(conversation_id: UUID, ports: Ports, caller: Caller) -> Deleted:
-    owner = await visible_conversation(ports.conversations, await caller.principal(), conversation_id)
+    return Deleted(conversation_id=conversation_id,
+                   messages=await remove_conversation(ports, await caller.principal(), conversation_id))
+
+
+async def remove_conversation(ports: EdgePorts, who: Principal, conversation_id: UUID) -> int:
+    """Delete a conversation `who` sees (the API's DELETE and the console's): its turns count."""
+    owner = await visible_conversation(ports.conversations, who, conversation_id)
     ids = await ports.conversations.delete_conversation(owner.tenant_id, conversation_id)
     # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup.
     if ports.retriever is not None:
         await ports.retriever.index.delete(ids)
     log.info("conversation_deleted", conversation_id=str(conversation_id), messages=len(ids))
-    return Deleted(conversation_id=conversation_id, messages=len(ids))
+    return len(ids)

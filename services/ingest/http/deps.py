@@ -13,6 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from contracts.values import SEQ_MAX, UserId, WrittenInstant
 from convmem.ops.probes import Probes
+from convmem.ports import Pipeline
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http.limiting import EdgeLimits
@@ -29,6 +30,7 @@ class Edge:
     tokens: TokenVerifier
     limits: EdgeLimits
     probes: Probes | None = None  # the process's probes (composition.ops); None: the edge's own checks
+    pipeline: Pipeline | None = None  # lag and dead letters for the console (composition.pipeline)
 
 
 def edge_of(request: Request) -> Edge:

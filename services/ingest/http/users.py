@@ -12,11 +12,13 @@ from fastapi.responses import StreamingResponse
 
 from contracts import ErasureRequested
 from contracts.values import UserId as UserIdValue
+from convmem.ports import ErasureStatus
+from services.ingest.edge import EdgePorts
 from services.ingest.export import export_stream
 from services.ingest.http.deps import Caller, Ports
 from services.ingest.http.errors import ERRORS, ApiError, publish, unavailable
 from services.ingest.http.views import erasure_view, user_summary_view
-from services.ingest.principal import data_subject
+from services.ingest.principal import Principal, data_subject
 from services.ingest.schemas import ErasureView, UserSummaryView
 
 log = structlog.get_logger("convmem.ingest")
@@ -27,7 +29,11 @@ UserId = Annotated[UserIdValue, Path()]
 
 @router.delete("/v1/users/{user_id}", status_code=202, response_model=ErasureView, responses=ERRORS)
 async def erase_user(user_id: UserId, ports: Ports, caller: Caller) -> ErasureView:
-    who = await caller.principal()
+    return erasure_view(await request_erasure(ports, await caller.principal(), user_id))
+
+
+async def request_erasure(ports: EdgePorts, who: Principal, user_id: str) -> ErasureStatus:
+    """Record and publish an erasure of `user_id` (the API's DELETE and the console's)."""
     data_subject(who, user_id)
     send = ports.sink.publish_erasure
     if send is None:
@@ -38,7 +44,7 @@ async def erase_user(user_id: UserId, ports: Ports, caller: Caller) -> ErasureVi
             request_id=status.request_id, tenant_id=who.tenant_id, user_id=user_id,
             requested_by=who.subject, requested_at=status.requested_at)))
     log.info("erasure_requested", request_id=str(status.request_id))
-    return erasure_view(status)
+    return status
 
 
 @router.get("/v1/users/{user_id}/erasure", response_model=ErasureView, responses=ERRORS)
