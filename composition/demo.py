@@ -4,9 +4,11 @@ through the public HTTP API of a running system (or one started in this process)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import sys
 import time
 import uuid
@@ -110,7 +112,7 @@ async def run_demo(with_workers: bool = False) -> int:
         await start_groups_at_end(settings.kafka_bootstrap, consumer_groups(ROLES, fresh["group_prefix"]))
         runtime = Runtime(ROLES, ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
                           responder=load(ResponderSettings, **fresh), retention=load(RetentionSettings, **fresh),
-                          http_port=0)
+                          http_port=settings.http_port if _free(settings.http_host, settings.http_port) else 0)
         await runtime.start()
         base = f"http://127.0.0.1:{runtime.port}"
     if settings.jwt_secret is None:
@@ -133,9 +135,36 @@ async def run_demo(with_workers: bool = False) -> int:
             await _say(api, ledger, secret, ana, "Can you suggest a snack for me?")
             await _say(api, ledger, secret, ana, "What is my cat called?")
             await _say(api, ledger, secret, ben, "What is my cat called?")
+        print(f"\nsummary: {ledger.turns} turns stored, {ledger.replies} replies published, "
+              f"{ledger.recalled} memories recalled, {time.perf_counter() - started:.1f}s")
+        _console(base, secret, ana, ben)
+        if runtime is not None and sys.stdin.isatty():
+            print("\nThe demo's workers keep serving the console: press Enter (or Ctrl-C) to stop them.")
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                await asyncio.to_thread(input)
+        elif runtime is not None:
+            print(f"(No terminal to wait on: the demo's workers stop now. `convmem run all` serves the console "
+                  f"at http://{settings.http_host}:{settings.http_port}/console with the same token.)")
     finally:
         if runtime is not None:
             await runtime.stop()
-    print(f"\nsummary: {ledger.turns} turns stored, {ledger.replies} replies published, "
-          f"{ledger.recalled} memories recalled, {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _console(base: str, secret: str, *users: str) -> None:
+    """How to look at what the demo stored: on the screen only (stdout), never in a log or a URL."""
+    admin = issue_token(secret, "demo-admin", TENANT, ("admin",), ttl_s=4 * 3600)
+    print(f"\n--- the console: {base}/console ---")
+    print(f"Sign in as the admin of tenant {TENANT!r} by pasting this token (valid 4 hours; shown only here):")
+    print(f"\n{admin}\n")
+    print(f"Then look for the demo's users ({', '.join(users)}) under Users, search their memory under Memory, "
+          "and watch the pipeline under Overview.")
