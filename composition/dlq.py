@@ -125,10 +125,12 @@ async def list_letters(settings: CommonSettings, topics: Iterable[str], sel: Sel
     return 0
 
 
-async def letter_detail(bootstrap: str, replays: ReplayLog, position: Position) -> dict[str, Any] | None:
-    """One dead letter as `dlq show --json` prints it (text and metadata withheld), or None."""
+async def letter_detail(bootstrap: str, replays: ReplayLog, position: Position,
+                        tenant: str | None = None) -> dict[str, Any] | None:
+    """One dead letter as `dlq show --json` prints it (text and metadata withheld), or None
+    (also when it names another tenant than `tenant`)."""
     letter = await read_one(bootstrap, position)
-    if letter is None:
+    if letter is None or not Selection(tenant=tenant).admits(letter):
         return None
     replayed = position in await replays.replayed([position])
     return _summary(letter, replayed) | {"headers": letter.headers, "event": envelope(letter.value)}

@@ -27,7 +27,7 @@ def selection(which: LetterFilter, prefix: str) -> tuple[list[str], Selection]:
     topics = [which.topic] if which.topic else []
     groups = group_names([which.group], prefix) if which.group else frozenset()
     return topics, Selection(groups=groups, since=which.since, until=which.until, reason=which.reason or None,
-                             positions=frozenset(which.positions))
+                             positions=frozenset(which.positions), tenant=which.tenant)
 
 
 @dataclass
@@ -67,8 +67,8 @@ class KafkaPipeline(Pipeline):
         matched, _, rows = await find_letters(self.bootstrap, self.replays, topics, sel, limit)
         return {"matched": matched, "shown": len(rows), "dead_letters": list(reversed(rows))}
 
-    async def dead_letter(self, position: Position) -> dict[str, Any] | None:
-        return await letter_detail(self.bootstrap, self.replays, position)
+    async def dead_letter(self, position: Position, tenant: str | None = None) -> dict[str, Any] | None:
+        return await letter_detail(self.bootstrap, self.replays, position, tenant)
 
     async def replay(self, which: LetterFilter, dry_run: bool) -> dict[str, Any]:
         topics, sel = selection(which, self.prefix)

@@ -8,6 +8,7 @@ committed, so listing never moves anything."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -75,6 +76,16 @@ class DeadLetter:
             return None
 
     @property
+    def tenant_id(self) -> str | None:
+        """The tenant the event names; None for a record that is not an event we can read."""
+        try:
+            decoded = json.loads(self.value)
+        except ValueError:
+            return None
+        tenant = decoded.get("tenant_id") if isinstance(decoded, dict) else None
+        return tenant if isinstance(tenant, str) else None
+
+    @property
     def original_at(self) -> datetime | None:
         stamp = self.headers.get(h.ORIGINAL_TIMESTAMP, "")
         return _instant(int(stamp)) if stamp.lstrip("-").isdigit() else None
@@ -90,10 +101,14 @@ class Selection:
     reason: str | None = None  # a part of the reason, any case
     reason_pattern: re.Pattern[str] | None = None
     positions: frozenset[Position] = field(default_factory=frozenset)
+    # One tenant's dead letters (the console's admins): those naming it, and those naming no
+    # tenant at all (records that are not readable events, so they show nobody's data).
+    tenant: str | None = None
 
     def admits(self, letter: DeadLetter) -> bool:
         failed = letter.failed_at
         return ((not self.positions or letter.position in self.positions)
+                and (self.tenant is None or letter.tenant_id in (None, self.tenant))
                 and (not self.groups or letter.group in self.groups)
                 and (self.since is None or failed >= self.since)
                 and (self.until is None or failed < self.until)

@@ -65,8 +65,9 @@ class ConsoleLedger(Protocol):
 
     async def record_action(self, action: ConsoleAction) -> None: ...
 
-    async def actions(self, tenant_id: str, limit: int, subject: str | None = None) -> list[ConsoleAction]:
-        """The tenant's latest actions first (optionally those about one user)."""
+    async def actions(self, tenant_id: str, limit: int, subject: str | None = None,
+                      kinds: Sequence[str] | None = None) -> list[ConsoleAction]:
+        """The tenant's latest actions first (optionally those about one user, or of these kinds)."""
         ...
 
     async def find_users(self, tenant_id: str, prefix: str, limit: int) -> list[UserRow]:

@@ -77,6 +77,7 @@ class LetterFilter:
     since: datetime | None = None
     until: datetime | None = None
     positions: tuple[Position, ...] = ()
+    tenant: str | None = None  # those of one tenant (and records naming none); None: every tenant's
 
 
 class Pipeline(Protocol):
@@ -90,6 +91,8 @@ class Pipeline(Protocol):
 
     async def dead_letters(self, which: LetterFilter, limit: int) -> dict[str, Any]: ...
 
-    async def dead_letter(self, position: Position) -> dict[str, Any] | None: ...
+    async def dead_letter(self, position: Position, tenant: str | None = None) -> dict[str, Any] | None:
+        """The dead letter at `position`, unless it names another tenant than `tenant`."""
+        ...
 
     async def replay(self, which: LetterFilter, dry_run: bool) -> dict[str, Any]: ...

@@ -31,8 +31,10 @@ class FakeConsoleLedger(ConsoleLedger):
     async def record_action(self, action: ConsoleAction) -> None:
         self.log.append(action)
 
-    async def actions(self, tenant_id: str, limit: int, subject: str | None = None) -> list[ConsoleAction]:
-        mine = [a for a in reversed(self.log) if a.tenant_id == tenant_id and (subject is None or a.subject == subject)]
+    async def actions(self, tenant_id: str, limit: int, subject: str | None = None,
+                      kinds: Sequence[str] | None = None) -> list[ConsoleAction]:
+        mine = [a for a in reversed(self.log) if a.tenant_id == tenant_id and (subject is None or a.subject == subject)
+                and (kinds is None or a.action in kinds)]
         return sorted(mine, key=lambda a: a.at, reverse=True)[:limit]
 
     async def find_users(self, tenant_id: str, prefix: str, limit: int) -> list[UserRow]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,6 +84,14 @@ def test_a_selection_filters_by_group_time_reason_and_position() -> None:
         True, False]
     assert [Selection(positions=frozenset({responder.position})).admits(d) for d in (embed, responder)] == [
         False, True]
+
+
+def test_a_selection_for_one_tenant_admits_its_records_and_those_naming_none() -> None:
+    base = letter()
+    acme, other = (replace(base, value=json.dumps({"tenant_id": t, "text": ""}).encode()) for t in ("acme", "other"))
+    broken = [replace(base, value=v) for v in (b"\xff not json", b"[1, 2]", b'{"tenant_id": 7}')]
+    assert [Selection(tenant="acme").admits(d) for d in (acme, other, *broken)] == [True, False, True, True, True]
+    assert all(Selection().admits(d) for d in (acme, other, *broken))
 
 
 def test_times_are_relative_or_iso() -> None:

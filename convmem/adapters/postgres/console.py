@@ -52,11 +52,14 @@ class PgConsoleLedger(ConsoleLedger):
                VALUES ($1, $2, $3, $4, $5, $6)""",
             action.tenant_id, action.actor, action.action, action.subject, action.at, action.detail))
 
-    async def actions(self, tenant_id: str, limit: int, subject: str | None = None) -> list[ConsoleAction]:
+    async def actions(self, tenant_id: str, limit: int, subject: str | None = None,
+                      kinds: Sequence[str] | None = None) -> list[ConsoleAction]:
         rows = await self._pool.run(lambda c: c.fetch(
             """SELECT tenant_id, actor, action, subject, at, detail FROM console_actions
                WHERE tenant_id = $1 AND ($2::text IS NULL OR subject = $2)
-               ORDER BY at DESC, id DESC LIMIT $3""", tenant_id, subject, limit))
+                 AND ($4::text[] IS NULL OR action = ANY($4::text[]))
+               ORDER BY at DESC, id DESC LIMIT $3""", tenant_id, subject, limit,
+            None if kinds is None else list(kinds)))
         return [ConsoleAction(r["tenant_id"], r["actor"], r["action"], r["subject"], r["at"], r["detail"])
                 for r in rows]
 

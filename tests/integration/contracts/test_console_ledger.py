@@ -65,6 +65,9 @@ async def test_actions_are_listed_newest_first_per_tenant(pair: tuple[Storage, C
         ("boss", "dlq_replay", None, {"n": 2}), ("root", "erase", "ana", {"n": 1}), ("root", "export", "ana", {"n": 0})]
     assert [a.action for a in await ledger.actions(tenant, 1)] == ["dlq_replay"]
     assert [a.action for a in await ledger.actions(tenant, 10, subject="ana")] == ["erase", "export"]
+    assert [a.action for a in await ledger.actions(tenant, 10, kinds=["export", "dlq_replay"])] == ["dlq_replay",
+                                                                                                 "export"]
+    assert await ledger.actions(tenant, 10, kinds=[]) == []
 
 
 async def test_users_are_found_by_prefix_and_turns_counted_per_minute(pair: tuple[Storage, ConsoleLedger]) -> None:

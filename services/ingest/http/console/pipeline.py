@@ -4,6 +4,7 @@ through the Pipeline port the composition root hands the app. Admins only."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -66,7 +67,7 @@ async def overview(request: Request, viewer: Admin) -> Response:
                 dead=status.get("dead_letters", {}), chart=chart, total_last_hour=int(sum(values)), now=now)
 
 
-def _filter(topic: str | None, group: str | None, reason: str | None, hours: float | None,
+def _filter(tenant: str, topic: str | None, group: str | None, reason: str | None, hours: float | None,
             position: str | None = None) -> LetterFilter:
     since = datetime.now(UTC) - timedelta(hours=hours) if hours else None
     try:
@@ -74,7 +75,7 @@ def _filter(topic: str | None, group: str | None, reason: str | None, hours: flo
     except ValueError as exc:
         raise Refused(422, "invalid_request", str(exc)) from None
     return LetterFilter(topic=topic or None, group=group or None, reason=reason or None, since=since,
-                        positions=positions)
+                        positions=positions, tenant=tenant)
 
 
 Text = Annotated[str | None, Query(max_length=200)]
@@ -85,7 +86,8 @@ async def dead_letters(request: Request, viewer: Admin, topic: Text = None, grou
                        reason: Text = None, hours: Annotated[str, Query(max_length=20)] = "",
                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     pipe = pipeline_of(edge_of(request))
-    found = await pipe.dead_letters(_filter(topic, group, reason, number(hours, "last hours", 0, 24 * 30)), limit)
+    which = _filter(viewer.who.tenant_id, topic, group, reason, number(hours, "last hours", 0, 24 * 30))
+    found = await pipe.dead_letters(which, limit)
     status = await pipe.status(viewer.who.tenant_id)
     return page(request, viewer, "dead_letters.html", found=found, sizes=status.get("dead_letters", {}),
                 chosen={"topic": topic or "", "group": group or "", "reason": reason or "", "hours": hours})
@@ -97,10 +99,10 @@ async def dead_letter(request: Request, viewer: Admin, position: str) -> Respons
         where = Position.parse(position)
     except ValueError as exc:
         raise Refused(422, "invalid_request", str(exc)) from None
-    found = await pipeline_of(edge_of(request)).dead_letter(where)
+    found = await pipeline_of(edge_of(request)).dead_letter(where, viewer.who.tenant_id)
     if found is None:
         raise Refused(404, "not_found", f"no dead letter at {where}")
-    return page(request, viewer, "dead_letter.html", letter=found)
+    return page(request, viewer, "dead_letter.html", letter=found, event=json.dumps(found["event"], indent=2))
 
 
 @router.post("/dead-letters/replay")
@@ -109,7 +111,8 @@ async def replay(request: Request, viewer: Admin) -> Response:
     the same selection."""
     fields = await changing(request, viewer)
     hours = number(fields.get("hours", ""), "last hours", 0, 24 * 30)
-    which = _filter(fields.get("topic"), fields.get("group"), fields.get("reason"), hours, fields.get("position"))
+    which = _filter(viewer.who.tenant_id, fields.get("topic"), fields.get("group"), fields.get("reason"), hours,
+                    fields.get("position"))
     dry_run = fields.get("dry_run", "1") != "0"
     report: dict[str, Any] = await pipeline_of(edge_of(request)).replay(which, dry_run)
     if not dry_run:

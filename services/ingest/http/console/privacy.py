@@ -19,6 +19,13 @@ from services.ingest.http.users import UserId, request_erasure
 from services.ingest.principal import Refused, data_subject
 
 router = APIRouter(prefix="/console")
+SHOWN = 25
+# What this page lists; sign-ins are recorded too, and listed on each user's page.
+KINDS = ("export", "erase", "delete_conversation", "dlq_replay")
+
+
+async def _recent(request: Request, tenant_id: str) -> list[ConsoleAction]:
+    return await ledger_of(request).actions(tenant_id, SHOWN, kinds=KINDS)
 
 
 @router.get("/privacy")
@@ -27,7 +34,7 @@ async def privacy(request: Request, viewer: Admin, user_id: Annotated[str, Query
     subject = user_id.strip()
     summary = await ports.privacy.user_summary(viewer.who.tenant_id, subject) if subject else None
     erasure = await ports.privacy.erasure_status(viewer.who.tenant_id, subject) if subject else None
-    actions = await ledger_of(request).actions(viewer.who.tenant_id, 50)
+    actions = await _recent(request, viewer.who.tenant_id)
     return page(request, viewer, "privacy.html", user_id=subject, summary=summary, erasure=erasure,
                 actions=actions, error=None)
 
@@ -50,7 +57,7 @@ async def erase(request: Request, viewer: Admin, user_id: UserId) -> Response:
     fields = await changing(request, viewer)
     ports: EdgePorts = request.app.state.edge.ports()
     if fields.get("confirm", "") != user_id:
-        actions = await ledger_of(request).actions(viewer.who.tenant_id, 50)
+        actions = await _recent(request, viewer.who.tenant_id)
         summary = await ports.privacy.user_summary(viewer.who.tenant_id, user_id)
         erasure = await ports.privacy.erasure_status(viewer.who.tenant_id, user_id)
         return page(request, viewer, "privacy.html", status=422, user_id=user_id, summary=summary,
@@ -62,6 +69,6 @@ async def erase(request: Request, viewer: Admin, user_id: UserId) -> Response:
     await ledger_of(request).record_action(ConsoleAction(
         viewer.who.tenant_id, viewer.who.subject, "erase", user_id, datetime.now(UTC),
         {"request_id": str(status.request_id), "status": status.status}))
-    actions = await ledger_of(request).actions(viewer.who.tenant_id, 50)
+    actions = await _recent(request, viewer.who.tenant_id)
     return page(request, viewer, "privacy.html", user_id=user_id, summary=None, erasure=status, actions=actions,
                 error=None)
