@@ -46,7 +46,7 @@ async def memory(request: Request, viewer: Signed, user_id: Annotated[str, Query
         now = datetime.now(UTC)
         result = await search_memory(ports, viewer.who, q, k=hits, now=now, stages=chosen, user_id=owner,
                                      conversation_id=conversation_id)
-        ctx = await context_block(ports, viewer.who, now=now, conversation_id=conversation_id, question=q,
+        _, ctx = await context_block(ports, viewer.who, now=now, conversation_id=conversation_id, question=q,
                                   budget=None if tokens is None else int(tokens), user_id=owner)
     default = ports.retriever.default.names() if ports.retriever is not None else []
     return page(request, viewer, "memory.html", owner=owner, q=q, mode=mode, stages=stages,
