@@ -33,6 +33,8 @@ def _nice(top: float) -> float:
 
 
 def _fmt(v: float) -> str:
+    if v >= 10_000:  # axis labels stay within the chart's left margin
+        return f"{v / 1000:,.0f}k"
     return f"{v:,.0f}" if v >= 10 or v == int(v) else f"{v:.2g}"
 
 
