@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-from collections.abc import Sequence
+import threading
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -47,8 +49,24 @@ from services.ingest.http.connections import ConnectionGuard
 from services.retention.sweep import sweep
 from services.retention.worker import privacy_outlet
 
+if TYPE_CHECKING:
+    from services.ingest.http.draining import Draining
+
 log = structlog.get_logger("convmem.runtime")
+# Kept of the grace period for what follows the budgeted steps: releasing the index, closing
+# the event loop. At the full grace period a process still alive exits at once (watchdog).
+_RESERVE_S = 1.5
 __all__ = ["ROLES", "Runtime", "run_retention_sweep", "run_roles", "sweep_once"]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without signal handlers of its own: SIGTERM belongs to run_roles, which ends the
+    open streams first. (uvicorn's handler would close the listener, then wait for every
+    open stream to end by itself, as long as its client stays: minutes for a browser tab.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @dataclass
@@ -72,6 +90,7 @@ class Runtime:
     probes: Probes | None = None  # /metrics, /healthz, /readyz: on the ingest port, else on the ops listener
     _ops: OpsServer | None = None
     _pipeline: KafkaPipeline | None = None  # lag and dead letters for the console's pages
+    _draining: Draining | None = None  # the edge's: open streams end when it begins
 
     def _load(self) -> CommonSettings:
         unknown = set(self.roles) - set(ROLES)
@@ -106,6 +125,11 @@ class Runtime:
     def port(self) -> int:
         assert self._server is not None and self._server.servers
         return int(self._server.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def shutdown_grace_s(self) -> float:
+        common = self.ingest or self.indexer or self.responder or self.retention or self.sender
+        return common.shutdown_grace_s if common is not None else 20.0
 
     @property
     def probe_port(self) -> int:
@@ -153,8 +177,9 @@ class Runtime:
                                            storage.replays)
             app = create_app(self.ingest, edge_ports(self.res, self.declared.sink, self.ingest, feed),
                              signing_keys=signing_keys(self.ingest), probes=self.probes, pipeline=self._pipeline)
+            self._draining = app.state.edge.draining
             port = self.ingest.http_port if self.http_port is None else self.http_port
-            self._server = uvicorn.Server(http_config(app, self.ingest, port))
+            self._server = _Server(http_config(app, self.ingest, port))
             self._serving = asyncio.create_task(self._server.serve())
             while not self._server.started:
                 await asyncio.sleep(0.02)
@@ -177,30 +202,48 @@ class Runtime:
                 log.warning("retention_sweep_failed", error=type(exc).__name__)
             await asyncio.sleep(settings.sweep_interval_s)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop within `grace_s` (default: the settings' shutdown_grace_s): end open streams
+        with a last frame telling clients to reconnect, stop accepting, let in-flight work
+        finish, commit what finished, and release the index. A step still running when its
+        share of the time is up is abandoned: what it had not committed is redelivered to
+        whoever consumes next (at-least-once, idempotent effects)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.shutdown_grace_s if grace_s is None else grace_s)
+
+        async def step(name: str, work: Awaitable[Any]) -> None:
+            try:
+                await asyncio.wait_for(work, timeout=max(0.1, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("shutdown_step_abandoned", step=name)
+            except Exception as exc:  # one failed step must not keep the others (the index) held
+                log.warning("shutdown_step_failed", step=name, error=type(exc).__name__)
+
+        if self._draining is not None:
+            self._draining.begin()
         if self._server is not None:
             self._server.should_exit = True
         if self._ops is not None:
-            await self._ops.stop()
+            await step("ops", self._ops.stop())
             self._ops = None
         for task in self._tasks:
             task.cancel()
         for task in [*self._tasks, *([self._serving] if self._serving else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await step("http" if task is self._serving else "tasks", task)
         self._tasks.clear()
         self._serving = None
         if self._tail is not None:
-            await self._tail.stop()
+            await step("tail", self._tail.stop())
         if self._pipeline is not None:
-            await self._pipeline.close()
-        if self.declared is not None:
-            await stop_all(self.declared.subscriptions.keyed)  # they publish through the broker: first
+            await step("pipeline", self._pipeline.close())
+        if self.declared is not None:  # they publish through the broker: first
+            await step("consumers", stop_all(self.declared.subscriptions.keyed))
         if self.broker is not None:
-            await self.broker.stop()
+            await step("broker", self.broker.stop())
         if self.probes is not None:
-            await self.probes.close()
-        await self.res.close()
+            await step("probes", self.probes.close())
+        await self.res.close()  # always, and last: it releases the embedded index for the next process
 
 
 def http_config(app: Any, settings: IngestSettings, port: int) -> uvicorn.Config:
@@ -211,6 +254,9 @@ def http_config(app: Any, settings: IngestSettings, port: int) -> uvicorn.Config
     return uvicorn.Config(app, host=settings.http_host, port=port, log_level="warning", access_log=False,
                           lifespan="on", proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
                           http=connection_guard(settings).protocol(), timeout_keep_alive=5,
+                          ws="websockets-sansio", ws_max_size=settings.max_body_bytes,
+                          # Requests still open this long after a stop began are cancelled.
+                          timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s * 0.4)),
                           log_config=None)  # uvicorn's loggers go through convmem.telemetry.logs too
 
 
@@ -241,7 +287,21 @@ async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: 
         await runtime.start()
         await stop.wait()
     finally:
-        await runtime.stop()
+        grace = runtime.shutdown_grace_s
+        watchdog = threading.Timer(grace, _exit_now, args=(grace,))
+        watchdog.daemon = True
+        watchdog.start()
+        started = loop.time()
+        log.info("stopping", grace_s=grace)
+        await runtime.stop(max(0.5, grace - _RESERVE_S))
+        log.info("stopped", seconds=round(loop.time() - started, 3))
+
+
+def _exit_now(grace: float) -> None:
+    """The last resort: a stop that outlived the grace period ends the process here, before
+    the orchestrator's SIGKILL. The kernel releases the index's lock with the process."""
+    log.error("shutdown_forced", grace_s=grace)
+    os._exit(1)
 
 
 async def sweep_once(res: Resources, settings: RetentionSettings, privacy: Outlet[Event] | None) -> list[Event]:

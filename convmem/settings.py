@@ -52,6 +52,9 @@ class CommonSettings(BaseSettings):
     # Message content is kept this long (tenants may set their own). Here, not only in the
     # retention role's settings: the edge and the importer refuse what would be purged at once.
     message_retention_days: int = Field(default=90, ge=1)
+    # On SIGTERM the process ends its streams, finishes or abandons (uncommitted) what is in
+    # flight and exits within this many seconds: under Kubernetes' default grace of 30 s.
+    shutdown_grace_s: float = Field(default=20.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -160,6 +163,8 @@ class IngestSettings(VectorSettings):
     http_header_timeout_s: float = Field(default=5.0, gt=0)
     # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]; none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A stream ticket (POST /v1/stream-tickets) opens its stream once, within this many seconds.
+    stream_ticket_ttl_s: float = Field(default=15.0, ge=1, le=120)
 
     @field_validator("whatsapp_tenants", mode="before")
     @classmethod

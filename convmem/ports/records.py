@@ -288,3 +288,14 @@ class KeyDisclosure:
     tenant_id: str
     user_id: str
     secret: bytes | None
+
+
+@dataclass(frozen=True)
+class TicketGrant:
+    """What a stream ticket stands for: who asked for it (the bearer's identity at the time)
+    and the one stream it opens (`conversation:<id>` or `user:<user id>`, in the tenant)."""
+
+    subject: str
+    tenant_id: str
+    roles: tuple[str, ...]
+    stream: str

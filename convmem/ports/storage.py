@@ -35,6 +35,7 @@ from convmem.ports.records import (
     StoredReply,
     Summary,
     TenantPolicy,
+    TicketGrant,
     UserSummary,
 )
 
@@ -198,6 +199,20 @@ class Health(Protocol):
     async def ping(self) -> None: ...
 
 
+class StreamTickets(Protocol):
+    """Short-lived, single-use tickets that open one event stream (browsers' EventSource and
+    WebSocket cannot send an Authorization header). Kept by digest only: whoever reads the
+    store cannot use what it finds. Shared by every edge process, so a ticket issued by one
+    is redeemed by any, once."""
+
+    async def issue_ticket(self, digest: bytes, grant: TicketGrant, ttl_s: float) -> None: ...
+
+    async def redeem_ticket(self, digest: bytes, stream: str) -> TicketGrant | None:
+        """The grant, and the ticket is gone; None when unknown, expired, used, or for
+        another stream (a ticket for another stream stays usable for its own)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Storage:
     """Every storage port of one backing store, each its own object. The composition root
@@ -219,3 +234,4 @@ class Storage:
     backlog: Backlog
     replays: ReplayLog
     aliases: UserAliases
+    tickets: StreamTickets

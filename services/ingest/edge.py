@@ -17,6 +17,7 @@ from convmem.ports import (
     PrivacyLedger,
     ReplyFeed,
     ReplyLedger,
+    StreamTickets,
     SubjectKeys,
     TenantPolicies,
     UserAliases,
@@ -44,3 +45,4 @@ class EdgePorts:
     context: ContextBuilder | None = None  # the responder's context block, for GET /v1/context
     aliases: UserAliases | None = None  # WhatsApp users' changed numbers; None: not followed
     console: ConsoleLedger | None = None  # the browser console's sessions and action record; None: no console
+    tickets: StreamTickets | None = None  # stream tickets for browsers' EventSource and sockets

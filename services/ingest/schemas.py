@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from contracts.events import ContentType, Role
 from contracts.values import (
@@ -339,3 +339,25 @@ class TenantPolicyView(BaseModel):
     def of(cls, p: Any) -> TenantPolicyView:
         return cls(pii_mode=p.pii_mode, pii_delay_hours=p.pii_delay_hours, phone_region=p.phone_region,
                    message_retention_days=p.message_retention_days, summary_retention_days=p.summary_retention_days)
+
+
+class StreamTicketRequest(BaseModel):
+    """The one stream a ticket opens: a conversation's events, or a user's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: UUID | None = Field(default=None, description="GET /v1/conversations/{id}/events (or its socket)")
+    user_id: UserId | None = Field(default=None, description="GET /v1/users/{user_id}/events (or its socket)")
+
+    @model_validator(mode="after")
+    def _one_stream(self) -> StreamTicketRequest:
+        if (self.conversation_id is None) == (self.user_id is None):
+            raise ValueError("name exactly one stream: conversation_id or user_id")
+        return self
+
+
+class StreamTicket(BaseModel):
+    ticket: str = Field(description="pass as `?ticket=` once, within `expires_in` seconds")
+    expires_in: float
+    events: str = Field(description="the stream's Server-Sent Events path, ticket included")
+    socket: str = Field(description="the stream's WebSocket path, ticket included")

@@ -16,7 +16,7 @@ from tests.fakes.ledgers import (
     FakeTurnLedger,
     FakeUserAliases,
 )
-from tests.fakes.operations import FakeBacklog, FakeReplayLog
+from tests.fakes.operations import FakeBacklog, FakeReplayLog, FakeStreamTickets
 from tests.fakes.privacy import FakeHealth, FakePrivacyLedger, FakeRetentionLedger, FakeSubjectKeys, FakeTenantPolicies
 from tests.fakes.reading import FakeConversations, FakeMemoryReader
 from tests.fakes.sending import FakeSendLedger, FakeWhatsAppApi
@@ -32,6 +32,7 @@ def fake_storage(db: FakeDb | None = None) -> Storage:
         policies=FakeTenantPolicies(db), retention=FakeRetentionLedger(db), health=FakeHealth(db),
         sends=FakeSendLedger(db), backlog=FakeBacklog(db), replays=FakeReplayLog(db),
         aliases=FakeUserAliases(db),
+        tickets=FakeStreamTickets(db),
     )
 
 

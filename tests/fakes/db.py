@@ -18,6 +18,7 @@ from convmem.ports import (
     StoredReply,
     Summary,
     TenantPolicy,
+    TicketGrant,
     UserSummary,
 )
 
@@ -70,6 +71,7 @@ class FakeDb:
     amendments: dict[UUID, tuple[MessageAmended, bool]] = field(default_factory=dict)
     revoked: set[UUID] = field(default_factory=set)
     aliases: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+    tickets: dict[bytes, tuple[TicketGrant, float]] = field(default_factory=dict)  # digest -> (grant, expiry)
 
     @property
     def deleted(self) -> set[UUID]:

@@ -3,10 +3,11 @@ replay log kept beside them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from contracts import TurnRecorded
-from convmem.ports import Backlog, Pending, Position, ReplayLog
+from convmem.ports import Backlog, Pending, Position, ReplayLog, StreamTickets, TicketGrant
 from tests.fakes.db import FakeDb
 
 
@@ -53,3 +54,23 @@ class FakeReplayLog(ReplayLog):
             del self.db.replays[position]
             raise
         return True
+
+
+class FakeStreamTickets(StreamTickets):
+    """Tickets by digest with their expiry on the monotonic clock; redeeming removes them."""
+
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    async def issue_ticket(self, digest: bytes, grant: TicketGrant, ttl_s: float) -> None:
+        now = time.monotonic()
+        for old in [d for d, (_, until) in self.db.tickets.items() if until < now]:
+            del self.db.tickets[old]
+        self.db.tickets[digest] = (grant, now + ttl_s)
+
+    async def redeem_ticket(self, digest: bytes, stream: str) -> TicketGrant | None:
+        found = self.db.tickets.get(digest)
+        if found is None or found[0].stream != stream or found[1] <= time.monotonic():
+            return None
+        del self.db.tickets[digest]
+        return found[0]

@@ -22,6 +22,7 @@ from convmem.adapters.postgres.replies import PgReplyLedger
 from convmem.adapters.postgres.retention import PgRetentionLedger
 from convmem.adapters.postgres.rows import or_query
 from convmem.adapters.postgres.sends import PgSendLedger
+from convmem.adapters.postgres.tickets import PgStreamTickets
 from convmem.adapters.postgres.turns import PgTurnLedger
 from convmem.ports import Storage
 
@@ -42,7 +43,7 @@ class PostgresStorage(Storage):
             lookup=PgMessageLookup(pool), keys=PgSubjectKeys(pool), privacy=PgPrivacyLedger(pool),
             policies=PgTenantPolicies(pool), retention=PgRetentionLedger(pool), health=PgHealth(pool),
             sends=PgSendLedger(pool), backlog=PgBacklog(pool), replays=PgReplayLog(pool),
-            aliases=PgUserAliases(pool), pool=pool,
+            aliases=PgUserAliases(pool), tickets=PgStreamTickets(pool), pool=pool,
         )
 
     @classmethod
@@ -56,6 +57,6 @@ class PostgresStorage(Storage):
 
 __all__ = [
     "PgBacklog", "PgConversations", "PgDeliveryLog", "PgEmbeddingLedger", "PgHealth", "PgMemoryReader", "PgMessageLookup",
-    "PgPool", "PgPrivacyLedger", "PgReplayLog", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgSubjectKeys", "PgTenantPolicies",
+    "PgPool", "PgPrivacyLedger", "PgReplayLog", "PgReplyLedger", "PgRetentionLedger", "PgSendLedger", "PgStreamTickets", "PgSubjectKeys", "PgTenantPolicies",
     "PgTurnLedger", "PgUserAliases", "PostgresStorage", "or_query",
 ]

@@ -16,7 +16,20 @@ from convmem.ops.probes import Probes
 from convmem.ports import Pipeline, SigningKeys
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
-from services.ingest.http import console, conversations, events, keys, messages, ops, search, tenant, users, webhooks
+from services.ingest.http import (
+    console,
+    conversations,
+    events,
+    keys,
+    messages,
+    ops,
+    search,
+    sockets,
+    tenant,
+    tickets,
+    users,
+    webhooks,
+)
 from services.ingest.http.deps import Edge
 from services.ingest.http.errors import install_error_handlers
 from services.ingest.http.failures import Failures
@@ -25,6 +38,12 @@ from services.ingest.http.limiting import EdgeLimits
 from services.ingest.http.mcp import MCP_PATH, build_mcp, mcp_operations, mcp_route
 from services.ingest.http.metering import RequestMetrics
 from services.ingest.tokens import TokenPolicy, TokenVerifier
+
+# What browsers may send from an allowed origin: a reconnecting event stream sends
+# Last-Event-ID (a fetch-based one sets it itself, so it is preflighted), posts carry
+# Idempotency-Key. And what their scripts may read of an answer.
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID", "Idempotency-Key"]
+CORS_EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "Location", "Idempotency-Key"]
 
 
 def token_verifier(settings: IngestSettings, keys: SigningKeys | None) -> TokenVerifier:
@@ -70,11 +89,11 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
     if settings.cors_allow_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"],
+                           allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS,
                            allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics)  # outermost: requests refused by the limits are counted too
-    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, keys):
+    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, tickets, sockets, keys):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))
     console.install(app)

@@ -4,20 +4,23 @@ module state: two apps in one process (tests) never share anything."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from contracts.values import SEQ_MAX, UserId, WrittenInstant
 from convmem.ops.probes import Probes
-from convmem.ports import Pipeline
+from convmem.ports import Pipeline, StreamTickets
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
+from services.ingest.http.draining import Draining
 from services.ingest.http.limiting import EdgeLimits
 from services.ingest.principal import AuthError, Principal, require_admin
+from services.ingest.stream_tickets import MAX_TICKET_CHARS, StreamRef, redeem_ticket
 from services.ingest.tokens import TokenVerifier
 
 
@@ -31,42 +34,65 @@ class Edge:
     limits: EdgeLimits
     probes: Probes | None = None  # the process's probes (composition.ops); None: the edge's own checks
     pipeline: Pipeline | None = None  # lag and dead letters for the console (composition.pipeline)
+    draining: Draining = field(default_factory=Draining)  # begun when the process stops: streams end
 
 
-def edge_of(request: Request) -> Edge:
+def edge_of(request: HTTPConnection) -> Edge:
+    """(A request's or a WebSocket's.)"""
     edge: Edge = request.app.state.edge
     return edge
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     """The peer, or the client a trusted proxy names (uvicorn applies forwarded_allow_ips)."""
     return request.client.host if request.client else "unknown"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """The Authorization header as sent, checked when a route asks for the principal. Routes
-    ask after FastAPI validated the request, so a request that is both unauthenticated and
-    invalid keeps answering 422 (a raising dependency would turn that into 401). Checking
-    counts against the rate limits: rejected tokens per address, requests per principal."""
+    """How the caller authenticated, as sent, checked when a route asks for the principal.
+    Routes ask after FastAPI validated the request, so a request that is both unauthenticated
+    and invalid keeps answering 422 (a raising dependency would turn that into 401). Checking
+    counts against the rate limits: rejected credentials per address, requests per principal.
+
+    Ways to authenticate: the bearer token (every route), and a stream ticket (`?ticket=`,
+    the event streams and sockets only, see services.ingest.stream_tickets). Another way
+    (a session cookie) is one more field and one more branch in `_identify`."""
 
     authorization: str | None = field(repr=False)  # never in a log line or a traceback
     address: str
     edge: Edge = field(repr=False)
+    ticket: str | None = field(default=None, repr=False)  # a stream ticket, where a stream reads it
 
     async def principal(self) -> Principal:
+        return await self._checked(self._identify)
+
+    async def stream_principal(self, stream: StreamRef, tickets: StreamTickets | None) -> Principal:
+        """The caller of one event stream: its ticket (used up here) when it brought one,
+        else as every other route."""
+        ticket = self.ticket
+        if ticket is None:
+            return await self.principal()
+        if tickets is None:
+            raise AuthError(401, "invalid_ticket", "stream tickets are not served by this node")
+        return await self._checked(lambda: redeem_ticket(tickets, ticket, stream))
+
+    async def admin(self) -> Principal:
+        return require_admin(await self.principal())
+
+    async def _identify(self) -> Principal:
+        return await self.edge.tokens.principal(self.authorization)
+
+    async def _checked(self, identify: Callable[[], Awaitable[Principal]]) -> Principal:
         limits = self.edge.limits
         await limits.before_auth(self.address)
         try:
-            who = await self.edge.tokens.principal(self.authorization)
+            who = await identify()
         except AuthError:
             await limits.auth_failed(self.address)
             raise
         await limits.authenticated(who)
         return who
-
-    async def admin(self) -> Principal:
-        return require_admin(await self.principal())
 
 
 # async, so FastAPI calls them on the event loop rather than in its thread pool.
@@ -102,6 +128,21 @@ async def _credentials(request: Request,
     return Credentials(request.headers.get("authorization"), client_address(request), edge_of(request))
 
 
+stream_ticket = APIKeyQuery(name="ticket", auto_error=False, scheme_name="streamTicket", description=(
+    "A stream ticket from POST /v1/stream-tickets, in place of the Authorization header (browsers' "
+    "EventSource and WebSocket cannot send one): single use, valid seconds, for one stream only."))
+
+
+async def _stream_credentials(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ticket: Annotated[str | None, Security(stream_ticket)],
+) -> Credentials:
+    if ticket is not None and len(ticket) > MAX_TICKET_CHARS:
+        raise AuthError(401, "invalid_ticket", f"a stream ticket is at most {MAX_TICKET_CHARS} characters")
+    return Credentials(request.headers.get("authorization"), client_address(request), edge_of(request), ticket)
+
+
 Ports = Annotated[EdgePorts, Depends(_ports)]
 # For readiness, which must answer "unavailable" even when building the ports fails.
 PortsProvider = Annotated[Callable[[], EdgePorts], Depends(_ports_provider)]
@@ -109,6 +150,8 @@ Settings = Annotated[IngestSettings, Depends(_settings)]
 EdgeOf = Annotated[Edge, Depends(_edge)]
 # Declares the Authorization header (documented on every operation that takes it).
 Caller = Annotated[Credentials, Depends(_credentials)]
+# The event streams: the Authorization header, or a stream ticket in the query.
+StreamCaller = Annotated[Credentials, Depends(_stream_credentials)]
 # Whose data a tenant-wide read is about: admins name one user or omit it for the whole tenant.
 TenantUser = Annotated[UserId | None, Query(description="admins: one user; omit for the whole tenant")]
 # Time bounds of a read: RFC 3339 instants with an offset, as the document states them (contracts.values).

@@ -22,17 +22,22 @@ from fastapi.responses import StreamingResponse
 
 from contracts import ReplyGenerated
 from convmem.ports import FeedItem
-from services.ingest.http.deps import Caller, Ports
-from services.ingest.http.errors import ERRORS, unavailable
+from services.ingest.http.deps import EdgeOf, Ports, StreamCaller
+from services.ingest.http.draining import Draining
+from services.ingest.http.errors import ERRORS, ApiError, unavailable
 from services.ingest.http.users import UserId
 from services.ingest.http.views import reply_view, token_view
 from services.ingest.principal import data_subject, followed_conversation
+from services.ingest.stream_tickets import StreamRef
 from services.ingest.streaming import StreamEvent, conversation_events, user_events
 
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter(tags=["messages"])
 
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+# The last frame of a stream whose process is stopping. No `id:`, so the client's last id
+# stays the last event it got; EventSource reconnects after `retry` ms, with Last-Event-ID.
+RESTARTING = b'retry: 1000\nevent: restart\ndata: {"reason": "server restarting", "reconnect": true}\n\n'
 _SSE = {"text/event-stream": {"schema": {"type": "string"}, "example": (
     'id: 3-1207-88412\nevent: token\ndata: {"message_id": "...", "in_reply_to": "...", "offset": 0, '
     '"text": "Hello"}\n\nid: 3-1208-88415\nevent: reply\ndata: {"message_id": "...", "text": "Hello there", ...}\n\n')}}
@@ -49,18 +54,23 @@ def frame(event: StreamEvent) -> bytes:
 async def conversation_events_stream(
     conversation_id: UUID,
     ports: Ports,
-    caller: Caller,
+    caller: StreamCaller,
+    edge: EdgeOf,
     last_event_id: Annotated[str | None, Header(max_length=100, description="resume after this frame id")] = None,
     after: Annotated[str | None, Query(max_length=100, description="as Last-Event-ID, for clients that "
                                                                     "cannot set headers")] = None,
 ) -> StreamingResponse:
     """The conversation's reply frames, live: `event: token` as the model writes, then
-    `event: reply`. Owner only (another user gets 404), as the read API."""
-    owner = await followed_conversation(ports.conversations, await caller.principal(), conversation_id)
+    `event: reply`. Owner only (another user gets 404), as the read API. A browser's
+    EventSource authenticates with `?ticket=` (POST /v1/stream-tickets)."""
+    who = await caller.stream_principal(StreamRef.conversation(conversation_id), ports.tickets)
+    owner = await followed_conversation(ports.conversations, who, conversation_id)
     feed = ports.feed
     if feed is None:
         raise unavailable("live events")
-    return _stream(lambda: feed.follow(conversation_id, last_event_id or after),
+    if edge.draining.begun:
+        raise stopping()
+    return _stream(edge.draining, lambda: feed.follow(conversation_id, last_event_id or after),
                    lambda items: conversation_events(items, owner))
 
 
@@ -69,7 +79,8 @@ async def conversation_events_stream(
 async def user_events_stream(
     user_id: UserId,
     ports: Ports,
-    caller: Caller,
+    caller: StreamCaller,
+    edge: EdgeOf,
     last_event_id: Annotated[str | None, Header(max_length=400, description="resume after this frame id")] = None,
     after: Annotated[str | None, Query(max_length=400, description="as Last-Event-ID, for clients that "
                                                                     "cannot set headers")] = None,
@@ -77,16 +88,23 @@ async def user_events_stream(
     """The reply frames of every conversation of one user, those begun after the stream
     opened included: `event: token` as the model writes, then `event: reply`. The user
     itself or an admin of its tenant, as the user's other data."""
-    who = await caller.principal()
+    who = await caller.stream_principal(StreamRef.user(user_id), ports.tickets)
     subject = data_subject(who, user_id)
     feed = ports.feed
     if feed is None:
         raise unavailable("live events")
-    return _stream(lambda: feed.follow_user(who.tenant_id, subject, last_event_id or after),
+    if edge.draining.begun:
+        raise stopping()
+    return _stream(edge.draining, lambda: feed.follow_user(who.tenant_id, subject, last_event_id or after),
                    lambda items: user_events(items, who.tenant_id, subject))
 
 
-def _stream(follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedItem]]],
+def stopping() -> ApiError:
+    return ApiError(503, "stopping", "this server is restarting: reconnect in a moment",
+                    headers={"Retry-After": "1"})
+
+
+def _stream(draining: Draining, follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedItem]]],
             select: Callable[[AsyncIterator[FeedItem]], AsyncIterator[StreamEvent]]) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         async with follow() as items:
@@ -94,10 +112,15 @@ def _stream(follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedI
             yield b"retry: 1000\n: following\n\n"
             events = select(items).__aiter__()
             pending: asyncio.Task[StreamEvent] | None = None
+            stopping = asyncio.ensure_future(draining.wait())
             try:
                 while True:
                     pending = pending or asyncio.ensure_future(events.__anext__())
-                    done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_S)
+                    done, _ = await asyncio.wait({pending, stopping}, timeout=KEEPALIVE_S,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if stopping in done and pending not in done:
+                        yield RESTARTING
+                        return  # the client reconnects with its Last-Event-ID, to this node's successor
                     if not done:
                         yield b": keepalive\n\n"
                         continue
@@ -108,6 +131,7 @@ def _stream(follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedI
                     pending = None
                     yield frame(event)
             finally:
+                stopping.cancel()
                 if pending is not None:
                     pending.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
