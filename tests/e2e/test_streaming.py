@@ -50,7 +50,7 @@ class Stream:
         seen: list[Frame] = []
         while True:
             frame = await self.next()
-            if frame.event != "comment":
+            if frame.event not in ("comment", "following"):  # "following" also as an event, for EventSource
                 seen.append(frame)
             if frame.event == event and (text is None or frame.data.get("text") == text):
                 return seen

@@ -35,6 +35,7 @@ log = structlog.get_logger("convmem.ingest")
 router = APIRouter(tags=["messages"])
 
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+FOLLOWING = b"retry: 1000\n: following\nevent: following\ndata: {}\n\n"
 # The last frame of a stream whose process is stopping. No `id:`, so the client's last id
 # stays the last event it got; EventSource reconnects after `retry` ms, with Last-Event-ID.
 RESTARTING = b'retry: 1000\nevent: restart\ndata: {"reason": "server restarting", "reconnect": true}\n\n'
@@ -109,7 +110,9 @@ def _stream(draining: Draining, follow: Callable[[], AbstractAsyncContextManager
     async def frames() -> AsyncIterator[bytes]:
         async with follow() as items:
             # Sent once following began: a client that waits for it misses nothing it posts next.
-            yield b"retry: 1000\n: following\n\n"
+            # The comment for clients that read the stream's lines, the event for EventSource
+            # (which shows no comments). No `id:`, so a client's last id stays as it was.
+            yield FOLLOWING
             events = select(items).__aiter__()
             pending: asyncio.Task[StreamEvent] | None = None
             stopping = asyncio.ensure_future(draining.wait())

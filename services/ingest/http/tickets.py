@@ -22,7 +22,14 @@ async def create_stream_ticket(body: StreamTicketRequest, ports: Ports, caller: 
     """A ticket for one stream, standing for the bearer: pass it as `?ticket=` to that
     stream's events (or socket) once, within `expires_in` seconds. Issued only for a stream
     the bearer may open (the stream's own rules: another user's conversation is 404, another
-    user's stream 403). Ask for a new one for every (re)connection."""
+    user's stream 403). Ask for a new one for every (re)connection.
+
+    The stream's WebSocket (`socket`: `/v1/conversations/{id}/socket`,
+    `/v1/users/{user_id}/socket`; not describable in OpenAPI) carries the same frames as JSON
+    (`{"type": "token" | "reply", "id", "data"}`) and takes `{"type": "message", "text", ...}`
+    with the fields of POST /v1/messages; without a ticket it expects a first message
+    `{"type": "auth", "token": "<bearer token>"}`. Closes with 1012 when the server restarts.
+    See the README's "Web chat over a WebSocket"."""
     who = await caller.principal()
     if body.conversation_id is not None:
         await followed_conversation(ports.conversations, who, body.conversation_id)
