@@ -293,7 +293,10 @@ async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: 
         watchdog.start()
         started = loop.time()
         log.info("stopping", grace_s=grace)
-        await runtime.stop(max(0.5, grace - _RESERVE_S))
+        try:
+            await runtime.stop(max(0.5, grace - _RESERVE_S))
+        finally:
+            watchdog.cancel()  # stopped in time (or start-up failed): the caller goes on
         log.info("stopped", seconds=round(loop.time() - started, 3))
 
 
