@@ -71,8 +71,8 @@ async def conversation_events_stream(
         raise unavailable("live events")
     if edge.draining.begun:
         raise stopping()
-    return _stream(edge.draining, lambda: feed.follow(conversation_id, last_event_id or after),
-                   lambda items: conversation_events(items, owner))
+    return _stream(lambda: feed.follow(conversation_id, last_event_id or after),
+                   lambda items: conversation_events(items, owner), edge.draining)
 
 
 @router.get("/v1/users/{user_id}/events", responses={**ERRORS, 200: {"content": _SSE}},
@@ -96,8 +96,8 @@ async def user_events_stream(
         raise unavailable("live events")
     if edge.draining.begun:
         raise stopping()
-    return _stream(edge.draining, lambda: feed.follow_user(who.tenant_id, subject, last_event_id or after),
-                   lambda items: user_events(items, who.tenant_id, subject))
+    return _stream(lambda: feed.follow_user(who.tenant_id, subject, last_event_id or after),
+                   lambda items: user_events(items, who.tenant_id, subject), edge.draining)
 
 
 def stopping() -> ApiError:
@@ -105,8 +105,12 @@ def stopping() -> ApiError:
                     headers={"Retry-After": "1"})
 
 
-def _stream(draining: Draining, follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedItem]]],
-            select: Callable[[AsyncIterator[FeedItem]], AsyncIterator[StreamEvent]]) -> StreamingResponse:
+def _stream(follow: Callable[[], AbstractAsyncContextManager[AsyncIterator[FeedItem]]],
+            select: Callable[[AsyncIterator[FeedItem]], AsyncIterator[StreamEvent]],
+            draining: Draining | None = None) -> StreamingResponse:
+    """`draining`: the edge's; when it begins the stream ends with the RESTARTING frame."""
+    draining = draining if draining is not None else Draining()
+
     async def frames() -> AsyncIterator[bytes]:
         async with follow() as items:
             # Sent once following began: a client that waits for it misses nothing it posts next.

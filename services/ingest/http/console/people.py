@@ -94,7 +94,8 @@ async def conversation_stream(request: Request, viewer: Signed, conversation_id:
     if feed is None:
         raise Refused(503, "unavailable", "live events are not served by this node")
     streamed: StreamingResponse = _stream(lambda: feed.follow(conversation_id, last_event_id),
-                                          lambda items: conversation_events(items, owner))
+                                          lambda items: conversation_events(items, owner),
+                                          request.app.state.edge.draining)  # ends on SIGTERM too
     return streamed
 
 
