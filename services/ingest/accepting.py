@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from contracts import MessageReceived, identity
 from convmem.errors import ConvmemError
 from convmem.ports import Conversations, MessageLookup, TenantPolicies
+from services.ingest.attachments import with_attachments
 from services.ingest.principal import Principal, author_for, conversation_not_found
 from services.ingest.schemas import PostMessage
 
@@ -58,6 +59,10 @@ async def accept_message(lookup: MessageLookup, conversations: Conversations, wh
     the tenant keeps messages), then the conversation rule (404)."""
     author = author_for(who, post.user_id, post.role, post.reply_expected)
     tenant = who.tenant_id
+    try:
+        content_type, text, metadata = with_attachments(post.text, post.metadata, post.attachments)
+    except ValueError as exc:
+        raise Unacceptable("attachments", str(exc)) from None
     if post.external_id is not None:
         # Scoped to the author: another user's message with the same key is a new message.
         known = await lookup.message_ref(tenant, post.user_id, post.external_id)
@@ -76,9 +81,9 @@ async def accept_message(lookup: MessageLookup, conversations: Conversations, wh
                   if post.external_id is not None else uuid4())
     event = MessageReceived(
         tenant_id=tenant, user_id=post.user_id, conversation_id=conversation_id, message_id=message_id,
-        external_id=post.external_id, channel="http", text=post.text, role=post.role,
+        external_id=post.external_id, channel="http", text=text, role=post.role, content_type=content_type,
         reply_expected=post.reply_expected and post.role == "user",
-        occurred_at=post.occurred_at or now, metadata=post.metadata,
+        occurred_at=post.occurred_at or now, metadata=metadata,
     )
     return Acceptance(message_id=message_id, conversation_id=conversation_id, event=event)
 

@@ -8,7 +8,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from contracts.events import ContentType, Role
 from contracts.values import (
@@ -35,12 +44,57 @@ def _whole_number(value: Any) -> Any:
 DelayHours = Annotated[int, Field(ge=0, le=24 * 365), BeforeValidator(_whole_number)]
 RetentionDays = Annotated[int, Field(ge=1, le=36500), BeforeValidator(_whole_number)]
 
+MAX_ATTACHMENTS = 10
+# Stated in the document as the server enforces them (a schema-valid attachment is taken).
+_MIME_PATTERN = r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]*)?$"
+_URL_PATTERN = r"^https?://[^\s\x00/?#]+[^\s\x00]*$"
+FileSize = Annotated[int, Field(ge=0, le=2**53), BeforeValidator(_whole_number)]
+
+
+class Attachment(BaseModel):
+    """A file that came with a message, by reference (convmem stores no file): where it is
+    (`url`, or `id` in the producer's media store, or both), what it is, and its caption.
+    Stored in the turn's metadata as WhatsApp media are; the caption (else the file name) is
+    searchable."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"anyOf": [{"required": ["url"]}, {"required": ["id"]}]})
+
+    url: str | None = Field(default=None, max_length=2048, pattern=_URL_PATTERN, description="http(s) URL of the file")
+    id: ExternalId | None = Field(default=None, validate_default=True,
+                                  description="the file's id in the producer's media store")
+    mime_type: str = Field(min_length=3, max_length=255, pattern=_MIME_PATTERN, description="type/subtype, e.g. image/jpeg")
+    file_name: StoredText | None = Field(default=None, min_length=1, max_length=255)
+    size: FileSize | None = Field(default=None, description="bytes")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$", description="hex digest of the file")
+    caption: StoredText | None = Field(default=None, max_length=1024, description="searchable with the message")
+
+    @field_validator("id")
+    @classmethod
+    def _located(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("url") is None and "url" in info.data:
+            raise ValueError("give url or id: where the file is")
+        return value
+
+
+# Text, attachments or both; files in `attachments`, not also in metadata.attachments.
+_SAYS_SOMETHING: dict[str, Any] = {"allOf": [
+    {"anyOf": [{"required": ["text"], "properties": {"text": {"minLength": 1}}},
+               {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}}]},
+    {"not": {"required": ["attachments", "metadata"], "properties": {
+        "attachments": {"minItems": 1}, "metadata": {"required": ["attachments"]}}}}]}
+
+
 class PostMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_SAYS_SOMETHING)
 
     user_id: UserId
     conversation_id: UUID | None = Field(default=None, description="omit to start a new conversation")
-    text: StoredText = Field(min_length=1, max_length=32_000, description="no NUL characters")
+    # Before `text`, whose check reads it.
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
+                                          description="files sent with the message, by reference")
+    text: StoredText = Field(default="", max_length=32_000, validate_default=True,
+                             description="no NUL characters; may be empty when attachments are given")
     external_id: ExternalId | None = Field(
         default=None, description="the producer's idempotency key, scoped to the tenant and user_id")
     occurred_at: WrittenInstant | None = Field(
@@ -52,6 +106,13 @@ class PostMessage(BaseModel):
     metadata: WrittenJsonObject = Field(
         default_factory=dict, description=f"JSON object: at most {MAX_JSON_DEPTH} levels and {MAX_JSON_BYTES} bytes, "
                                           "64-bit integers, finite numbers, no NUL characters")
+
+    @field_validator("text")
+    @classmethod
+    def _says_something(cls, text: str, info: ValidationInfo) -> str:
+        if not text and not info.data.get("attachments") and "attachments" in info.data:
+            raise ValueError("give text, attachments or both")
+        return text
 
 
 class Accepted(BaseModel):

@@ -200,3 +200,19 @@ async def test_each_other_change_field_beside_a_text_is_answered_200_and_the_tex
     resp = await api.post("/webhooks/whatsapp", **signed(delivery(other.change, value(user, said))))
     assert resp.status_code == 200 and resp.json()["unknown"] == 1
     assert (await eventually(lambda: row(database, said["id"])))["content"] == said["text"]["body"]
+
+
+async def test_http_attachments_are_recorded_and_their_captions_found(
+        api: httpx.AsyncClient, database: asyncpg.Connection) -> None:
+    user = f"att-{uuid.uuid4().hex[:10]}"
+    resp = await api.post("/v1/messages", headers=token(user), json={"user_id": user, "text": "for the claim", "attachments": [
+        {"url": "https://files.example/claims/77.jpg", "mime_type": "image/jpeg", "size": 1200,
+         "caption": "dented tailgate after the hailstorm"}]})
+    assert resp.status_code == 202, resp.text
+    message_id = resp.json()["message_id"]
+    stored = await eventually(lambda: database.fetchrow(
+        "SELECT content, metadata FROM messages WHERE id = $1 AND embedded_at IS NOT NULL", uuid.UUID(message_id)))
+    assert stored["metadata"]["attachments"][0]["url"] == "https://files.example/claims/77.jpg"
+    for mode in ("fts", "hybrid"):
+        found = await api.get("/v1/search", params={"q": "hailstorm tailgate", "mode": mode}, headers=token(user))
+        assert message_id in {h["message_id"] for h in found.json()["hits"]}
