@@ -197,6 +197,12 @@ class FakeRetentionLedger(RetentionLedger):
                         db.summaries.pop(c, None)  # cascades in Postgres
                         db.summary_owners.pop(c, None)
                         db.summary_updated.pop(c, None)
+        for i, (a, applied) in list(db.amendments.items()):
+            own = db.policies.get(a.tenant_id)
+            days = own.message_retention_days if own is not None else None
+            if a.message_id in gone or (not applied and a.occurred_at < (
+                    cutoff if days is None else now - timedelta(days=days))):
+                del db.amendments[i]
         for i in gone:
             del db.turns[i]
             db.reply_facts.pop(i, None)

@@ -48,6 +48,14 @@ class PgRetentionLedger(RetentionLedger):
                        WHERE r.message_id = ANY($1::uuid[]) AND s.tenant_id = r.tenant_id AND s.external_id = r.wamid""",
                     gone)
                 await c.execute("DELETE FROM reply_sends WHERE message_id = ANY($1::uuid[])", gone)
+                await c.execute("DELETE FROM message_amendments WHERE message_id = ANY($1::uuid[])", gone)
+            # Edits and revokes whose message never came are kept no longer than a message would be.
+            await c.execute(
+                """DELETE FROM message_amendments WHERE id IN (
+                       SELECT a.id FROM message_amendments a LEFT JOIN tenant_policies p ON p.tenant_id = a.tenant_id
+                       WHERE a.applied_at IS NULL AND a.occurred_at < CASE WHEN p.message_retention_days IS NULL
+                           THEN $1 ELSE now() - make_interval(days => p.message_retention_days) END LIMIT $2)""",
+                cutoff, batch)
             return gone
 
         return await self._pool.run(tx)

@@ -10,15 +10,18 @@ from contracts import MessageAmended, MessageReceived
 from convmem.ports import MemoryScope, Storage
 from tests.integration.support import unique
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Recent, so that no retention sweep running beside the tests takes these turns meanwhile.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+LONG_AGO = datetime(1999, 3, 1, tzinfo=UTC)  # before any other test's cutoff
 
 
-def whatsapp(tenant: str, user: str, conv: uuid.UUID, text: str, content_type: str = "text") -> MessageReceived:
+def whatsapp(tenant: str, user: str, conv: uuid.UUID, text: str, content_type: str = "text",
+             at: datetime = T0) -> MessageReceived:
     wamid = unique("wamid")
     extra = {"media": {"id": "m1", "caption": text}} if content_type != "text" else {}
     return MessageReceived(tenant_id=tenant, user_id=user, conversation_id=conv, message_id=uuid.uuid4(),
                            external_id=wamid, channel="whatsapp", content_type=content_type,  # type: ignore[arg-type]
-                           text=f"[{content_type}] {text}" if content_type != "text" else text, occurred_at=T0,
+                           text=f"[{content_type}] {text}" if content_type != "text" else text, occurred_at=at,
                            metadata=extra)
 
 
@@ -27,7 +30,7 @@ def amendment(of: MessageReceived, kind: str, text: str = "", after_s: int = 60)
     return MessageAmended(tenant_id=of.tenant_id, user_id=of.user_id, conversation_id=of.conversation_id,
                           message_id=of.message_id, amendment_id=uuid.uuid4(), kind=kind,  # type: ignore[arg-type]
                           external_id=unique("wamid"), target_external_id=of.external_id, text=text,
-                          occurred_at=T0 + timedelta(seconds=after_s))
+                          occurred_at=of.occurred_at + timedelta(seconds=after_s))
 
 
 async def visible(storage: Storage, m: MessageReceived) -> list[str]:
@@ -105,3 +108,18 @@ async def test_aliases_name_the_first_id_through_every_change(storage: Storage) 
     assert await storage.aliases.add_aliases(tenant, new, [newer, old], T0 + timedelta(days=1)) == old
     assert await storage.aliases.resolve_aliases(tenant, [old, new, newer]) == {new: old, newer: old}
     assert await storage.aliases.resolve_aliases(unique("t"), [new]) == {}
+
+
+async def test_retention_takes_amendments_with_their_message_and_waiting_ones_past_the_cutoff(
+        storage: Storage) -> None:
+    tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
+    recorded = whatsapp(tenant, ana, conv, "old news", at=LONG_AGO)
+    never = whatsapp(tenant, ana, conv, "never arrives", at=LONG_AGO)
+    await storage.turns.record_turn(recorded)
+    await storage.turns.amend_turn(amendment(recorded, "edited", "older news"))
+    await storage.turns.amend_turn(amendment(never, "revoked"))
+    await storage.retention.purge_expired(LONG_AGO + timedelta(days=1), 10_000)
+    # Nothing of the purged turn is left to apply: recording the same message again starts fresh.
+    again = await storage.turns.record_turn(recorded)
+    assert again.created and again.turn.text == "old news"
+    assert not (await storage.turns.record_turn(never)).published  # its revoke was purged, not applied
