@@ -59,10 +59,7 @@ async def accept_message(lookup: MessageLookup, conversations: Conversations, wh
     the tenant keeps messages), then the conversation rule (404)."""
     author = author_for(who, post.user_id, post.role, post.reply_expected)
     tenant = who.tenant_id
-    try:
-        content_type, text, metadata = with_attachments(post.text, post.metadata, post.attachments)
-    except ValueError as exc:
-        raise Unacceptable("attachments", str(exc)) from None
+    content_type, text, metadata = with_attachments(post.text, post.metadata, post.attachments)
     if post.external_id is not None:
         # Scoped to the author: another user's message with the same key is a new message.
         known = await lookup.message_ref(tenant, post.user_id, post.external_id)

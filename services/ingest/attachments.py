@@ -1,5 +1,5 @@
 """Files sent with an HTTP message, by reference: kept in the turn's metadata the way WhatsApp
-media are (`id`, `url`, `mime_type`, `sha256`, `caption`, `filename`, plus `size`), and their
+media are (Attachment.as_media: `id`, `url`, `mime_type`, `sha256`, `caption`, `filename`, `size`), and their
 captions (else file names) added to the text, so that search finds them as it finds a
 WhatsApp image's caption."""
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from contracts.events import ContentType
-from contracts.values import storable_json
 from services.ingest.schemas import Attachment
 
 _KINDS: dict[str, ContentType] = {"image": "image", "audio": "audio", "video": "video"}
@@ -20,24 +19,14 @@ def kind_of(attachment: Attachment) -> ContentType:
     return _KINDS.get(attachment.mime_type.split("/", 1)[0].lower(), "document")
 
 
-def as_media(attachment: Attachment) -> dict[str, Any]:
-    media: dict[str, Any] = {"id": attachment.id, "url": None if attachment.url is None else str(attachment.url),
-                             "mime_type": attachment.mime_type, "sha256": attachment.sha256,
-                             "caption": attachment.caption, "filename": attachment.file_name, "size": attachment.size}
-    return {k: v for k, v in media.items() if v is not None}
-
-
 def with_attachments(text: str, metadata: dict[str, Any], attachments: Sequence[Attachment]
                      ) -> tuple[ContentType, str, dict[str, Any]]:
     """(content type, text, metadata) of a message and its attachments. A message that is one
     attachment and no text takes the attachment's kind, as a WhatsApp media message does.
-    ValueError when the producer's metadata already has `attachments`, or the whole no longer
-    fits what a turn's metadata may hold."""
+    PostMessage checked that the metadata has room for them."""
     if not attachments:
         return "text", text, metadata
-    if "attachments" in metadata:
-        raise ValueError("metadata.attachments: give the files in attachments, not in metadata")
     lines = [f"[{kind_of(a)}] {a.caption or a.file_name or ''}".strip() for a in attachments]
-    merged = storable_json({**metadata, "attachments": [as_media(a) for a in attachments]})
+    merged = {**metadata, "attachments": [a.as_media() for a in attachments]}
     content_type = kind_of(attachments[0]) if len(attachments) == 1 and not text else "text"
     return content_type, "\n".join([text, *lines] if text else lines), merged

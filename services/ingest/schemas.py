@@ -28,6 +28,7 @@ from contracts.values import (
     UserId,
     WrittenInstant,
     WrittenJsonObject,
+    storable_json,
 )
 
 
@@ -76,6 +77,12 @@ class Attachment(BaseModel):
             raise ValueError("give url or id: where the file is")
         return value
 
+    def as_media(self) -> dict[str, Any]:
+        """As a turn's metadata keeps it: WhatsApp's names for media (`filename`), plus size."""
+        media = {"id": self.id, "url": self.url, "mime_type": self.mime_type, "sha256": self.sha256,
+                 "caption": self.caption, "filename": self.file_name, "size": self.size}
+        return {k: v for k, v in media.items() if v is not None}
+
 
 # Text, attachments or both; files in `attachments`, not also in metadata.attachments.
 _SAYS_SOMETHING: dict[str, Any] = {"allOf": [
@@ -113,6 +120,18 @@ class PostMessage(BaseModel):
         if not text and not info.data.get("attachments") and "attachments" in info.data:
             raise ValueError("give text, attachments or both")
         return text
+
+    @field_validator("metadata")
+    @classmethod
+    def _room_for_attachments(cls, metadata: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The attachments go into metadata.attachments: that key is theirs, and the whole must
+        still be metadata a turn can hold."""
+        attachments: list[Attachment] = info.data.get("attachments") or []
+        if attachments:
+            if "attachments" in metadata:
+                raise ValueError("attachments: give the files in attachments, not in metadata")
+            storable_json({**metadata, "attachments": [a.as_media() for a in attachments]})
+        return metadata
 
 
 class Accepted(BaseModel):

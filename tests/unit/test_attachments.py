@@ -65,7 +65,7 @@ async def test_attachments_and_metadata_attachments_do_not_mix_and_there_are_at_
     c, _, _ = client
     r = await c.post("/v1/messages", json={"user_id": "ana", "text": "x", "attachments": [{"id": "1", "mime_type": "a/b"}],
                                            "metadata": {"attachments": []}}, headers=auth("ana"))
-    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "attachments"
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "metadata"
     r = await c.post("/v1/messages", json={"user_id": "ana", "text": "x", "attachments": [
         {"id": str(i), "mime_type": "a/b"} for i in range(11)]}, headers=auth("ana"))
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "attachments"
