@@ -15,6 +15,7 @@ from convmem.adapters.postgres.console import PgConsoleLedger
 from convmem.home import state_dir
 from convmem.memory.context import ContextBuilder, RecallPolicy
 from convmem.memory.retrieval import Retriever, Stages
+from convmem.memory.timeframe import DateReading, warm_up
 from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
 from convmem.ports.console import ConsoleLedger
 from convmem.privacy.sealing import Sealer
@@ -33,6 +34,7 @@ class _PerOperation(Protocol):
 @dataclass
 class Resources:
     stages: Stages = field(default_factory=Stages)  # the retrieval stages searches use unless told
+    dates: DateReading = field(default_factory=DateReading)  # how questions write dates
     chat_model: ChatModel | None = None  # None: offline mode, replies assembled from memory
     _storage: Storage | None = None
     _embedder: Embedder | None = None
@@ -81,7 +83,7 @@ class Resources:
 
     def retriever(self) -> Retriever:
         return Retriever(self.storage.memory, self.index, self.embedder, self.stages,
-                         rewriter=self.chat_model_for("rewrite"))
+                         rewriter=self.chat_model_for("rewrite"), dates=self.dates)
 
     def chat_model_for(self, operation: str) -> ChatModel | None:
         """The chat model, its calls counted under `operation` (reply, summary, title, rewrite)."""
@@ -130,6 +132,10 @@ class Resources:
         self._index = index
         self._closers.append(index.close)
         self.stages = Stages.parse("hybrid", settings.retrieval_stages)
+        self.dates = DateReading(settings.date_order,
+                                 tuple(x.strip() for x in settings.date_languages.split(",") if x.strip()) or ("en",))
+        if self.stages.temporal:
+            warm_up(self.dates)
         from convmem.adapters.tokenizer import FileTokenCounter
 
         self._tokens = FileTokenCounter(settings.tokenizer_file)

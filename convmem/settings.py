@@ -80,6 +80,10 @@ class VectorSettings(CommonSettings):
     embedding_threads: int | None = Field(default=None, ge=1, le=256)
     # Retrieval stages on by default (comma list of convmem.memory.retrieval.STAGES, or "none").
     retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
+    # How users write dates in questions: the order of numeric ones ("auto": dots and dashes
+    # day-first, slashes month-first) and the languages of named ones (dateparser's codes).
+    date_order: Literal["auto", "DMY", "MDY", "YMD"] = "auto"
+    date_languages: str = "en"
     # The context block (the responder's prompt, GET /v1/context, the MCP tool): its recent
     # window, recalled memories and token budget, counted with this tokenizer file (the chat
     # model's own, in the Hugging Face tokenizers format); unset: the bundled MiniLM one.

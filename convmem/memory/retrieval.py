@@ -28,7 +28,7 @@ from convmem.memory.fusion import rrf_fusion, standout
 from convmem.memory.rewriting import rewrite
 from convmem.memory.speakers import named_speakers, without_names
 from convmem.memory.stages import STAGES, Mode, Stages
-from convmem.memory.timeframe import TimeFrame, parse_timeframe
+from convmem.memory.timeframe import DateReading, TimeFrame, parse_timeframe, within_history
 from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
 
 __all__ = ["STAGES", "Mode", "Retriever", "SearchHit", "SearchResult", "Stages", "rrf_fusion"]
@@ -59,6 +59,7 @@ class Retriever:
     embedder: Embedder
     default: Stages = field(default_factory=Stages)
     rewriter: ChatModel | None = None  # the chat model that restates questions (rewrite stage)
+    dates: DateReading = field(default_factory=DateReading)  # how the tenant's users write dates
     depth: int = 50  # candidates taken from each retriever before fusion
     rerank_depth: int = 30
     neighbour_radius: int = 1
@@ -84,18 +85,24 @@ class Retriever:
         # The question's vector is computed while its speakers are looked up: most questions
         # name nobody, and then it is the vector needed.
         vector = asyncio.ensure_future(self.embedder.embed([query])) if st.mode != "fts" else None
+        # The question's time is read once, off the event loop (dateparser may take milliseconds).
+        reading = asyncio.ensure_future(asyncio.to_thread(parse_timeframe, query, now, self.dates)) \
+            if st.temporal else None
         try:
             speakers = await named_speakers(self.memory, scope, query) if st.speakers else []
+            frame = await reading if reading is not None else None
         except BaseException:
-            if vector is not None:
-                vector.cancel()
+            for pending in (vector, reading):
+                if pending is not None:
+                    pending.cancel()
             raise
+        if frame is not None and not frame.anchored and (last := await self.memory.last_said_at(scope)) is not None:
+            frame = within_history(frame, last)
         named = [s.name for s in speakers]
-        text = (without_names(query, named) or query) if named else query
+        text = (without_names(query, [s.called or s.name for s in speakers]) or query) if named else query
         if vector is not None and text != query:
             vector.cancel()
             vector = asyncio.ensure_future(self.embedder.embed([text]))
-        frame = parse_timeframe(query, now) if st.temporal else None
         scopes = {"": scope}
         # An explicit range from the caller wins; a range read from the question only adds a list.
         if frame is not None and scope.since is None and scope.until is None:

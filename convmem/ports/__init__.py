@@ -32,6 +32,7 @@ from convmem.ports.records import (
     UserSummary,
     VectorHit,
     VectorPoint,
+    speaker_name,
 )
 from convmem.ports.storage import (
     Conversations,
@@ -61,5 +62,5 @@ __all__ = [
     "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
     "Storage", "StoredReply", "StreamTickets", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream", "TicketGrant",
     "TokenCounter", "TokenSink", "TurnLedger", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
-    "WhatsAppApi",
+    "WhatsAppApi", "speaker_name",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -38,18 +39,35 @@ class MemoryScope:
                 and (self.until is None or occurred_at < self.until))
 
 
+# A chat line as exports and imports write it: "maria: on my way" (a name of one to three
+# words before a colon and a space at the very start). Python and Postgres read it alike.
+NAMED_LINE = re.compile(r"^([^\s:,.!?]{1,40}(?: [^\s:,.!?]{1,40}){0,2}):\s")
+
+
+def speaker_name(turn: TurnRecorded) -> str | None:
+    """Who said a turn, when the history names its speakers: metadata.speaker, or else the
+    name a line starts with ("maria: ...")."""
+    who = turn.metadata.get("speaker")
+    if isinstance(who, str) and who.strip():
+        return who.strip()
+    found = NAMED_LINE.match(turn.text)
+    return found.group(1).strip() if found else None
+
+
 @dataclass(frozen=True)
 class Speaker:
     """Someone a question names who speaks in the user's memory. Their turns carry `name` as
-    metadata.speaker; in a history without names, `role` says which side is theirs."""
+    metadata.speaker or start with it ("name: ..."); in a history without names, `role` says
+    which side is theirs."""
 
     name: str
     role: str | None = None
+    called: str | None = None  # the word the question used for them ("Katya" for "katia")
 
     def said(self, turn: TurnRecorded) -> bool:
-        who = turn.metadata.get("speaker")
-        if isinstance(who, str) and who.strip():
-            return who.lower() == self.name.lower() or who.split(" ")[0].lower() == self.name.lower()
+        who = speaker_name(turn)
+        if who is not None and self.role is None:
+            return who.casefold() == self.name.casefold() or who.split(" ")[0].casefold() == self.name.casefold()
         return self.role is not None and turn.role == self.role
 
 

@@ -21,6 +21,7 @@ from convmem.ports import (
     MemoryScope,
     Stats,
     Summary,
+    speaker_name,
 )
 from tests.fakes.db import FakeDb, words
 
@@ -67,11 +68,14 @@ class FakeMemoryReader(MemoryReader):
         ranked = sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], -s[0].occurred_at.timestamp()))
         return [(t.message_id, score) for t, score in ranked[:limit]]
 
-    async def speakers_named(self, scope: MemoryScope, words: Sequence[str]) -> list[str]:
-        wanted = {w.lower() for w in words}
-        names = {str(t.metadata.get("speaker")) for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id))
-                 if t.metadata.get("speaker")}
-        return sorted(n for n in names if n.split(" ")[0].lower() in wanted)
+    async def people(self, scope: MemoryScope, recent: int = 1000) -> dict[str, int]:
+        latest = sorted(self.db.mine(MemoryScope(scope.tenant_id, scope.user_id)),
+                        key=lambda t: t.occurred_at, reverse=True)[:recent]
+        out: dict[str, int] = {}
+        for t in latest:
+            if (name := speaker_name(t)) is not None:
+                out[name] = out.get(name, 0) + 1
+        return out
 
     async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -79,8 +83,9 @@ class FakeMemoryReader(MemoryReader):
             pattern = re.compile(vocative(name), re.IGNORECASE)
             for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id)):
                 if pattern.search(t.text):
-                    out.setdefault(name, {}).setdefault(t.role, 0)
-                    out[name][t.role] += 1
+                    side = speaker_name(t) or t.role
+                    out.setdefault(name, {}).setdefault(side, 0)
+                    out[name][side] += 1
         return out
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
@@ -96,6 +101,9 @@ class FakeMemoryReader(MemoryReader):
         near = await self.neighbours(scope, [(t.conversation_id, t.seq) for t in hits], max(0, radius)) \
             if radius > 0 else []
         return list({t.message_id: t for t in [*hits, *near]}.values())
+
+    async def last_said_at(self, scope: MemoryScope) -> datetime | None:
+        return max((t.occurred_at for t in self.db.mine(MemoryScope(scope.tenant_id, scope.user_id))), default=None)
 
     async def summary(self, conversation_id: UUID) -> Summary | None:
         return self.db.summaries.get(conversation_id)

@@ -4,6 +4,7 @@ tenant and user (rows.scope_sql or the same columns spelled out) and skips delet
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -13,6 +14,13 @@ from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice, or_query, scope_sql
 from convmem.memory.speakers import vocative
 from convmem.ports import MemoryReader, MemoryScope, Summary
+from convmem.ports.records import NAMED_LINE
+
+
+def _speaker(param: str) -> str:
+    """Who said a turn, in SQL: metadata.speaker, else the name the line starts with (the
+    parameter `param` carries NAMED_LINE's pattern)."""
+    return f"coalesce(nullif(btrim(m.metadata ->> 'speaker'), ''), btrim(substring(m.content from {param}::text)))"
 
 
 class PgMemoryReader(MemoryReader):
@@ -100,40 +108,39 @@ class PgMemoryReader(MemoryReader):
             tsq, limit, *args, *([context] if context > 0 else [])))
         return [(r["id"], float(r["score"])) for r in rows]
 
-    async def speakers_named(self, scope: MemoryScope, words: Sequence[str]) -> list[str]:
-        """Which of `words` are the first names of people who speak in this user's memory
-        (turns that carry metadata.speaker), as the turns spell the full name."""
-        wanted = sorted({w.lower() for w in words if w.strip()})
-        if not wanted:
-            return []
+    async def people(self, scope: MemoryScope, recent: int = 1000) -> dict[str, int]:
+        """Who speaks in this user's `recent` latest turns (metadata.speaker, or a name the
+        line starts with), and how many of those turns each said."""
         rows = await self._pool.run(lambda c: c.fetch(
-            """SELECT found.name FROM unnest($3::text[]) AS w(word), LATERAL (
-                   SELECT m.metadata ->> 'speaker' AS name FROM messages m
-                   WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.metadata ? 'speaker'
-                     AND lower(split_part(m.metadata ->> 'speaker', ' ', 1)) = w.word AND m.deleted_at IS NULL
-                   LIMIT 1) AS found""",
-            scope.tenant_id, scope.user_id, wanted))
-        return sorted({r["name"] for r in rows})
+            f"""SELECT name, count(*) AS n FROM (
+                   SELECT {_speaker('$4')} AS name FROM messages m
+                   WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.deleted_at IS NULL
+                   ORDER BY m.occurred_at DESC LIMIT $3) AS latest
+               WHERE name IS NOT NULL GROUP BY name""",
+            scope.tenant_id, scope.user_id, recent, NAMED_LINE.pattern))
+        return {r["name"]: int(r["n"]) for r in rows}
 
     async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        """For each name, how many of this user's turns of each role address someone by it
-        (convmem.memory.speakers.vocative); names are plain words, never regular expression syntax."""
+        """For each name, how many of this user's turns address someone by it
+        (convmem.memory.speakers.vocative), per side: the turn's speaker when the history
+        names them, else its role. Names are plain words, never regular expression syntax."""
         wanted = sorted({n for n in names if n.isalpha()})
         if not wanted:
             return {}
         rows = await self._pool.run(lambda c: c.fetch(
-            """WITH w AS (
+            f"""WITH w AS (
                    SELECT word, lex FROM unnest($3::text[]) AS word,
                    LATERAL unnest(tsvector_to_array(to_tsvector('english', word))) AS lex)
-               SELECT w.word, m.role, count(*) AS n FROM w JOIN messages m
+               SELECT w.word, coalesce({_speaker('$5')}, m.role) AS side, count(*) AS n
+                 FROM w JOIN messages m
                  ON m.tenant_id = $1 AND m.user_id = $2 AND m.deleted_at IS NULL
                 AND m.search_tsv @@ quote_literal(w.lex)::tsquery
-                AND m.content ~* replace($4, '{name}', w.word)
-               GROUP BY w.word, m.role""",
-            scope.tenant_id, scope.user_id, wanted, vocative("{name}")))
+                AND m.content ~* replace($4, '{{name}}', w.word)
+               GROUP BY 1, 2""",
+            scope.tenant_id, scope.user_id, wanted, vocative("{name}"), NAMED_LINE.pattern))
         out: dict[str, dict[str, int]] = {}
         for r in rows:
-            out.setdefault(r["word"], {})[r["role"]] = int(r["n"])
+            out.setdefault(r["word"], {})[r["side"]] = int(r["n"])
         return out
 
     async def neighbours(self, scope: MemoryScope, places: Sequence[tuple[UUID, int]],
@@ -164,6 +171,12 @@ class PgMemoryReader(MemoryReader):
                   AND {user}""",
             list(ids), max(0, radius), *args, *user_args))
         return [as_turn(r) for r in rows]
+
+    async def last_said_at(self, scope: MemoryScope) -> datetime | None:
+        """When this user's newest turn was said (whatever the scope's time bounds)."""
+        return await self._pool.run(lambda c: c.fetchval(  # type: ignore[no-any-return]
+            """SELECT occurred_at FROM messages WHERE tenant_id = $1 AND user_id = $2 AND deleted_at IS NULL
+               ORDER BY occurred_at DESC LIMIT 1""", scope.tenant_id, scope.user_id))
 
     async def summary(self, conversation_id: UUID) -> Summary | None:
         row = await self._pool.run(lambda c: c.fetchrow(

@@ -136,30 +136,42 @@ async def test_search_text_with_context_reads_a_turn_with_the_one_before_it(stor
     assert both[reply.message_id] > both[asked.message_id]  # its own words and the question's
 
 
-async def test_speakers_named_finds_people_of_the_history_by_first_name(storage: Storage) -> None:
+async def test_people_are_who_speaks_in_the_latest_turns_by_metadata_or_a_leading_name(storage: Storage) -> None:
     tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
     for e in (spoken(tenant, ana, conv, "hi", 1, speaker="Caroline Smith"),
               spoken(tenant, ana, conv, "hello", 2, role="assistant", speaker="Melanie"),
-              spoken(unique("t"), ana, uuid.uuid4(), "other tenant", 3, speaker="Jon")):
+              spoken(tenant, ana, conv, "katia: made banana bread tonight", 3),
+              spoken(tenant, ana, conv, "katia: lol", 4),
+              spoken(tenant, ana, conv, "no name here, just a colon: see", 5),
+              spoken(unique("t"), ana, uuid.uuid4(), "other tenant", 6, speaker="Jon")):
         await storage.turns.record_turn(e)
     scope = MemoryScope(tenant, ana)
-    assert await storage.memory.speakers_named(scope, ["When", "did", "caroline", "go"]) == ["Caroline Smith"]
-    assert await storage.memory.speakers_named(scope, ["Melanie", "Caroline"]) == ["Caroline Smith", "Melanie"]
-    assert await storage.memory.speakers_named(scope, ["Jon"]) == []
-    assert await storage.memory.speakers_named(MemoryScope(tenant, unique("ben")), ["Caroline"]) == []
-    assert await storage.memory.speakers_named(scope, []) == []
+    assert await storage.memory.people(scope) == {"Caroline Smith": 1, "Melanie": 1, "katia": 2}
+    assert await storage.memory.people(scope, recent=3) == {"katia": 2}  # the latest turns only
+    assert await storage.memory.people(MemoryScope(tenant, unique("ben"))) == {}
 
 
-async def test_addressed_counts_turns_that_call_someone_by_name_per_role(storage: Storage) -> None:
+async def test_last_said_at_is_the_users_newest_turn(storage: Storage) -> None:
+    tenant, ana = unique("t"), unique("ana")
+    assert await storage.memory.last_said_at(MemoryScope(tenant, ana)) is None
+    for minute in (3, 9, 5):
+        await storage.turns.record_turn(spoken(tenant, ana, uuid.uuid4(), "hi", minute))
+    assert await storage.memory.last_said_at(MemoryScope(tenant, ana, since=T0, until=T0 + timedelta(minutes=4))) == \
+        T0 + timedelta(minutes=9)  # the user's, whatever the scope's time bounds
+
+
+async def test_addressed_counts_turns_that_call_someone_by_name_per_side(storage: Storage) -> None:
     tenant, ana, conv = unique("t"), unique("ana"), uuid.uuid4()
     for e in (spoken(tenant, ana, conv, "Hey Caroline! How was it?", 1, role="assistant"),
               spoken(tenant, ana, conv, "That's great, Caroline.", 2, role="assistant"),
               spoken(tenant, ana, conv, "I told Caroline about it yesterday", 3),  # a mention, not an address
-              spoken(tenant, ana, conv, "Thanks, Mel!", 4)):
+              spoken(tenant, ana, conv, "Thanks, Mel!", 4),
+              spoken(tenant, ana, conv, "zoë: kat u there", 5),  # a chat line: its speaker is the side
+              spoken(tenant, ana, conv, "happy birthday kat!!", 6, speaker="zoë")):
         await storage.turns.record_turn(e)
     scope = MemoryScope(tenant, ana)
-    assert await storage.memory.addressed(scope, ["Caroline", "Mel", "Nobody"]) == {
-        "Caroline": {"assistant": 2}, "Mel": {"user": 1}}
+    assert await storage.memory.addressed(scope, ["Caroline", "Mel", "kat", "Nobody"]) == {
+        "Caroline": {"assistant": 2}, "Mel": {"user": 1}, "kat": {"zoë": 2}}
     assert await storage.memory.addressed(MemoryScope(tenant, unique("ben")), ["Caroline"]) == {}
     assert await storage.memory.addressed(scope, ["a.*b"]) == {}  # not a word: never a pattern
 
