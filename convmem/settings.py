@@ -79,7 +79,7 @@ class VectorSettings(CommonSettings):
     # that takes every core makes all of those wait behind each batch.
     embedding_threads: int | None = Field(default=None, ge=1, le=256)
     # Retrieval stages on by default (comma list of convmem.memory.retrieval.STAGES, or "none").
-    retrieval_stages: str = "confidence,speakers,context,neighbours,temporal"
+    retrieval_stages: str = "speakers,context,neighbours,temporal"
     # How users write dates in questions: the order of numeric ones ("auto": dots and dashes
     # day-first, slashes month-first) and the languages of named ones (dateparser's codes).
     date_order: Literal["auto", "DMY", "MDY", "YMD"] = "auto"

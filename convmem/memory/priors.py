@@ -11,6 +11,7 @@ from uuid import UUID
 
 from contracts import TurnRecorded
 from convmem.ports import Speaker
+from convmem.ports.records import NAMED_LINE
 
 Place = tuple[UUID, int]  # (conversation, seq)
 
@@ -25,11 +26,21 @@ def asks_about_now(question: str) -> bool:
     return _PRESENT.search(question) is not None
 
 
+_WORDS = re.compile(r"[^\W\d_]{3,}")
+
+
+def substance(text: str) -> float:
+    """How much a turn can say: 1 from three words of three letters or more, less below that.
+    A reaction ("lol", "omg cutest", an emoji) answers nothing, whatever it sits beside."""
+    return min(1.0, len(_WORDS.findall(NAMED_LINE.sub("", text, count=1))) / 3)
+
+
 def spread_to_neighbours(scores: Mapping[UUID, float], turns: Mapping[UUID, TurnRecorded],
                          near: Iterable[TurnRecorded], after: float, before: float) -> dict[UUID, float]:
     """A turn is raised towards the score of the turn just before it (whose question it may
     answer) by `after`, and towards the turn just after it (which may explain it) by
-    `before`, never past them. Turns that no retriever found but that sit next to a strong
+    `before`, never past them, in proportion to its substance: in a chat of short lines the
+    reactions beside a hit ("lol", "😂") would otherwise crowd out the other hits. Turns that no retriever found but that sit next to a strong
     hit enter the ranking this way: "The lemon tart, easily!" follows the question that
     matched."""
     # The scored turns first, in their order (ties keep the fused ranking's order), then the
@@ -41,7 +52,8 @@ def spread_to_neighbours(scores: Mapping[UUID, float], turns: Mapping[UUID, Turn
         own = scores.get(i, 0.0)
         prev = scores.get(by_place.get((t.conversation_id, t.seq - 1), _NONE), 0.0)
         nxt = scores.get(by_place.get((t.conversation_id, t.seq + 1), _NONE), 0.0)
-        out[i] = own + max(after * max(0.0, prev - own), before * max(0.0, nxt - own))
+        lift = max(after * max(0.0, prev - own), before * max(0.0, nxt - own))
+        out[i] = own + (substance(t.text) * lift if lift > 0 else 0.0)
     return out
 
 

@@ -63,7 +63,7 @@ def test_stage_switches_parse_and_reject_unknown_names() -> None:
     assert Stages.parse("fts", "none") == Stages("fts", False, False, False, False, False, False, False, False)
     assert Stages.parse("hybrid", "rerank,temporal").names() == ["temporal", "rerank"]
     assert Stages.parse("vector", None, Stages(rerank=True)).rerank
-    assert Stages().names() == ["temporal", "neighbours", "speakers", "context", "confidence"]
+    assert Stages().names() == ["temporal", "neighbours", "speakers", "context"]
     with pytest.raises(ValueError, match="unknown stage"):
         Stages.parse("hybrid", "magic")
     with pytest.raises(ValueError, match="mode"):
@@ -227,3 +227,10 @@ async def test_an_offline_notice_is_never_recalled_nor_shown_beside_a_hit() -> N
         result = await m.retriever.search("what is my cat called, Miso?", MemoryScope("t", "ana"), 5, NOW, stages)
         assert [h.turn.message_id for h in result.hits] == [question.message_id]
         assert all(n.message_id != notice.message_id for h in result.hits for n in h.context)
+
+
+def test_a_reaction_beside_a_hit_is_lifted_less_than_an_answer() -> None:
+    from convmem.memory.priors import substance
+
+    assert substance("lol") < substance("omg cutest") < substance("The lemon tart, easily!") == 1.0
+    assert substance("katia: 😂😂") == 0.0  # the speaker's name is not what the line says
