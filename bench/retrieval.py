@@ -199,7 +199,9 @@ async def run(a: argparse.Namespace) -> None:
             kinds[name][q.kind].append(q)
         print(f"set '{name}': {len(data[name].users)} histories, {data[name].turns()} turns, {len(qs)} questions "
               f"({', '.join(f'{k} {len(v)}' for k, v in kinds[name].items())}), seed {data[name].seed}")
-    configs = [c for c in CONFIGS if not a.only or c[0] in a.only.split(",")]
+    # A name may hold a comma ("hybrid, no stages ..."): a list with a semicolon splits on those.
+    only = (a.only.split(";") if ";" in a.only else a.only.split(",")) if a.only else []
+    configs = [c for c in CONFIGS if not only or c[0] in only]
     if a.rewrite:  # measured apart: it needs a chat model (CONVMEM_LLM_*) and costs a model call per search
         configs.append(("default + rewrite (chat model)", "hybrid", DEFAULT + ",rewrite"))
     print(f"default stages: {DEFAULT}; speakers' names in the {a.speaker_in}")
@@ -280,7 +282,7 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=10, help="histories per set (pairs, users; the chats set has 4/5 as many)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--concurrency", type=int, default=1, help="searches in flight (1: latency without queueing)")
-    p.add_argument("--only", help="comma list of configuration names to run")
+    p.add_argument("--only", help="comma (or semicolon) list of configuration names to run")
     p.add_argument("--json", help="write the figures to this file")
     p.add_argument("--rewrite", action="store_true", help="also measure the rewrite stage with the configured chat model")
     p.add_argument("--keep", action="store_true", help="keep the loaded tenant and vectors for --reuse")

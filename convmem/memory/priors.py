@@ -37,12 +37,13 @@ def substance(text: str) -> float:
 
 def spread_to_neighbours(scores: Mapping[UUID, float], turns: Mapping[UUID, TurnRecorded],
                          near: Iterable[TurnRecorded], after: float, before: float) -> dict[UUID, float]:
-    """A turn is raised towards the score of the turn just before it (whose question it may
-    answer) by `after`, and towards the turn just after it (which may explain it) by
-    `before`, never past them, in proportion to its substance: in a chat of short lines the
-    reactions beside a hit ("lol", "😂") would otherwise crowd out the other hits. Turns that no retriever found but that sit next to a strong
-    hit enter the ranking this way: "The lemon tart, easily!" follows the question that
-    matched."""
+    """A turn is raised towards the score of the turn just before it by `after` when that
+    turn asks something (the turn may be its answer), and towards the turn just after it
+    (which may explain it) by `before`, never past them, in proportion to its substance.
+    Measured: after a statement, the next turn is an acknowledgement ("Got it!") or, in a
+    chat of short lines, a reaction ("lol", "😂"), and lifting those crowds out other hits.
+    Turns that no retriever found but that sit next to a strong hit enter the ranking this
+    way: "The lemon tart, easily!" follows the question that matched."""
     # The scored turns first, in their order (ties keep the fused ranking's order), then the
     # turns that only sit beside them.
     candidates = {i: turns[i] for i in scores if i in turns} | {t.message_id: t for t in near}
@@ -50,7 +51,8 @@ def spread_to_neighbours(scores: Mapping[UUID, float], turns: Mapping[UUID, Turn
     out: dict[UUID, float] = {}
     for i, t in candidates.items():
         own = scores.get(i, 0.0)
-        prev = scores.get(by_place.get((t.conversation_id, t.seq - 1), _NONE), 0.0)
+        before_id = by_place.get((t.conversation_id, t.seq - 1), _NONE)
+        prev = scores.get(before_id, 0.0) if before_id in candidates and "?" in candidates[before_id].text else 0.0
         nxt = scores.get(by_place.get((t.conversation_id, t.seq + 1), _NONE), 0.0)
         lift = max(after * max(0.0, prev - own), before * max(0.0, nxt - own))
         out[i] = own + (substance(t.text) * lift if lift > 0 else 0.0)
