@@ -156,7 +156,8 @@ def _row(name: str, m: dict[str, float]) -> str:
     return f"{name:<44}" + "".join(f"{m[f'@{k}']:7.3f}" for k in KS) + f"{m['mrr']:7.3f}"
 
 
-def gate(results: dict[str, dict[str, dict[str, dict[str, float]]]], sets: list[str]) -> list[tuple[str, dict[str, float], bool]]:
+def gate(results: dict[str, dict[str, dict[str, dict[str, float]]]], sets: list[str]
+         ) -> list[tuple[str, dict[str, float], bool | None]]:
     """Per stage, its effect on frac@5 and frac@10 of each set: in (or into) the default, and
     added to plain hybrid; and whether it passes (no effect below -GATE_NOISE)."""
     out = []
@@ -171,11 +172,11 @@ def gate(results: dict[str, dict[str, dict[str, dict[str, float]]]], sets: list[
                     effects[f"{name} default @{k}"] = r[with_]["all"][f"@{k}"] - r[without]["all"][f"@{k}"]
                 if f"hybrid + {stage}" in r and HYBRID in r:
                     effects[f"{name} hybrid @{k}"] = r[f"hybrid + {stage}"]["all"][f"@{k}"] - r[HYBRID]["all"][f"@{k}"]
-        out.append((stage, effects, bool(effects) and min(effects.values()) >= -GATE_NOISE))
+        out.append((stage, effects, min(effects.values()) >= -GATE_NOISE if effects else None))
     return out
 
 
-def print_gate(rows: list[tuple[str, dict[str, float], bool]], sets: list[str]) -> None:
+def print_gate(rows: list[tuple[str, dict[str, float], bool | None]], sets: list[str]) -> None:
     print(f"\ndo-no-harm gate: each stage's effect on frac@5 and frac@10 per set; dflt: the default with the stage "
           f"minus without it, hyb: plain hybrid with it minus without it. A stage passes if no effect is below "
           f"-{GATE_NOISE}.")
@@ -185,7 +186,7 @@ def print_gate(rows: list[tuple[str, dict[str, float], bool]], sets: list[str]) 
     for stage, effects, ok in rows:
         cells = [effects.get(f"{name} {base} @{k}") for name in sets for base in ("default", "hybrid") for k in (5, 10)]
         print(f"{stage:<12}" + "".join(f"{c:+8.3f}" if c is not None else f"{'-':>8}" for c in cells)
-              + f"  {'in' if stage in DEFAULT_STAGES else 'out':<7}  {'yes' if ok else 'NO'}")
+              + f"  {'in' if stage in DEFAULT_STAGES else 'out':<7}  {'-' if ok is None else 'yes' if ok else 'NO'}")
 
 
 async def run(a: argparse.Namespace) -> None:
