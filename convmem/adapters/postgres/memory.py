@@ -174,7 +174,7 @@ class PgMemoryReader(MemoryReader):
 
     async def last_said_at(self, scope: MemoryScope) -> datetime | None:
         """When this user's newest turn was said (whatever the scope's time bounds)."""
-        return await self._pool.run(lambda c: c.fetchval(  # type: ignore[no-any-return]
+        return await self._pool.run(lambda c: c.fetchval(
             """SELECT occurred_at FROM messages WHERE tenant_id = $1 AND user_id = $2 AND deleted_at IS NULL
                ORDER BY occurred_at DESC LIMIT 1""", scope.tenant_id, scope.user_id))
 
