@@ -3,8 +3,8 @@ they consume and publish. Adding a role touches this module and the new service 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from services.ingest.edge import EdgePorts
 from services.ingest.sink import EventSink
 from services.responder import worker as responder
 from services.retention import worker as retention
+from services.retention.erasure import Compaction
 from services.sender import worker as sender
 
 ROLES = ("ingest", "indexer", "responder", "retention", "sender")
@@ -51,6 +52,8 @@ class Declared:
     subscriptions: Subscriptions
     sink: EventSink | None  # ingest's way to Kafka, when this process runs ingest
     privacy: Outlet[Event] | None  # the audit trail, when this process runs retention
+    # Background work the roles started, to end before the resources close (erasure compaction).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def build_broker(bootstrap: str, policy: DeliveryPolicy) -> KafkaBroker:
@@ -93,14 +96,18 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
         indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
             "batch_size": settings.indexer.record_batch, "record_concurrency": settings.indexer.record_concurrency,
             "embed_batch": settings.indexer.embed_batch_size}))
+    closers: list[Callable[[], Awaitable[None]]] = []
     if "retention" in roles:
         scrubbing = scrub_policy(settings.retention) if settings.retention is not None else None
+        compaction = Compaction(lambda: res.storage.privacy.compact_erased())
+        closers.append(compaction.close)
 
         def retention_deps() -> retention.RetentionDeps:
             s = res.storage
             return retention.RetentionDeps(privacy=s.privacy, retention=s.retention, policies=s.policies,
                                            index=res.index, embedder=res.embedder,
-                                           scrubbing=_given(scrubbing, "retention"), forget_keys=res.sealer.forget)
+                                           scrubbing=_given(scrubbing, "retention"), forget_keys=res.sealer.forget,
+                                           after_erasure=compaction.request)
 
         privacy = retention.register(subs, retention_deps)
     if "responder" in roles:
@@ -122,7 +129,7 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             return sender.SenderDeps(sends=res.storage.sends, api=res.whatsapp, policy=_given(sending, "sender"))
 
         sender.register(subs, sender_deps, settings.sender.sender_max_in_flight if settings.sender else 2)
-    return Declared(subs, sink, privacy)
+    return Declared(subs, sink, privacy, closers)
 
 
 

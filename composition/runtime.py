@@ -239,6 +239,8 @@ class Runtime:
             await step("pipeline", self._pipeline.close())
         if self.declared is not None:  # they publish through the broker: first
             await step("consumers", stop_all(self.declared.subscriptions.keyed))
+            for close in self.declared.closers:  # background work of the roles (erasure compaction)
+                await step("background", close())
         if self.broker is not None:
             await step("broker", self.broker.stop())
         if self.probes is not None:

@@ -25,6 +25,7 @@ class RetentionDeps:
     embedder: Embedder
     scrubbing: ScrubPolicy
     forget_keys: Callable[[str, str], None]  # drop a subject's cached data keys in this process
+    after_erasure: Callable[[], None] = lambda: None  # asks for the erased rows to leave the files (Compaction)
 
 
 def privacy_outlet(subs: Subscriptions) -> Outlet[Event]:
@@ -50,6 +51,7 @@ def register(subs: Subscriptions, deps: Callable[[], RetentionDeps]) -> Outlet[E
         d = deps()
         audit = await erase(request, d.privacy, d.index)
         d.forget_keys(request.tenant_id, request.user_id)
+        d.after_erasure()  # committed: vacuumed in the background, never on this path
         return audit
 
     @subs.each(topics.TURNS, group="retention.pii", event=TurnRecorded, title="retention.pii <- conv.turns.v1",

@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -101,6 +102,18 @@ async def test_erasure_reaches_every_store_and_the_event_log(
     assert done["counts"]["messages"] == 4 and done["counts"]["conversations"] == 1 and done["counts"]["keys"] == 1
     [audit] = await eventually(lambda: [e for e in privacy_events(tap, "counts") if e["request_id"] == request_id])
     assert ana not in json.dumps(audit) and marker not in json.dumps(audit)
+    # The erased rows leave the data files: the retention worker vacuums after the erasure.
+    erased_at = datetime.fromisoformat(done["completed_at"])
+
+    async def vacuumed() -> bool:
+        conn = await asyncpg.connect(endpoints.database_url)
+        try:
+            last = await conn.fetchval("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'messages'")
+        finally:
+            await conn.close()
+        return last is not None and last >= erased_at
+
+    await eventually(vacuumed, timeout=60, interval=0.5)
 
     # read after delete: nothing of ana, ben untouched
     for mode in ("hybrid", "fts", "vector"):

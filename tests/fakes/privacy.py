@@ -54,6 +54,10 @@ class FakeSubjectKeys(SubjectKeys):
 class FakePrivacyLedger(PrivacyLedger):
     def __init__(self, db: FakeDb) -> None:
         self.db = db
+        self.compactions = 0  # memory keeps no dead rows; counted so tests see that it was asked
+
+    async def compact_erased(self) -> None:
+        self.compactions += 1
 
     async def request_erasure(self, request_id: UUID, tenant_id: str, user_id: str, requested_by: str,
                               requested_at: datetime) -> ErasureStatus:

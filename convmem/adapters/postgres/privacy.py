@@ -15,6 +15,11 @@ from convmem.adapters.postgres.rows import CONVERSATION_COLUMNS, as_erasure
 from convmem.errors import PoisonError
 from convmem.ports import ErasureStatus, PrivacyLedger, UserSummary
 
+# What erase_subject deletes rows from (subject_keys, updated, is rewritten apart).
+ERASED_TABLES = ("messages", "replies", "delivery_statuses", "conversation_summaries", "conversations",
+                 "user_summaries", "reply_sends")
+_VACUUM_TIMEOUT_S = 3600  # the pool's command timeout (30 s) is for queries, not for a vacuum
+
 
 class PgPrivacyLedger(PrivacyLedger):
     def __init__(self, pool: PgPool) -> None:
@@ -88,6 +93,24 @@ class PgPrivacyLedger(PrivacyLedger):
                 return as_erasure(done)
 
         return await self._pool.run(tx)
+
+    async def compact_erased(self) -> None:
+        """A DELETE leaves the rows in the data files as dead tuples (and an UPDATE the old
+        version: the destroyed key's secret) until a vacuum. The keys' table is small, so it is
+        rewritten (VACUUM FULL: the secrets leave the files) under a lock that is given up rather
+        than queued behind a long transaction, which would hold every key lookup behind it.
+        The tables erasure deletes from are vacuumed: the rows leave their pages and indexes and
+        their space is reused by the next rows (measured: the bytes stay in the freed part of
+        a page until then; only a rewrite removes them at once)."""
+        async def run(c: asyncpg.Connection) -> None:
+            await c.execute("SET lock_timeout = '2s'")
+            try:
+                await c.execute("VACUUM (FULL) subject_keys", timeout=_VACUUM_TIMEOUT_S)
+            finally:
+                await c.execute("RESET lock_timeout")
+            await c.execute(f"VACUUM {', '.join(ERASED_TABLES)}", timeout=_VACUUM_TIMEOUT_S)
+
+        await self._pool.run(run)
 
     async def mark_erasure_announced(self, request_id: UUID) -> None:
         await self._pool.run(lambda c: c.execute(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import asyncpg
 import pytest
 
+from convmem.adapters.postgres import PgPrivacyLedger
 from convmem.errors import PoisonError
 from convmem.ports import Enrichment, MemoryScope, Storage, Summary
 from tests.integration.support import answer, said, unique
+from tests.services import Endpoints
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -76,6 +80,44 @@ async def test_erasure_removes_one_subject_only_is_counted_and_idempotent(storag
         request.request_id, "completed", True)
     later = await storage.privacy.request_erasure(uuid.uuid4(), tenant, ana, ana, datetime.now(UTC))
     assert later.request_id != request.request_id and later.status == "requested"  # none pending: a new one
+
+
+async def data_file(conn: asyncpg.Connection, table: str) -> Path | None:
+    """The table's main data file as it is on disk (after a checkpoint), when this database
+    runs on this machine and lets us look; None otherwise."""
+    try:
+        await conn.execute("CHECKPOINT")
+        folder = Path(await conn.fetchval("SHOW data_directory"))
+        path = folder / str(await conn.fetchval("SELECT pg_relation_filepath($1::regclass)", table))
+        path.read_bytes()
+    except (asyncpg.PostgresError, OSError):
+        return None
+    return path
+
+
+async def test_compaction_after_erasure_takes_the_destroyed_key_out_of_the_files(
+        storage: Storage, endpoints: Endpoints) -> None:
+    tenant, ana, ben = unique("t"), unique("ana"), unique("ben")
+    await storage.turns.record_turn(said(tenant, ana, uuid.uuid4(), "mine"))
+    _, secret = await storage.keys.subject_key(tenant, ana)
+    _, kept = await storage.keys.subject_key(tenant, ben)
+    request = await storage.privacy.request_erasure(uuid.uuid4(), tenant, ana, ana, datetime.now(UTC))
+    conn = await asyncpg.connect(endpoints.database_url) if isinstance(storage.privacy, PgPrivacyLedger) else None
+    try:
+        keys_file = None if conn is None else await data_file(conn, "subject_keys")
+        if keys_file is not None:
+            assert secret in keys_file.read_bytes()
+        await storage.privacy.erase_subject(request.request_id, tenant, ana)
+        if keys_file is not None:
+            assert secret in keys_file.read_bytes()  # an UPDATE leaves the old row version behind
+        await storage.privacy.compact_erased()
+        await storage.privacy.compact_erased()  # as often as erasures ask
+        if conn is not None and (after := await data_file(conn, "subject_keys")) is not None:
+            assert secret not in after.read_bytes() and kept in after.read_bytes()
+    finally:
+        if conn is not None:
+            await conn.close()
+    assert await storage.keys.key_by_id((await storage.keys.subject_key(tenant, ben))[0]) == kept
 
 
 async def test_the_interaction_summary_counts_each_turn_once(storage: Storage) -> None:
