@@ -53,10 +53,13 @@ class Acceptance:
 
 
 async def accept_message(lookup: MessageLookup, conversations: Conversations, who: Principal,
-                         post: PostMessage, retention: RetentionWindow | None = None) -> Acceptance:
+                         post: PostMessage, retention: RetentionWindow | None = None,
+                         retried: tuple[UUID, UUID] | None = None) -> Acceptance:
     """The caller's right to post as the user comes first (403), then the dedupe (a retry gets
     the ids of the first attempt, wherever it went), then retention (422: a message older than
-    the tenant keeps messages), then the conversation rule (404)."""
+    the tenant keeps messages), then the conversation rule (404). `retried`: the message and
+    conversation ids a keyless message was given by an attempt of unknown outcome
+    (services.ingest.unconfirmed), so that this retry lands on them."""
     author = author_for(who, post.user_id, post.role, post.reply_expected)
     tenant = who.tenant_id
     content_type, text, metadata = with_attachments(post.text, post.metadata, post.attachments)
@@ -76,6 +79,10 @@ async def accept_message(lookup: MessageLookup, conversations: Conversations, wh
     # above still lands on the same ids and the recorder stores it once.
     message_id = (identity.message_id_for_external(tenant, post.user_id, post.external_id)
                   if post.external_id is not None else uuid4())
+    if retried is not None and post.external_id is None:
+        message_id = retried[0]
+        if post.conversation_id is None:
+            conversation_id = retried[1]
     event = MessageReceived(
         tenant_id=tenant, user_id=post.user_id, conversation_id=conversation_id, message_id=message_id,
         external_id=post.external_id, channel="http", text=text, role=post.role, content_type=content_type,

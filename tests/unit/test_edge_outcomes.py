@@ -155,3 +155,35 @@ def test_what_counts_as_a_backing_service_failure() -> None:
         assert backing_service_failure(wrapped)
     assert not backing_service_failure(KeyError("a bug"))
     assert not backing_service_failure(ValueError(str(uuid.uuid4())))
+
+
+async def test_a_keyless_retry_of_a_message_of_unknown_outcome_lands_on_its_ids(edge: Edge) -> None:
+    c, _, log = edge
+    log.failure = PublishUnconfirmed("1 of 1 events not acknowledged within 15 s")
+    first = (await post(c, {"text": "no key here"})).json()
+    assert first["error"] == "outcome_unknown"
+    again = (await post(c, {"text": "no key here"})).json()  # still down: the same ids again
+    assert (again["message_id"], again["conversation_id"]) == (first["message_id"], first["conversation_id"])
+    log.failure = None
+    retry = await post(c, {"text": "no key here"})  # the blind retry most HTTP clients do on a 503
+    assert retry.status_code == 202
+    assert (retry.json()["message_id"], retry.json()["conversation_id"]) == (first["message_id"],
+                                                                             first["conversation_id"])
+    later = await post(c, {"text": "no key here"})  # accepted once: the same words again are a new message
+    assert later.json()["message_id"] != first["message_id"]
+    other = await post(c, {"text": "something else"})
+    assert other.json()["message_id"] not in (first["message_id"], later.json()["message_id"])
+    assert [e.message_id for e in log.published].count(uuid.UUID(first["message_id"])) == 1
+
+
+def test_remembered_messages_are_bounded_in_number_and_age() -> None:
+    from services.ingest.unconfirmed import Unconfirmed
+
+    memory = Unconfirmed(max_entries=3, ttl_s=60)
+    ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(4)]
+    for i, (m, conv) in enumerate(ids):
+        memory.remember(bytes([i]), m, conv)
+    assert len(memory) == 3 and memory.recall(bytes([0])) is None and memory.recall(bytes([3])) == ids[3]
+    stale = Unconfirmed(ttl_s=0)
+    stale.remember(b"k", *ids[0])
+    assert stale.recall(b"k") is None and len(stale) == 0

@@ -22,6 +22,7 @@ from services.ingest.http.limiting import EdgeLimits
 from services.ingest.principal import AuthError, Principal, require_admin
 from services.ingest.stream_tickets import MAX_TICKET_CHARS, StreamRef, redeem_ticket
 from services.ingest.tokens import TokenVerifier
+from services.ingest.unconfirmed import Unconfirmed
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Edge:
     probes: Probes | None = None  # the process's probes (composition.ops); None: the edge's own checks
     pipeline: Pipeline | None = None  # lag and dead letters for the console (composition.pipeline)
     draining: Draining = field(default_factory=Draining)  # begun when the process stops: streams end
+    # Keyless messages answered 503 outcome_unknown, so a keyless retry lands on the same ids.
+    unconfirmed: Unconfirmed = field(default_factory=Unconfirmed)
 
 
 def edge_of(request: HTTPConnection) -> Edge:

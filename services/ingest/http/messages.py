@@ -23,6 +23,7 @@ from services.ingest.http.views import Deliveries, messages_page, reply_view
 from services.ingest.principal import conversation_not_found, visible_conversation
 from services.ingest.schemas import Accepted, Answered, ConversationMessages, OutcomeUnknown, PostMessage
 from services.ingest.streaming import reply_within
+from services.ingest.unconfirmed import fingerprint
 
 log = structlog.get_logger("convmem.ingest")
 router = APIRouter()
@@ -77,12 +78,24 @@ async def post_message(
     key: IdempotencyKey = None,
 ) -> Accepted | JSONResponse:
     body = idempotency_key(key, body)
+    who = await caller.principal()
+    # A keyless message is known by what it says only while an attempt's outcome is unknown.
+    said = None if body.external_id is not None else fingerprint(who.tenant_id, body)
+    unconfirmed = caller.edge.unconfirmed
     retention = RetentionWindow(ports.policies, settings.message_retention_days)
-    accepted = await accept_message(ports.lookup, ports.conversations, await caller.principal(), body, retention)
+    accepted = await accept_message(ports.lookup, ports.conversations, who, body, retention,
+                                    retried=None if said is None else unconfirmed.recall(said))
     answers = body.role == "user" and body.reply_expected
-    if wait > 0 and answers and ports.feed is not None and ports.replies is not None:
-        return await _answer(accepted, ports, wait)
-    await _publish(accepted, ports)
+    try:
+        if wait > 0 and answers and ports.feed is not None and ports.replies is not None:
+            return await _answer(accepted, ports, wait)
+        await _publish(accepted, ports)
+    except ApiError as exc:
+        if said is not None and exc.code == "outcome_unknown":
+            unconfirmed.remember(said, accepted.message_id, accepted.conversation_id)
+        raise
+    if said is not None:
+        unconfirmed.forget(said)  # published: the same words sent again are a new message
     return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
                     duplicate=accepted.duplicate)
 
