@@ -164,6 +164,9 @@ async def test_a_keyless_retry_of_a_message_of_unknown_outcome_lands_on_its_ids(
     assert first["error"] == "outcome_unknown"
     again = (await post(c, {"text": "no key here"})).json()  # still down: the same ids again
     assert (again["message_id"], again["conversation_id"]) == (first["message_id"], first["conversation_id"])
+    log.failure = ConnectionError("no broker")
+    nothing = await post(c, {"text": "no key here"})  # nothing published this time; the first may still go out
+    assert nothing.json()["error"] == "unavailable"
     log.failure = None
     retry = await post(c, {"text": "no key here"})  # the blind retry most HTTP clients do on a 503
     assert retry.status_code == 202

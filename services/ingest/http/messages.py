@@ -86,18 +86,21 @@ async def post_message(
     accepted = await accept_message(ports.lookup, ports.conversations, who, body, retention,
                                     retried=None if said is None else unconfirmed.recall(said))
     answers = body.role == "user" and body.reply_expected
+    result: Accepted | JSONResponse
     try:
         if wait > 0 and answers and ports.feed is not None and ports.replies is not None:
-            return await _answer(accepted, ports, wait)
-        await _publish(accepted, ports)
+            result = await _answer(accepted, ports, wait)
+        else:
+            await _publish(accepted, ports)
+            result = Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
+                              duplicate=accepted.duplicate)
     except ApiError as exc:
         if said is not None and exc.code == "outcome_unknown":
             unconfirmed.remember(said, accepted.message_id, accepted.conversation_id)
-        raise
+        raise  # any other failure keeps what is remembered: an earlier attempt may still go out
     if said is not None:
         unconfirmed.forget(said)  # published: the same words sent again are a new message
-    return Accepted(message_id=accepted.message_id, conversation_id=accepted.conversation_id,
-                    duplicate=accepted.duplicate)
+    return result
 
 
 async def _publish(accepted: Acceptance, ports: EdgePorts) -> None:
