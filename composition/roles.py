@@ -82,7 +82,9 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
     subs = Subscriptions(broker, policy, lambda: res.sealer, group_prefix, bootstrap=bootstrap,
                          document_only=bootstrap is None,
                          selected=None if only_groups is None else frozenset(only_groups))
-    sink = ingest.register(subs) if "ingest" in roles else None
+    sink = None
+    if "ingest" in roles:
+        sink = ingest.register(subs, *([settings.ingest.publish_timeout_s] if settings.ingest is not None else []))
     privacy = None
     if "indexer" in roles:
         rules = intent_rules(settings.indexer) if settings.indexer is not None else None

@@ -165,6 +165,9 @@ class IngestSettings(VectorSettings):
     # A connection must deliver a complete request head within this (from opening, or from its
     # next byte after a finished request), or it is closed.
     http_header_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a request waits for Kafka's acknowledgement of what it publishes before a 503
+    # (outcome_unknown once the producer holds the event).
+    publish_timeout_s: float = Field(default=15.0, gt=0, le=60)
     # Browser origins allowed to call the API (CORS), e.g. ["https://app.example.com"]; none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # A stream ticket (POST /v1/stream-tickets) opens its stream once, within this many seconds.

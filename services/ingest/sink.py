@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from contracts import DeliveryStatusChanged, ErasureRequested, MessageAmended, MessageReceived
 
-# How long the edge waits for Kafka's acknowledgement before answering 503; the publishers
-# behind the sink give up within it (convmem.errors.PublishUnconfirmed once the producer holds
-# an event).
+# How long the edge waits for Kafka's acknowledgement before answering 503 by default
+# (CONVMEM_PUBLISH_TIMEOUT_S); the publishers behind the sink give up within it
+# (convmem.errors.PublishUnconfirmed once the producer holds an event).
 PUBLISH_TIMEOUT_S = 15.0
 
 

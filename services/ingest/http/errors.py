@@ -18,7 +18,6 @@ from convmem.errors import PublishUnconfirmed, RetryableError
 from services.ingest.accepting import Unacceptable
 from services.ingest.principal import AuthError, Refused
 from services.ingest.schemas import ErrorBody, ErrorField
-from services.ingest.sink import PUBLISH_TIMEOUT_S
 
 log = structlog.get_logger("convmem.ingest")
 
@@ -27,8 +26,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody}
                                            for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 # A last bound around publishers that do not bound themselves (the Kafka outlets give up
-# within PUBLISH_TIMEOUT_S, knowing what they handed over).
-_PUBLISH_BOUND_S = PUBLISH_TIMEOUT_S + 5
+# within CONVMEM_PUBLISH_TIMEOUT_S, at most 60 s, knowing what they handed over).
+_PUBLISH_BOUND_S = 65.0
 
 
 class ApiError(Exception):
