@@ -12,12 +12,14 @@ from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
 from convmem.adapters.postgres.console import PgConsoleLedger
+from convmem.adapters.postgres.analytics import PgAnalytics
 from convmem.home import state_dir
 from convmem.memory.context import ContextBuilder, RecallPolicy
 from convmem.memory.retrieval import Retriever, Stages
 from convmem.memory.timeframe import DateReading, warm_up
 from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
 from convmem.ports.console import ConsoleLedger
+from convmem.ports.analytics import Analytics
 from convmem.privacy.sealing import Sealer
 from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 
@@ -44,6 +46,7 @@ class Resources:
     _whatsapp: WhatsAppApi | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     console: ConsoleLedger | None = None  # the browser console's sessions and action record (same pool)
+    analytics: Analytics | None = None  # the analytics read model, over the storage's database
 
     @property
     def storage(self) -> Storage:
@@ -98,6 +101,7 @@ class Resources:
         self._storage = storage
         self._sealer = Sealer(storage.keys)
         self.console = PgConsoleLedger(storage.pool)
+        self.analytics = PgAnalytics(storage.pool)
         self._closers.append(storage.close)
 
     def open_embedder(self, settings: VectorSettings, remember: int | None = None,

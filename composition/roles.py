@@ -146,7 +146,7 @@ def edge_ports(res: Resources, sink: EventSink, settings: IngestSettings,
                          policies=s.policies, health=s.health, sink=sink, retriever=res.retriever(),
                          feed=feed, replies=s.replies, deliveries=s.deliveries, keys=s.keys,
                          context=res.context_builder(recall_policy(settings)), aliases=s.aliases,
-                         console=res.console, tickets=s.tickets)
+                         console=res.console, tickets=s.tickets, analytics=res.analytics)
 
     return ports
 

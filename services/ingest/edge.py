@@ -23,6 +23,7 @@ from convmem.ports import (
     UserAliases,
 )
 from convmem.ports.console import ConsoleLedger
+from convmem.ports.analytics import Analytics
 from services.ingest.sink import EventSink
 
 
@@ -46,3 +47,4 @@ class EdgePorts:
     aliases: UserAliases | None = None  # WhatsApp users' changed numbers; None: not followed
     console: ConsoleLedger | None = None  # the browser console's sessions and action record; None: no console
     tickets: StreamTickets | None = None  # stream tickets for browsers' EventSource and sockets
+    analytics: Analytics | None = None  # GET /v1/analytics and the console's overview; None: not served

@@ -17,6 +17,7 @@ from convmem.ports import Pipeline, SigningKeys
 from convmem.settings import IngestSettings
 from services.ingest.edge import EdgePorts
 from services.ingest.http import (
+    analytics,
     console,
     conversations,
     events,
@@ -93,7 +94,7 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                            allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics)  # outermost: requests refused by the limits are counted too
-    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, tickets, sockets, keys):
+    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, tickets, sockets, keys, analytics):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))
     console.install(app)
