@@ -25,6 +25,19 @@ CREATE TABLE analytics_tenant_facts (
     PRIMARY KEY (tenant_id, day, dim, key)
 );
 
+-- A tenant's reply latency percentiles per day, week and month (percentile_cont over the latency
+-- facts), recomputed for the periods a refresh touched: 90 days by day read 90 rows, not every
+-- latency bucket of 90 days.
+CREATE TABLE analytics_tenant_latency (
+    tenant_id  text             NOT NULL,
+    period     text             NOT NULL CHECK (period IN ('day', 'week', 'month')),
+    start      date             NOT NULL,
+    n          bigint           NOT NULL,
+    p50        double precision NOT NULL,
+    p95        double precision NOT NULL,
+    PRIMARY KEY (tenant_id, period, start)
+);
+
 -- Where each tenant's last refresh started: the next one looks at what changed since (less an
 -- overlap for transactions that began before it and committed after).
 CREATE TABLE analytics_refreshes (

@@ -7,7 +7,7 @@ the domain's (services/ingest/analytics.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
 Period = Literal["day", "week", "month"]
@@ -25,6 +25,31 @@ DIMENSIONS = ("messages", "intent", "language", "latency", "replies", "tokens", 
               "whatsapp")
 
 Facts = dict[str, dict[str, int]]  # dimension -> key -> count
+
+
+def period_start(day: date, period: Period) -> date:
+    """The UTC day, the Monday of its ISO week, or the first of its month."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1) if period == "month" else day
+
+
+def period_end(start: date, period: Period) -> date:
+    """The start of the next period (periods end before it)."""
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
+def period_starts(since: date, until: date, period: Period) -> list[date]:
+    """The starts of the periods that hold a day of [since, until)."""
+    out, start = [], period_start(since, period)
+    while start < until:
+        out.append(start)
+        start = period_end(start, period)
+    return out
 
 
 @dataclass(frozen=True)

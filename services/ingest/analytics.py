@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from convmem.ports.analytics import Analytics, AnalyticsScope, Facts, MinuteCount, Period
+from convmem.ports.analytics import (
+    Analytics,
+    AnalyticsScope,
+    Facts,
+    MinuteCount,
+    Period,
+    period_end,
+    period_start,
+    period_starts,
+)
 from services.ingest.principal import Principal, memory_owner_or_tenant
 
 DEFAULT_SPAN = {"day": 30, "week": 12, "month": 12}  # periods shown when `since` is not given
@@ -23,31 +32,6 @@ class RangeError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-def period_start(day: date, period: Period) -> date:
-    if period == "week":
-        return day - timedelta(days=day.weekday())  # ISO weeks: Monday
-    if period == "month":
-        return day.replace(day=1)
-    return day
-
-
-def next_period(start: date, period: Period) -> date:
-    if period == "day":
-        return start + timedelta(days=1)
-    if period == "week":
-        return start + timedelta(days=7)
-    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
-
-
-def periods(since: date, until: date, period: Period) -> list[date]:
-    """The starts of the periods that hold a day of [since, until)."""
-    out, start = [], period_start(since, period)
-    while start < until:
-        out.append(start)
-        start = next_period(start, period)
-    return out
 
 
 def resolve_range(period: Period, since: date | None, until: date | None, today: date) -> tuple[date, date]:
@@ -64,7 +48,7 @@ def resolve_range(period: Period, since: date | None, until: date | None, today:
             start = period_start(start - timedelta(days=1), period)
     if start >= end:
         raise RangeError("since", "must be before until")
-    if len(periods(start, end, period)) > MAX_PERIODS[period]:
+    if len(period_starts(start, end, period)) > MAX_PERIODS[period]:
         raise RangeError("until", f"the range may hold at most {MAX_PERIODS[period]} periods of a {period}")
     return start, end
 
@@ -123,8 +107,8 @@ async def analytics_report(analytics: Analytics, who: Principal, *, period: Peri
     start, end = resolve_range(period, since, until, today)
     as_of = await analytics.refresh(who.tenant_id)
     found = {p.start: p for p in await analytics.period_facts(AnalyticsScope(who.tenant_id, owner), period, start, end)}
-    series = [PeriodReport(p, next_period(p, period), found[p].facts if p in found else {},
-                           found[p].latency_ms if p in found else {}) for p in periods(start, end, period)]
+    series = [PeriodReport(p, period_end(p, period), found[p].facts if p in found else {},
+                           found[p].latency_ms if p in found else {}) for p in period_starts(start, end, period)]
     return Report(who.tenant_id, owner, period, start, end, as_of, series)
 
 

@@ -187,3 +187,11 @@ async def test_latency_percentiles_are_exact_below_100_ms_and_within_half_a_perc
         assert abs(got["p50"] - ms) <= ms * 0.005 and got["p50"] == got["p95"]
         if ms < 100:
             assert got["p50"] == ms
+    # A week (stored) and the same week cut by the range (from the facts of the days asked for).
+    [week] = await analytics.period_facts(AnalyticsScope(tenant, None), "week", D1.date(), D9.date())
+    assert week.latency_ms["count"] == 7 and abs((week.latency_ms["p50"] or 0) - 150) <= 0.75
+    [cut] = await analytics.period_facts(AnalyticsScope(tenant, None), "week", D2.date(), D9.date())
+    assert cut.start == D1.date() and cut.latency_ms["count"] == 6  # without the 7 ms of the Monday
+    assert abs((cut.latency_ms["p50"] or 0) - (150 + 999) / 2) <= 574.5 * 0.005
+    [mine] = await analytics.period_facts(AnalyticsScope(tenant, ana), "week", D1.date(), D9.date())
+    assert mine.latency_ms == week.latency_ms

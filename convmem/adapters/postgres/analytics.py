@@ -26,7 +26,16 @@ import asyncpg
 
 from contracts import OFFLINE_MODEL
 from convmem.adapters.postgres.pool import PgPool
-from convmem.ports.analytics import Analytics, AnalyticsScope, MinuteCount, Period, PeriodFacts
+from convmem.ports.analytics import (
+    Analytics,
+    AnalyticsScope,
+    MinuteCount,
+    Period,
+    PeriodFacts,
+    period_end,
+    period_start,
+    period_starts,
+)
 
 OVERLAP = timedelta(minutes=2)
 _LOCK_SPACE = 0x616E616C  # "anal"(ytics): the advisory locks of refreshes, one per tenant
@@ -114,12 +123,14 @@ _MOVE_TENANT = """
     ON CONFLICT (tenant_id, day, dim, key) DO UPDATE SET n = a.n + excluded.n"""
 
 
-# percentile_cont over a period's latency buckets, in Postgres: for each q, the values at the two
-# ranks around q * (n - 1) (read from the running count of the ordered buckets), interpolated.
-_PERCENTILES = """
+def _percentiles(table: str, where: str, period: str) -> str:
+    """percentile_cont per period over the latency facts `where` selects, in Postgres: for each
+    q, the values at the two ranks around q * (n - 1) (found from the running count of the
+    ordered buckets), interpolated. Rows: start, q, total, value."""
+    return f"""
     WITH b AS (
-        SELECT date_trunc($1, day::timestamp)::date AS start, key::integer AS bucket, sum(n)::bigint AS n
-        FROM {table} WHERE {where} AND day >= $2 AND day < $3 AND dim = 'latency' GROUP BY 1, 2),
+        SELECT date_trunc({period}, day::timestamp)::date AS start, key::integer AS bucket, sum(n)::bigint AS n
+        FROM {table} WHERE {where} AND dim = 'latency' GROUP BY 1, 2),
     c AS (
         SELECT start, analytics_latency_value(bucket) AS v, n,
                (sum(n) OVER (PARTITION BY start ORDER BY bucket))::bigint AS upto,
@@ -134,12 +145,32 @@ _PERCENTILES = """
     JOIN c hi ON hi.start = r.start AND hi.upto > r.hi AND hi.upto - hi.n <= r.hi"""
 
 
+# The tenant's stored percentiles of the periods holding a refreshed day. $1 tenant, $2 period,
+# $3 the periods' starts, $4/$5 the days they span.
+_STORE_LATENCY = f"""
+    INSERT INTO analytics_tenant_latency (tenant_id, period, start, n, p50, p95)
+    SELECT $1, $2, start, max(total), max(value) FILTER (WHERE q = 0.5), max(value) FILTER (WHERE q = 0.95)
+    FROM ({_percentiles("analytics_tenant_facts",
+                        "tenant_id = $1 AND day >= $4 AND day < $5 AND date_trunc($2, day::timestamp)::date = ANY($3)",
+                        "$2")}) p
+    GROUP BY start"""
+
+
 def _scope(scope: AnalyticsScope, first: int = 1) -> tuple[str, str, list[Any]]:
     """The table and WHERE clause of an analytics read: the tenant's sums, or one user's
     facts. The one place analytics reads are scoped."""
     if scope.user_id is None:
         return "analytics_tenant_facts", f"tenant_id = ${first}", [scope.tenant_id]
     return "analytics_user_facts", f"tenant_id = ${first} AND user_id = ${first + 1}", [scope.tenant_id, scope.user_id]
+
+
+async def _store_latency(c: asyncpg.Connection, tenant_id: str, days: Sequence[date]) -> None:
+    period: Period
+    for period in ("day", "week", "month"):
+        starts = sorted({period_start(d, period) for d in days})
+        await c.execute("DELETE FROM analytics_tenant_latency WHERE tenant_id = $1 AND period = $2 AND start = ANY($3)",
+                        tenant_id, period, starts)
+        await c.execute(_STORE_LATENCY, tenant_id, period, starts, starts[0], period_end(starts[-1], period))
 
 
 class PgAnalytics(Analytics):
@@ -172,6 +203,8 @@ class PgAnalytics(Analytics):
                     await c.execute(
                         """INSERT INTO analytics_user_facts (tenant_id, user_id, day, dim, key, n)
                            SELECT $1, user_id, day, dim, key, n FROM analytics_new""", tenant_id)
+                    days = [r["day"] for r in await c.fetch("SELECT DISTINCT day FROM analytics_dirty")]
+                    await _store_latency(c, tenant_id, days)
                 await c.execute(
                     """INSERT INTO analytics_refreshes (tenant_id, refreshed_at) VALUES ($1, $2)
                        ON CONFLICT (tenant_id) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
@@ -187,13 +220,12 @@ class PgAnalytics(Analytics):
         active_by_sum = period == "day" or scope.user_id is not None
         skip_active = "" if active_by_sum else "AND dim <> 'active'"
 
-        async def read(c: asyncpg.Connection) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+        async def read(c: asyncpg.Connection) -> tuple[list[asyncpg.Record], dict[date, dict[str, float | None]]]:
             counts = await c.fetch(
                 f"""SELECT date_trunc($1, day::timestamp)::date AS start, dim, key, sum(n)::bigint AS n
                     FROM {table} WHERE {where} AND day >= $2 AND day < $3 AND dim <> 'latency' {skip_active}
                     GROUP BY 1, 2, 3""", period, since, until, *args)
-            latency = await c.fetch(_PERCENTILES.format(table=table, where=where), period, since, until, *args)
-            return counts, latency
+            return counts, await self._latency(c, scope, period, since, until)
 
         rows, latency = await self._pool.run(read)
         found: dict[date, PeriodFacts] = {}
@@ -203,8 +235,8 @@ class PgAnalytics(Analytics):
 
         for r in rows:
             of(r["start"]).facts.setdefault(r["dim"], {})[r["key"]] = r["n"]
-        for r in latency:
-            of(r["start"]).latency_ms.update({"count": r["total"], f"p{round(r['q'] * 100)}": round(r["value"], 1)})
+        for start, figures in latency.items():
+            of(start).latency_ms.update(figures)
         if scope.user_id is not None:
             for p in found.values():  # one user: active or not, whatever the number of days
                 if "active" in p.facts:
@@ -217,6 +249,30 @@ class PgAnalytics(Analytics):
             for r in active:
                 of(r["start"]).facts["active"] = {"": r["n"]}
         return [found[start] for start in sorted(found)]
+
+    @staticmethod
+    async def _latency(c: asyncpg.Connection, scope: AnalyticsScope, period: Period, since: date, until: date
+                       ) -> dict[date, dict[str, float | None]]:
+        """A tenant's whole periods from the stored percentiles; a user's periods, and the
+        tenant's periods the range cuts, from the latency facts of the days asked for."""
+        out: dict[date, dict[str, float | None]] = {}
+        table, where, args = _scope(scope, 4)
+        if scope.user_id is None:
+            whole = [s for s in period_starts(since, until, period) if s >= since and period_end(s, period) <= until]
+            for r in await c.fetch(
+                    """SELECT start, n, p50, p95 FROM analytics_tenant_latency
+                       WHERE tenant_id = $1 AND period = $2 AND start = ANY($3)""", scope.tenant_id, period, whole):
+                out[r["start"]] = {"count": r["n"], "p50": round(r["p50"], 1), "p95": round(r["p95"], 1)}
+            cut = [s for s in period_starts(since, until, period) if s not in whole]
+            if not cut:
+                return out
+            where += f" AND date_trunc($1, day::timestamp)::date = ANY(${len(args) + 4})"
+            args = [*args, cut]
+        for r in await c.fetch(_percentiles(table, f"{where} AND day >= $2 AND day < $3", "$1"),
+                               period, since, until, *args):
+            out.setdefault(r["start"], {}).update(
+                {"count": r["total"], f"p{round(r['q'] * 100)}": round(r["value"], 1)})
+        return out
 
     async def turns_per_minute(self, scope: AnalyticsScope, since: datetime, until: datetime) -> list[MinuteCount]:
         _, where, args = _scope(scope, 3)
