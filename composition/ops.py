@@ -5,7 +5,7 @@ listener (convmem.ops.listener) on CONVMEM_OPS_PORT."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from faststream.kafka import KafkaBroker
@@ -26,7 +26,7 @@ class _Counted(Protocol):
 
 
 def build_probes(common: CommonSettings, broker: KafkaBroker, policy: DeliveryPolicy, subs: Subscriptions,
-                 res: Resources) -> Probes:
+                 res: Resources, pipeline_groups: Sequence[tuple[str, str]] = ()) -> Probes:
     async def kafka() -> bool:
         return bool(await broker.ping(timeout=KAFKA_PING_S))
 
@@ -41,7 +41,8 @@ def build_probes(common: CommonSettings, broker: KafkaBroker, policy: DeliveryPo
     consumers += [SubscriberView(s) for s in broker.subscribers]
     lag = LagReader(common.kafka_bootstrap, list(subs.groups), client_id=f"{common.group_prefix}.lag") \
         if subs.groups else None
-    return Probes(checks, consumers, lag, policy.active_at, common.consumer_stall_s, size)
+    return Probes(checks, consumers, lag, policy.active_at, common.consumer_stall_s, size,
+                  pipeline_groups=pipeline_groups or list(subs.groups))
 
 
 def _index_size(res: Resources) -> Callable[[], Awaitable[int]] | None:

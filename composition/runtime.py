@@ -21,7 +21,16 @@ from composition.ops import build_probes
 from composition.pipeline import KafkaPipeline
 from composition.policies import retention_policy, scrub_policy
 from composition.resources import Resources
-from composition.roles import ROLES, Declared, RoleSettings, build_broker, check_groups, declare, edge_ports
+from composition.roles import (
+    ROLES,
+    Declared,
+    RoleSettings,
+    build_broker,
+    check_groups,
+    consumer_groups,
+    declare,
+    edge_ports,
+)
 from contracts import Event
 from convmem.delivery import DeliveryPolicy, Outlet, Subscriptions
 from convmem.delivery.feed import TOPICS as FEED_TOPICS
@@ -164,7 +173,8 @@ class Runtime:
         await self.broker.start()
         for consumer in self.declared.subscriptions.keyed:
             await consumer.start()
-        self.probes = build_probes(common, self.broker, self.policy, self.declared.subscriptions, self.res)
+        self.probes = build_probes(common, self.broker, self.policy, self.declared.subscriptions, self.res,
+                                   consumer_groups(ROLES, common.group_prefix))
         if self.ingest is not None and self.declared.sink is not None:
             from services.ingest.http.app import create_app
 

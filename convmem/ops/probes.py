@@ -45,6 +45,8 @@ class Probes:
     active_at: Mapping[str, float] = field(default_factory=dict)  # DeliveryPolicy.active_at
     stall_s: float = 300.0
     index_size: Callable[[], Awaitable[int]] | None = None
+    # Every (consumer group, topic) of the pipeline, whichever process runs them: the overview's lag.
+    pipeline_groups: Sequence[tuple[str, str]] = ()
     _liveness: Liveness | None = None
 
     async def ready(self) -> dict[str, bool]:

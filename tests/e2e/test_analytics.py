@@ -147,3 +147,29 @@ async def test_the_whatsapp_funnel_counts_the_statuses_meta_reported(
     day = today_of(await analytics(api, token("boss", WA_TENANT, ADMIN), user_id=wa_id))
     assert day["whatsapp"] == {"sent": 1, "delivered": 1, "read": 1, "failed": 0}
     assert day["messages"]["by_channel"] == {"whatsapp": 2} and day["active_users"] == 1
+
+
+async def test_the_overview_shows_readiness_lag_dead_letters_and_the_tenants_last_hour(
+        api: httpx.AsyncClient, runtime: Runtime) -> None:
+    tenant, ana = unique("shop"), unique("ana")
+    resp = await api.post("/v1/messages", params={"wait": 20}, json={"user_id": ana, "text": "Hello, anyone there?"},
+                          headers=token(ana, tenant))
+    assert resp.status_code == 200, resp.text
+    admin = token("boss", tenant, ADMIN)
+
+    async def both_recorded() -> dict[str, Any] | None:
+        got = await api.get("/v1/overview", headers=admin)
+        assert got.status_code == 200, got.text
+        body: dict[str, Any] = got.json()
+        return body if sum(m["total"] for m in body["turns_per_minute"]) == 2 else None
+
+    body = await eventually(both_recorded)
+    assert body["ready"]["kafka"] is True and body["ready"]["postgres"] is True and body["kafka_error"] is None
+    groups = {g["group"].split(".", 1)[1] for g in body["consumer_groups"]}  # without the suite's prefix
+    assert {"indexer.record-inbound", "indexer.embed"} <= groups, groups
+    assert all(g["lag"] >= 0 and g["partitions"] >= 1 for g in body["consumer_groups"])
+    assert body["dead_letters"] and all(t.endswith(".dlq") and n >= 0 for t, n in body["dead_letters"].items())
+    minutes = body["turns_per_minute"]
+    assert len(minutes) == 60 and sorted(minutes, key=lambda m: m["minute"]) == minutes
+    assert sum(m["by_role"].get("user", 0) for m in minutes) == 1
+    assert (await api.get("/v1/overview", headers=token(ana, tenant))).status_code == 403

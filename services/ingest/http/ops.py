@@ -4,7 +4,7 @@ a worker-only process gives on its ops listener."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, Response
 
 from convmem.ops.probes import Check, live_answer, ready_answer
 from convmem.telemetry import metrics
-from services.ingest.http.deps import EdgeOf, PortsProvider
+from services.ingest.edge import EdgePorts
+from services.ingest.http.deps import Edge, EdgeOf, PortsProvider
 
 router = APIRouter(tags=["ops"])
 # Probes and the scrape answer anyone who reaches the port (keep it off the public network).
@@ -27,6 +28,12 @@ async def healthz(edge: EdgeOf) -> JSONResponse:
 
 @router.get("/readyz", responses={503: {"model": dict}}, openapi_extra=PUBLIC)
 async def readyz(edge: EdgeOf, ports: PortsProvider) -> JSONResponse:
+    status, body = await ready_answer(readiness_checks(edge, ports))
+    return JSONResponse(body, status_code=status)
+
+
+def readiness_checks(edge: Edge, ports: Callable[[], EdgePorts]) -> Mapping[str, Check]:
+    """The process's checks (every role it runs), or the edge's own when it has no probes."""
     checks: Mapping[str, Check]
     if edge.probes is not None:
         checks = edge.probes.checks
@@ -40,8 +47,7 @@ async def readyz(edge: EdgeOf, ports: PortsProvider) -> JSONResponse:
             await ports().health.ping()
 
         checks = {"kafka": kafka, "postgres": postgres}
-    status, body = await ready_answer(checks)
-    return JSONResponse(body, status_code=status)
+    return checks
 
 
 @router.get("/metrics", response_class=Response, openapi_extra=PUBLIC,
