@@ -78,7 +78,7 @@ async def test_every_figure_of_a_known_history_and_what_later_changes_do(store: 
     await store.sends.record_failed(p2, 131026, "undeliverable")
     for status in ("delivered", "read", "read"):  # Meta delivers at least once
         await store.deliveries.record_delivery_status(DeliveryStatusChanged(
-            tenant_id=tenant, user_id=ana, conversation_id=c1, external_id="wamid.one", status=status,  # type: ignore[arg-type]
+            tenant_id=tenant, user_id=ana, conversation_id=c1, external_id="wamid.one", status=status,
             occurred_at=D1 + timedelta(minutes=1)))
 
     await analytics.refresh(tenant)
