@@ -154,11 +154,12 @@ async def main() -> None:
     ap.add_argument("--turns", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--keep", action="store_true", help="leave the generated tenant in the database")
+    ap.add_argument("--tenant", help="time a tenant a --keep run left (its history is not loaded again)")
     args = ap.parse_args()
     common = load(CommonSettings)
     url = common.database_url.get_secret_value()
     await migrate(url)
-    tenant = f"bench-analytics-{uuid.uuid4().hex[:8]}"
+    tenant = args.tenant or f"bench-analytics-{uuid.uuid4().hex[:8]}"
     today = datetime.now(UTC).date()
     first = datetime.combine(today - timedelta(days=DAYS), datetime.min.time(), UTC)
     since, until = first.date(), today + timedelta(days=1)
@@ -169,7 +170,14 @@ async def main() -> None:
     rt = Runtime(("ingest",), ingest=load(IngestSettings, kafka_bootstrap=common.kafka_bootstrap, database_url=url,
                                            jwt_secret=secret, log_level="WARNING"), http_port=0)
     try:
-        loaded = await load_history(conn, tenant, args.turns, first)
+        if args.tenant:  # a kept tenant: its days and refresh as they were left
+            await conn.execute("DELETE FROM analytics_refreshes WHERE tenant_id = $1", tenant)
+            oldest = await conn.fetchval("SELECT min(created_at) FROM conversations WHERE tenant_id = $1", tenant)
+            first = datetime.combine(oldest.astimezone(UTC).date(), datetime.min.time(), UTC)
+            since = first.date()
+            loaded = 0.0
+        else:
+            loaded = await load_history(conn, tenant, args.turns, first)
         stored = await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant)
         print(f"loaded {stored:,} turns in {loaded:.1f} s (generate_series, then VACUUM ANALYZE)", flush=True)
         await rt.start()
