@@ -161,7 +161,8 @@ async def main() -> None:
     await migrate(url)
     tenant = args.tenant or f"bench-analytics-{uuid.uuid4().hex[:8]}"
     today = datetime.now(UTC).date()
-    first = datetime.combine(today - timedelta(days=DAYS), datetime.min.time(), UTC)
+    # 90 days up to today: inside the default message retention, so a sweep meanwhile purges nothing.
+    first = datetime.combine(today - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
     since, until = first.date(), today + timedelta(days=1)
     print(f"convmem analytics bench: {args.turns:,} turns, tenant {tenant}, load {os.getloadavg()}", flush=True)
 
