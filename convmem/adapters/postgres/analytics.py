@@ -38,6 +38,9 @@ from convmem.ports.analytics import (
 )
 
 OVERLAP = timedelta(minutes=2)
+# A tenant's first refresh reads all its turns (a million: minutes on a busy small machine), far
+# past the pool's 30 s statement limit; later ones read what changed since the previous read.
+REFRESH_TIMEOUT_S = 1800.0
 _LOCK_SPACE = 0x616E616C  # "anal"(ytics): the advisory locks of refreshes, one per tenant
 
 _DAY = "(m.occurred_at AT TIME ZONE 'UTC')::date"
@@ -169,8 +172,9 @@ async def _store_latency(c: asyncpg.Connection, tenant_id: str, days: Sequence[d
     for period in ("day", "week", "month"):
         starts = sorted({period_start(d, period) for d in days})
         await c.execute("DELETE FROM analytics_tenant_latency WHERE tenant_id = $1 AND period = $2 AND start = ANY($3)",
-                        tenant_id, period, starts)
-        await c.execute(_STORE_LATENCY, tenant_id, period, starts, starts[0], period_end(starts[-1], period))
+                        tenant_id, period, starts, timeout=REFRESH_TIMEOUT_S)
+        await c.execute(_STORE_LATENCY, tenant_id, period, starts, starts[0], period_end(starts[-1], period),
+                        timeout=REFRESH_TIMEOUT_S)
 
 
 class PgAnalytics(Analytics):
@@ -179,36 +183,35 @@ class PgAnalytics(Analytics):
 
     async def refresh(self, tenant_id: str) -> datetime:
         async def tx(c: asyncpg.Connection) -> datetime:
+            async def sql(query: str, *args: Any) -> None:
+                await c.execute(query, *args, timeout=REFRESH_TIMEOUT_S)
+
             async with c.transaction():
-                await c.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, tenant_id)
+                await sql("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, tenant_id)
                 started: datetime = await c.fetchval("SELECT now()")
                 last = await c.fetchval("SELECT refreshed_at FROM analytics_refreshes WHERE tenant_id = $1", tenant_id)
-                await c.execute(_TEMP_TABLES)
+                await sql(_TEMP_TABLES)
                 if last is None:
-                    await c.execute(f"INSERT INTO analytics_dirty (user_id, day) {_EVERYTHING}", tenant_id)
+                    await sql(f"INSERT INTO analytics_dirty (user_id, day) {_EVERYTHING}", tenant_id)
                 else:
-                    await c.execute(f"INSERT INTO analytics_dirty (user_id, day) {_CHANGED}", tenant_id, last - OVERLAP)
-                dirty = await c.fetchval("SELECT count(*) FROM analytics_dirty")
+                    await sql(f"INSERT INTO analytics_dirty (user_id, day) {_CHANGED}", tenant_id, last - OVERLAP)
+                dirty = await c.fetchval("SELECT count(*) FROM analytics_dirty", timeout=REFRESH_TIMEOUT_S)
                 if dirty:
                     if dirty > 500:  # the planner's estimate of a fresh temp table is blind
-                        await c.execute("ANALYZE analytics_dirty")
-                    await c.execute(f"INSERT INTO analytics_new (user_id, day, dim, key, n) {_FACTS}", tenant_id)
-                    await c.execute(_MOVE_TENANT, tenant_id)
-                    await c.execute(
-                        """DELETE FROM analytics_tenant_facts WHERE tenant_id = $1 AND n = 0
-                             AND day IN (SELECT DISTINCT day FROM analytics_dirty)""", tenant_id)
-                    await c.execute(
-                        """DELETE FROM analytics_user_facts f USING analytics_dirty d
-                           WHERE f.tenant_id = $1 AND f.user_id = d.user_id AND f.day = d.day""", tenant_id)
-                    await c.execute(
-                        """INSERT INTO analytics_user_facts (tenant_id, user_id, day, dim, key, n)
-                           SELECT $1, user_id, day, dim, key, n FROM analytics_new""", tenant_id)
-                    days = [r["day"] for r in await c.fetch("SELECT DISTINCT day FROM analytics_dirty")]
-                    await _store_latency(c, tenant_id, days)
-                await c.execute(
-                    """INSERT INTO analytics_refreshes (tenant_id, refreshed_at) VALUES ($1, $2)
-                       ON CONFLICT (tenant_id) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
-                    tenant_id, started)
+                        await sql("ANALYZE analytics_dirty")
+                    await sql(f"INSERT INTO analytics_new (user_id, day, dim, key, n) {_FACTS}", tenant_id)
+                    await sql(_MOVE_TENANT, tenant_id)
+                    await sql("""DELETE FROM analytics_tenant_facts WHERE tenant_id = $1 AND n = 0
+                                   AND day IN (SELECT DISTINCT day FROM analytics_dirty)""", tenant_id)
+                    await sql("""DELETE FROM analytics_user_facts f USING analytics_dirty d
+                                 WHERE f.tenant_id = $1 AND f.user_id = d.user_id AND f.day = d.day""", tenant_id)
+                    await sql("""INSERT INTO analytics_user_facts (tenant_id, user_id, day, dim, key, n)
+                                 SELECT $1, user_id, day, dim, key, n FROM analytics_new""", tenant_id)
+                    days = await c.fetch("SELECT DISTINCT day FROM analytics_dirty", timeout=REFRESH_TIMEOUT_S)
+                    await _store_latency(c, tenant_id, [r["day"] for r in days])
+                await sql("""INSERT INTO analytics_refreshes (tenant_id, refreshed_at) VALUES ($1, $2)
+                             ON CONFLICT (tenant_id) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
+                          tenant_id, started)
                 return started
 
         return await self._pool.run(tx)
