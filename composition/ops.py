@@ -14,6 +14,7 @@ from composition.resources import NotStarted, Resources
 from convmem.delivery import DeliveryPolicy, Subscriptions
 from convmem.ops.lag import LagReader
 from convmem.ops.liveness import Consumer, KeyedView, SubscriberView
+from convmem.ops.overview import PipelineWatch
 from convmem.ops.probes import Check, Probes
 from convmem.settings import CommonSettings
 
@@ -42,7 +43,7 @@ def build_probes(common: CommonSettings, broker: KafkaBroker, policy: DeliveryPo
     lag = LagReader(common.kafka_bootstrap, list(subs.groups), client_id=f"{common.group_prefix}.lag") \
         if subs.groups else None
     return Probes(checks, consumers, lag, policy.active_at, common.consumer_stall_s, size,
-                  pipeline_groups=pipeline_groups or list(subs.groups))
+                  pipeline=PipelineWatch(common.kafka_bootstrap, pipeline_groups or list(subs.groups)))
 
 
 def _index_size(res: Resources) -> Callable[[], Awaitable[int]] | None:

@@ -6,8 +6,9 @@ tenant's data. Read with clients of no group, so looking never moves a consumer.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from convmem.delivery.dead_letters import dead_letter_topics
@@ -57,3 +58,24 @@ async def pipeline_overview(bootstrap: str, groups: Sequence[tuple[str, str]], c
     except Exception as exc:
         return PipelineOverview(datetime.now(UTC), ready, [], {}, type(exc).__name__)
     return PipelineOverview(datetime.now(UTC), ready, group_lags(lags), dead)
+
+
+@dataclass
+class PipelineWatch:
+    """The overview of one pipeline (its Kafka and consumer groups), read at most every `ttl_s`:
+    a read opens Kafka clients and fetches each lagging partition's oldest record, so consoles
+    polling it cost Kafka one read per period, whatever their number."""
+
+    bootstrap: str
+    groups: Sequence[tuple[str, str]]
+    ttl_s: float = 5.0
+    _last: PipelineOverview | None = None
+    _read_at: float = field(default=float("-inf"))
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def read(self, checks: Mapping[str, Check]) -> PipelineOverview:
+        async with self._lock:
+            if self._last is None or time.monotonic() - self._read_at >= self.ttl_s:
+                self._last = await pipeline_overview(self.bootstrap, self.groups, checks)
+                self._read_at = time.monotonic()
+            return self._last

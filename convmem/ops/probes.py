@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from convmem.ops.lag import LagReader
 from convmem.ops.liveness import Consumer, Liveness
 from convmem.telemetry import metrics
+
+if TYPE_CHECKING:  # overview reads readiness from here
+    from convmem.ops.overview import PipelineWatch
 
 Check = Callable[[], Awaitable[object]]  # raises, times out or returns False: not ready
 CHECK_TIMEOUT_S = 3.0
@@ -45,8 +49,8 @@ class Probes:
     active_at: Mapping[str, float] = field(default_factory=dict)  # DeliveryPolicy.active_at
     stall_s: float = 300.0
     index_size: Callable[[], Awaitable[int]] | None = None
-    # Every (consumer group, topic) of the pipeline, whichever process runs them: the overview's lag.
-    pipeline_groups: Sequence[tuple[str, str]] = ()
+    # The whole pipeline's groups and dead letters, whichever process consumes: GET /v1/overview.
+    pipeline: PipelineWatch | None = None
     _liveness: Liveness | None = None
 
     async def ready(self) -> dict[str, bool]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from convmem.ops.overview import pipeline_overview
+from convmem.ops.overview import PipelineWatch
 from services.ingest.analytics import turns_per_minute
 from services.ingest.http.deps import Caller, EdgeOf, Ports, PortsProvider
 from services.ingest.http.errors import ERRORS, unavailable
@@ -48,8 +48,10 @@ async def overview(edge: EdgeOf, ports: Ports, provider: PortsProvider, caller: 
     who = await caller.admin()
     if ports.analytics is None:
         raise unavailable("the overview")
-    groups = edge.probes.pipeline_groups if edge.probes is not None else ()
-    pipeline = await pipeline_overview(edge.settings.kafka_bootstrap, groups, readiness_checks(edge, provider))
+    watch = edge.probes.pipeline if edge.probes is not None else None
+    if watch is None:  # an edge without the process's probes (its own tests): no groups to follow
+        watch = PipelineWatch(edge.settings.kafka_bootstrap, ())
+    pipeline = await watch.read(readiness_checks(edge, provider))
     minutes = await turns_per_minute(ports.analytics, who, now=datetime.now(UTC))
     return OverviewView(
         checked_at=pipeline.checked_at, ready=pipeline.ready, kafka_error=pipeline.kafka_error,
