@@ -27,7 +27,8 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 1)
 
 
 class RangeError(ValueError):
-    """A request the analytics cannot answer as asked (422), naming the field."""
+    """A range of more periods than a report may hold (409: each bound is valid alone, as
+    the document states them; together they ask for too much). Names the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -36,21 +37,19 @@ class RangeError(ValueError):
 
 def resolve_range(period: Period, since: date | None, until: date | None, today: date) -> tuple[date, date]:
     """[since, until) in UTC days: until defaults to tomorrow (today included), since to
-    DEFAULT_SPAN periods before until; at most MAX_PERIODS periods."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
-            raise RangeError(name, f"must be between {FIRST_DAY} and {LAST_DAY}")
-    end = until if until is not None else min(today + timedelta(days=1), LAST_DAY)
+    DEFAULT_SPAN periods before until; days outside FIRST_DAY..LAST_DAY (where no turn can
+    be) are left out. since at or after until is an empty range, answered with no periods;
+    more than MAX_PERIODS periods is a RangeError."""
+    end = min(max(until if until is not None else today + timedelta(days=1), FIRST_DAY), LAST_DAY)
     start = since
     if start is None:
-        start = period_start(end - timedelta(days=1), period)
+        start = period_start(end - timedelta(days=1), period) if end > FIRST_DAY else FIRST_DAY
         for _ in range(DEFAULT_SPAN[period] - 1):
-            start = period_start(start - timedelta(days=1), period)
-    if start >= end:
-        raise RangeError("since", "must be before until")
-    if len(period_starts(start, end, period)) > MAX_PERIODS[period]:
-        raise RangeError("until", f"the range may hold at most {MAX_PERIODS[period]} periods of a {period}")
-    return start, end
+            start = max(period_start(start - timedelta(days=1), period), FIRST_DAY)
+    start = min(max(start, FIRST_DAY), LAST_DAY)
+    if start < end and len(period_starts(start, end, period)) > MAX_PERIODS[period]:
+        raise RangeError("query.until", f"the range may hold at most {MAX_PERIODS[period]} periods of a {period}")
+    return start, max(start, end)
 
 
 # ----------------------------------------------------------------------------- the report
@@ -108,7 +107,8 @@ async def analytics_report(analytics: Analytics, who: Principal, *, period: Peri
     as_of = await analytics.refresh(who.tenant_id)
     found = {p.start: p for p in await analytics.period_facts(AnalyticsScope(who.tenant_id, owner), period, start, end)}
     series = [PeriodReport(p, period_end(p, period), found[p].facts if p in found else {},
-                           found[p].latency_ms if p in found else {}) for p in period_starts(start, end, period)]
+                           found[p].latency_ms if p in found else {})
+              for p in (period_starts(start, end, period) if start < end else [])]
     return Report(who.tenant_id, owner, period, start, end, as_of, series)
 
 

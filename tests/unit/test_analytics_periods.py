@@ -29,14 +29,18 @@ def test_the_range_defaults_to_recent_periods_and_is_bounded() -> None:
     assert resolve_range("week", None, None, TODAY) == (date(2026, 9, 21), date(2026, 12, 8))  # 12 weeks
     assert resolve_range("month", None, None, TODAY) == (date(2026, 1, 1), date(2026, 12, 8))  # 12 months
     assert resolve_range("day", date(2026, 1, 1), date(2027, 1, 1), TODAY) == (date(2026, 1, 1), date(2027, 1, 1))
-    cases: list[tuple[Period, date | None, date | None, str]] = [
-        ("day", date(2026, 3, 1), date(2026, 3, 1), "since"), ("day", date(2025, 1, 1), date(2026, 3, 1), "until"),
-        ("month", date(2000, 1, 1), date(2026, 3, 1), "until"), ("day", date(1969, 12, 31), None, "since"),
-        ("day", None, date(9999, 12, 31), "until")]
-    for period, since, until, field in cases:
+    assert resolve_range("day", date(2026, 3, 1), date(2026, 3, 1), TODAY) == (date(2026, 3, 1), date(2026, 3, 1))
+    assert resolve_range("day", date(2026, 3, 9), date(2026, 3, 1), TODAY) == (date(2026, 3, 9), date(2026, 3, 9))
+    assert resolve_range("day", date(1, 1, 1), date(1970, 1, 5), TODAY) == (date(1970, 1, 1), date(1970, 1, 5))
+    assert resolve_range("month", date(9999, 1, 1), date(9999, 12, 31), TODAY) == (date(9999, 1, 1), date(9999, 12, 1))
+    assert resolve_range("day", None, date(1, 1, 1), TODAY) == (date(1970, 1, 1), date(1970, 1, 1))
+    cases: list[tuple[Period, date | None, date | None]] = [
+        ("day", date(2025, 1, 1), date(2026, 3, 1)), ("month", date(2000, 1, 1), date(2026, 3, 1)),
+        ("day", date(1, 1, 1), None), ("week", date(2000, 1, 3), None)]
+    for period, since, until in cases:
         with pytest.raises(RangeError) as refused:
             resolve_range(period, since, until, TODAY)
-        assert refused.value.field == field
+        assert refused.value.field == "query.until"
 
 
 def test_csv_is_long_form_with_every_figure_and_no_formulas() -> None:

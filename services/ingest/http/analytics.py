@@ -129,9 +129,11 @@ async def analytics(
     caller: Caller,
     period: Annotated[Literal["day", "week", "month"], Query(description="UTC days; weeks start on Monday")] = "day",
     since: Annotated[date | None, Query(
-        description="first day (YYYY-MM-DD, UTC); default: 30 days, 12 weeks or 12 months before until")] = None,
+        description="first day (YYYY-MM-DD, UTC); default: 30 days, 12 weeks or 12 months before until; "
+                    "at or after until: no periods")] = None,
     until: Annotated[date | None, Query(
-        description="day after the last (exclusive); default: tomorrow. At most 366 days, 260 weeks or 120 months")
+        description="day after the last (exclusive); default: tomorrow. At most 366 days, 260 weeks or 120 "
+                    "months (more: 409 range_too_long)")
     ] = None,
     user_id: TenantUser = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="default: from Accept (text/csv), else json")
@@ -148,6 +150,5 @@ async def analytics(
     try:
         report = await analytics_report(ports.analytics, who, period=period, since=since, until=until, user_id=user_id)
     except RangeError as exc:
-        raise ApiError(422, "invalid_request", str(exc), fields=[{"field": f"query.{exc.field}", "message": str(exc)}]
-                       ) from None
+        raise ApiError(409, "range_too_long", str(exc), fields=[{"field": exc.field, "message": str(exc)}]) from None
     return _csv(report) if _wants_csv(format, accept) else analytics_view(report)
