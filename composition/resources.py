@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from convmem.adapters.postgres import PostgresStorage
-from convmem.adapters.postgres.console import PgConsoleLedger
 from convmem.adapters.postgres.analytics import PgAnalytics
+from convmem.adapters.postgres.console import PgConsoleLedger
 from convmem.home import state_dir
 from convmem.memory.context import ContextBuilder, RecallPolicy
 from convmem.memory.retrieval import Retriever, Stages
 from convmem.memory.timeframe import DateReading, warm_up
 from convmem.ports import ChatModel, Embedder, Storage, TokenCounter, VectorIndex, WhatsAppApi
-from convmem.ports.console import ConsoleLedger
 from convmem.ports.analytics import Analytics
+from convmem.ports.console import ConsoleLedger
 from convmem.privacy.sealing import Sealer
 from convmem.settings import ResponderSettings, SenderSettings, VectorSettings
 

@@ -22,8 +22,8 @@ from convmem.ports import (
     TenantPolicies,
     UserAliases,
 )
-from convmem.ports.console import ConsoleLedger
 from convmem.ports.analytics import Analytics
+from convmem.ports.console import ConsoleLedger
 from services.ingest.sink import EventSink
 
 
