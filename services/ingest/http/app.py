@@ -95,8 +95,8 @@ def create_app(settings: IngestSettings, ports: Callable[[], EdgePorts], lifespa
                            allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics)  # outermost: requests refused by the limits are counted too
-    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, tickets, sockets, keys, analytics,
-                   overview):
+    for module in (ops, messages, conversations, search, users, tenant, webhooks, events, tickets, sockets, keys,
+                   analytics, overview):
         app.include_router(module.router)
     app.router.routes.append(mcp_route(server))
     console.install(app)
