@@ -109,7 +109,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             return retention.RetentionDeps(privacy=s.privacy, retention=s.retention, policies=s.policies,
                                            index=res.index, embedder=res.embedder,
                                            scrubbing=_given(scrubbing, "retention"), forget_keys=res.sealer.forget,
-                                           after_erasure=compaction.request)
+                                           after_erasure=compaction.request,
+                                           units=s.embeddings)
 
         privacy = retention.register(subs, retention_deps)
     if "responder" in roles:

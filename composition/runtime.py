@@ -323,7 +323,7 @@ async def sweep_once(res: Resources, settings: RetentionSettings, privacy: Outle
     """One sweep; its audit events go to privacy.events.v1 when an outlet is given."""
     s = res.storage
     events = await sweep(s.retention, s.policies, res.index, res.embedder, retention_policy(settings),
-                         scrub_policy(settings))
+                         scrub_policy(settings), units=s.embeddings)
     if privacy is not None and events:
         await privacy.publish(events)
     for event in events:

@@ -13,7 +13,7 @@ from uuid import UUID
 from convmem.adapters.edge_folder import EdgeFolder, OwnerLock, Pointer
 from convmem.adapters.vectors import EdgeVectorIndex
 from convmem.errors import IndexUnavailable
-from convmem.ports import MemoryScope, VectorHit, VectorPoint
+from convmem.ports import MemoryScope, PointKind, VectorHit, VectorPoint
 from convmem.ports.generations import AsideIndex, Generation
 
 
@@ -78,8 +78,9 @@ class ServingEdgeIndex:
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         await self._index.upsert(points)
 
-    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
-        return await self._index.search(vector, scope, limit)
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int,
+                     kind: PointKind = "turn") -> list[VectorHit]:
+        return await self._index.search(vector, scope, limit, kind)
 
     async def delete(self, ids: Sequence[UUID]) -> None:
         await self._index.delete(ids)

@@ -13,10 +13,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from convmem.errors import IndexUnavailable, RetryableError
-from convmem.ports import MemoryScope, VectorHit, VectorPoint
+from convmem.ports import MemoryScope, PointKind, VectorHit, VectorPoint
 
 T = TypeVar("T")
 SCOPE_FIELDS = ("tenant_id", "user_id", "conversation_id")
+# Which kind of point: a unit (burst) carries kind "unit"; a turn carries none (points written
+# before units existed neither), so a turn search excludes units rather than requiring "turn".
+KIND_FIELD = "kind"
 
 
 def scope_terms(scope: MemoryScope) -> dict[str, str]:
@@ -61,19 +64,22 @@ class EdgeVectorIndex:
             raise
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge")
         # Creating an index that exists is a no-op, so shards made by older versions gain new ones.
-        for name in SCOPE_FIELDS:
+        for name in (*SCOPE_FIELDS, KIND_FIELD):
             self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
         self._shard.update(qe.UpdateOperation.create_field_index("occurred_at", qe.PayloadSchemaType.Float))
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    def _filter(self, scope: MemoryScope) -> Any:
+    def _filter(self, scope: MemoryScope, kind: PointKind | None = None) -> Any:
         qe = self._qe
         must = [qe.FieldCondition(key=k, match=qe.MatchValue(v)) for k, v in scope_terms(scope).items()]
         if (bounds := scope_range(scope)) is not None:
             must.append(qe.FieldCondition(key="occurred_at", range=qe.RangeFloat(**bounds)))
-        return qe.Filter(must=must)
+        units = [qe.FieldCondition(key=KIND_FIELD, match=qe.MatchValue("unit"))]
+        if kind == "unit":
+            return qe.Filter(must=must + units)
+        return qe.Filter(must=must, must_not=units) if kind == "turn" else qe.Filter(must=must)
 
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         if not points:
@@ -82,10 +88,11 @@ class EdgeVectorIndex:
         op = qe.UpdateOperation.upsert_points([qe.Point(str(p.id), p.vector, p.payload) for p in points])
         await self._call(self._shard.update, op)
 
-    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int,
+                     kind: PointKind = "turn") -> list[VectorHit]:
         qe = self._qe
         req = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector)),
-                              filter=self._filter(scope), with_payload=True)
+                              filter=self._filter(scope, kind), with_payload=True)
         points = await self._call(self._shard.query, req)
         return [VectorHit(UUID(str(p.id)), float(p.score), dict(p.payload or {})) for p in points]
 
@@ -151,6 +158,7 @@ async def create_collection(client: Any, name: str, dimension: int) -> None:
         await client.create_payload_index(
             name, field, m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=field == "tenant_id"))
     await client.create_payload_index(name, "occurred_at", m.PayloadSchemaType.FLOAT)
+    await client.create_payload_index(name, KIND_FIELD, m.PayloadSchemaType.KEYWORD)
 
 
 class QdrantServerIndex:
@@ -192,13 +200,16 @@ class QdrantServerIndex:
             raise RetryableError(f"qdrant unavailable: {type(exc).__name__}") from exc
         self._ready = True
 
-    def _filter(self, scope: MemoryScope) -> Any:
+    def _filter(self, scope: MemoryScope, kind: PointKind | None = None) -> Any:
         from qdrant_client import models as m
 
         must: list[Any] = [m.FieldCondition(key=k, match=m.MatchValue(value=v)) for k, v in scope_terms(scope).items()]
         if (bounds := scope_range(scope)) is not None:
             must.append(m.FieldCondition(key="occurred_at", range=m.Range(**bounds)))
-        return m.Filter(must=must)
+        units: list[Any] = [m.FieldCondition(key=KIND_FIELD, match=m.MatchValue(value="unit"))]
+        if kind == "unit":
+            return m.Filter(must=must + units)
+        return m.Filter(must=must, must_not=units) if kind == "turn" else m.Filter(must=must)
 
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         from qdrant_client import models as m
@@ -210,11 +221,12 @@ class QdrantServerIndex:
         except Exception as exc:
             raise RetryableError(f"qdrant upsert failed: {type(exc).__name__}") from exc
 
-    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int,
+                     kind: PointKind = "turn") -> list[VectorHit]:
         await self._ensure()
         try:
             res = await self._client.query_points(self._collection, query=list(vector), limit=limit,
-                                                  query_filter=self._filter(scope), with_payload=True)
+                                                  query_filter=self._filter(scope, kind), with_payload=True)
         except Exception as exc:
             raise RetryableError(f"qdrant search failed: {type(exc).__name__}") from exc
         return [VectorHit(UUID(str(p.id)), float(p.score), dict(p.payload or {})) for p in res.points]

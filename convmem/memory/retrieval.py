@@ -11,7 +11,9 @@ Stages (see README, Memory):
 - temporal: a time in the question ("in May", "last week") becomes a window, and a question
   about the present ("where do I live now?") prefers the newest statements;
 - rerank: the head re-scored by the question's cosine to each hit's window of turns;
-- rewrite: with a chat model, both retrievers also search with the model's restatement."""
+- rewrite: with a chat model, both retrievers also search with the model's restatement;
+- units: bursts (consecutive turns of one speaker) searched as one text by both retrievers,
+  each unit hit counting for its members."""
 
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ class Retriever:
     # A vector hit votes fully once its cosine stands this share of the way from the median
     # candidate to a perfect match (the confidence stage).
     standout_margin: float = 0.25
+    # A unit hit votes fully for the member its retriever ranks best (or its first), and this
+    # share for each other member: "lol" in the burst that holds the fact is rarely evidence.
+    unit_member_weight: float = 0.5
 
     async def search(self, query: str, scope: MemoryScope, k: int, now: datetime,
                      stages: Stages | None = None) -> SearchResult:
@@ -191,16 +196,49 @@ class Retriever:
             confidence[name] = dict(zip(lists[name], standout(sims, self.standout_margin), strict=True))
             similarity.update((h.id, h.score) for h in found)
 
+        units: dict[str, list[tuple[list[UUID], float]]] = {}
+
+        async def units_by_text(name: str, sc: MemoryScope) -> None:
+            units[name] = await self.memory.search_units(sc, text, depth)
+
+        async def units_by_vector(name: str, sc: MemoryScope, qvec: Sequence[float]) -> None:
+            found = await self.index.search(qvec, sc, depth, kind="unit")
+            weights = standout([h.score for h in found], self.standout_margin)
+            units[name] = [([UUID(m) for m in h.payload.get("members", [])], w)
+                           for h, w in zip(found, weights, strict=True)]
+
         async def vectors(embedding: Awaitable[list[list[float]]]) -> None:
             [qvec] = await embedding
-            await asyncio.gather(*(by_vector("vector" + s, sc, qvec) for s, sc in scopes.items()))
+            await asyncio.gather(*(by_vector("vector" + s, sc, qvec) for s, sc in scopes.items()),
+                                 *(units_by_vector("vector_units" + s, sc, qvec) for s, sc in scopes.items()
+                                   if st.units))
 
         jobs = [by_text("fts" + s, sc) for s, sc in scopes.items()] if st.mode in ("hybrid", "fts") else []
+        if st.units and st.mode in ("hybrid", "fts"):
+            jobs += [units_by_text("fts_units" + s, sc) for s, sc in scopes.items()]
         if vector is not None:
             jobs.append(vectors(vector))
         await asyncio.gather(*jobs)
+        for name, found in units.items():
+            lists[name], confidence[name] = self._members(found, lists.get(name.replace("_units", ""), []))
         # In a fixed order whichever finished first: fusion breaks ties by the first list's ranks.
         return {n: lists[n] for n in sorted(lists)}, confidence, similarity
+
+    def _members(self, units: list[tuple[list[UUID], float]], turns: list[UUID]
+                 ) -> tuple[list[UUID], dict[UUID, float]]:
+        """A ranked list of units as a ranked list of turns: each unit's members in its place,
+        the one the same retriever ranks best among turns first (else the first said), each
+        voting with the unit's confidence, the others with `unit_member_weight` of it."""
+        rank = {i: r for r, i in enumerate(turns)}
+        order: list[UUID] = []
+        weights: dict[UUID, float] = {}
+        for members, conf in units:
+            ranked = sorted(members, key=lambda m: rank.get(m, len(rank) + members.index(m)))
+            for n, m in enumerate(ranked):
+                if m not in weights:
+                    order.append(m)
+                    weights[m] = conf if n == 0 else conf * self.unit_member_weight
+        return order, weights
 
     async def _rerank(self, qvec: Sequence[float], order: list[UUID], turns: Mapping[UUID, TurnRecorded],
                       context: Mapping[UUID, list[TurnRecorded]], scores: dict[UUID, float]) -> list[UUID]:

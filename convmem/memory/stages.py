@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 Mode = Literal["hybrid", "fts", "vector"]
-STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite")
+STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite", "units")
 
 
 def stages_pattern() -> str:
@@ -29,6 +29,7 @@ class Stages:
     sessions: bool = False  # measured: no better on either evaluation set (README, Memory)
     confidence: bool = False  # measured: lowers frac@5 and @10 on dialogues and chats (README, Memory)
     rewrite: bool = False  # needs a chat model; a model call per search
+    units: bool = False  # bursts searched as one text beside their turns (README, Memory)
 
     @classmethod
     def parse(cls, mode: str, stages: str | None, default: Stages | None = None) -> Stages:

@@ -5,6 +5,7 @@ point has one shape whoever wrote it."""
 from typing import Any
 
 from contracts import TurnRecorded
+from convmem.ports import Unit
 
 
 def turn_payload(turn: TurnRecorded) -> dict[str, Any]:
@@ -17,4 +18,17 @@ def turn_payload(turn: TurnRecorded) -> dict[str, Any]:
         "role": turn.role,
         "seq": turn.seq,
         "occurred_at": turn.occurred_at.timestamp(),
+    }
+
+
+def unit_payload(unit: Unit) -> dict[str, Any]:
+    """A burst's point: scoped like a turn's, placed at its first member's time, with its
+    members so that a hit maps back to turns without a database round trip."""
+    return {
+        "tenant_id": unit.tenant_id,
+        "user_id": unit.user_id,
+        "conversation_id": str(unit.conversation_id),
+        "kind": "unit",
+        "members": [str(m) for m in unit.members],
+        "occurred_at": unit.occurred_at.timestamp(),
     }

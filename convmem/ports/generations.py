@@ -12,6 +12,7 @@ from uuid import UUID
 
 from contracts import TurnRecorded
 from convmem.ports.compute import VectorIndex
+from convmem.ports.records import Unit
 
 BuildState = Literal["building", "built"]
 
@@ -67,7 +68,15 @@ class TurnSource(Protocol):
         """(tenant, user) of every subject erased since `since`: their rows are gone, so
         only their scope can find what is left of them in an index."""
         ...
-    async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]: ...
+    async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these point ids have a live turn, or a unit with text."""
+        ...
+    async def units_after(self, cursor: UUID | None, tenant_id: str | None, limit: int) -> list[Unit]:
+        """Units with text and an id above `cursor`, in id order."""
+        ...
+    async def units_changed_since(self, since: datetime, tenant_id: str | None) -> list[Unit]:
+        """Units changed since `since` (grown, rewritten, emptied: an empty one's point goes)."""
+        ...
     async def mark_embedded_before(self, before: datetime, tenant_id: str | None) -> int:
         """Live turns recorded before `before` and not marked embedded are now (those with
         nothing to embed too, as the indexer marks them)."""

@@ -216,6 +216,25 @@ class VectorPoint:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A burst: consecutive turns of one speaker a short gap apart, searched as one text
+    beside its turns (migration 009). `text` is what its vector is made from: its live
+    members, one per line; empty once fewer than two are left, and then its point goes."""
+
+    unit_id: UUID
+    tenant_id: str
+    user_id: str
+    conversation_id: UUID
+    members: tuple[UUID, ...]
+    occurred_at: datetime
+    text: str
+    version: int  # bumped by every change: marking an older version embedded does nothing
+
+
+PointKind = Literal["turn", "unit"]
+
+
+@dataclass(frozen=True)
 class VectorHit:
     id: UUID
     score: float

@@ -36,6 +36,7 @@ from convmem.ports.records import (
     Summary,
     TenantPolicy,
     TicketGrant,
+    Unit,
     UserSummary,
 )
 
@@ -85,6 +86,14 @@ class EmbeddingLedger(Protocol):
 
     async def texts_to_embed(self, message_ids: Sequence[UUID]) -> dict[UUID, str]: ...
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None: ...
+    async def stale_units(self, conversation_ids: Sequence[UUID] | None, limit: int) -> list[Unit]:
+        """Units whose vector is out of date (new, grown, a member changed or gone), of these
+        conversations or of any; an empty `text` means its point must go."""
+        ...
+    async def units_embedded(self, units: Sequence[Unit]) -> None:
+        """These versions are in the index (or, empty, out of it): a unit changed since
+        stays stale, and an empty one is forgotten."""
+        ...
 
 
 class MemoryReader(Protocol):
@@ -97,6 +106,10 @@ class MemoryReader(Protocol):
     ) -> list[TurnRecorded] | None: ...
     async def search_text(self, scope: MemoryScope, query: str, limit: int,
                           context: float = 0.0) -> list[tuple[UUID, float]]: ...
+    async def search_units(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[list[UUID], float]]:
+        """Units (bursts) sharing words with the query, scored as search_text scores turns:
+        each unit's members (in order) and its score."""
+        ...
     async def people(self, scope: MemoryScope, recent: int = 1000) -> dict[str, int]: ...
     async def last_said_at(self, scope: MemoryScope) -> datetime | None: ...
     async def addressed(self, scope: MemoryScope, names: Sequence[str]) -> dict[str, dict[str, int]]: ...

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 from contracts import TurnRecorded
+from convmem.memory.units import refresh_units
 from convmem.memory.vector_payload import turn_payload
 from convmem.ports import Embedder, EmbeddingLedger, VectorIndex, VectorPoint
 
@@ -23,4 +24,7 @@ async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: 
     # A live turn with nothing to embed (empty, an offline notice) is done too, so that
     # "not embedded" means only work still to do.
     await ledger.mark_embedded(list(current))
+    # The bursts these turns joined or started, after the turns themselves: a unit grown by
+    # a turn of this batch is embedded once, with all of it.
+    await refresh_units(ledger, embedder, index, list({t.conversation_id for t in unique.values()}))
     return len(batch)

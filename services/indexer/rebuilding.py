@@ -3,8 +3,8 @@
 one in a single switch, so searches never see an empty or half-built index.
 
 The scan goes in message-id order and records its cursor after every batch: run again after
-an interruption, it continues. Turns written while it runs (recorded, scrubbed or deleted
-behind the cursor) are caught up from the time the scan began before the switch, and the
+an interruption, it continues. Bursts (units) are embedded after the turns. Turns written while it runs (recorded, scrubbed or deleted
+behind the cursor) and units changed meanwhile are caught up from the time the scan began before the switch, and the
 process serving the old generation, if one runs, catches up on what it wrote after that
 when it takes the new generation over.
 
@@ -22,6 +22,7 @@ from time import perf_counter
 
 from contracts import TurnRecorded
 from convmem.errors import IndexUnavailable
+from convmem.memory.units import write_units
 from convmem.memory.vector_payload import turn_payload
 from convmem.ports import Embedder, MemoryScope, VectorIndex, VectorPoint
 from convmem.ports.generations import (
@@ -67,6 +68,9 @@ async def catch_up(source: TurnSource, index: VectorIndex, embedder: Embedder, s
     while turns := await source.changed_since(since, cursor, tenant_id, batch):
         await embed_into(index, embedder, turns)
         done, cursor = done + len(turns), turns[-1].message_id
+    changed = await source.units_changed_since(since, tenant_id)
+    for i in range(0, len(changed), batch):
+        await write_units(index, embedder, changed[i:i + batch])
     deleted = await source.deleted_since(since, tenant_id)
     for i in range(0, len(deleted), 1000):
         await index.delete(deleted[i:i + 1000])
@@ -197,6 +201,10 @@ class Rebuild:
             await self.builds.save(target, build)
             embedded += len(turns)
             self.progress(build.embedded, max(total, build.embedded))
+        cursor = None  # then the bursts: few, and quick to scan again after an interruption
+        while units := await self.source.units_after(cursor, build.tenant_id, self.batch):
+            await write_units(index, self.embedder, units)
+            cursor = units[-1].unit_id
         removed = await remove_stale(self.source, index, index, build.tenant_id)
         optimizing = perf_counter()
         if build.tenant_id is None:

@@ -8,8 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from contracts import PiiScrubbed, TurnRecorded
+from convmem.memory.units import refresh_units
 from convmem.memory.vector_payload import turn_payload
-from convmem.ports import Embedder, RetentionLedger, TenantPolicies, TenantPolicy, VectorIndex, VectorPoint
+from convmem.ports import (
+    Embedder,
+    EmbeddingLedger,
+    RetentionLedger,
+    TenantPolicies,
+    TenantPolicy,
+    VectorIndex,
+    VectorPoint,
+)
 from services.retention.pii import scrub
 
 PiiMode = Literal["immediate", "delayed", "off"]
@@ -31,7 +40,7 @@ class ScrubPolicy:
 
 
 async def scrub_one(turn: TurnRecorded, region: str, ledger: RetentionLedger, index: VectorIndex,
-                    embedder: Embedder) -> PiiScrubbed | None:
+                    embedder: Embedder, units: EmbeddingLedger | None = None) -> PiiScrubbed | None:
     """Scrub a turn (idempotent: a turn already checked is left alone). Returns the audit
     event when something was replaced."""
     text, kinds = scrub(turn.text, region)
@@ -46,21 +55,25 @@ async def scrub_one(turn: TurnRecorded, region: str, ledger: RetentionLedger, in
     if text.strip():
         [vector] = await embedder.embed([text])
         await index.upsert([VectorPoint(turn.message_id, vector, turn_payload(turn))])
+    if units is not None:  # the burst it belongs to held the same text: its vector is made again
+        await refresh_units(units, embedder, index, [turn.conversation_id])
     return PiiScrubbed(tenant_id=turn.tenant_id, conversation_id=turn.conversation_id, message_id=turn.message_id,
                        kinds=kinds)
 
 
 async def scrub_turn(turn: TurnRecorded, ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex,
-                     embedder: Embedder, defaults: ScrubPolicy) -> PiiScrubbed | None:
+                     embedder: Embedder, defaults: ScrubPolicy, units: EmbeddingLedger | None = None
+                     ) -> PiiScrubbed | None:
     """On a freshly recorded turn: scrub now if the tenant says so; otherwise the sweep will."""
     policy = defaults.for_tenant(await policies.tenant_policy(turn.tenant_id))
     if policy.mode != "immediate":
         return None
-    return await scrub_one(turn, policy.region, ledger, index, embedder)
+    return await scrub_one(turn, policy.region, ledger, index, embedder, units)
 
 
 async def scrub_due(ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex, embedder: Embedder,
-                    defaults: ScrubPolicy, batch: int, now: datetime | None = None) -> list[PiiScrubbed]:
+                    defaults: ScrubPolicy, batch: int, now: datetime | None = None,
+                    units: EmbeddingLedger | None = None) -> list[PiiScrubbed]:
     """The sweep: turns recorded longer ago than their tenant's delay and not yet checked,
     in bounded batches."""
     at = now or datetime.now(UTC)
@@ -73,7 +86,7 @@ async def scrub_due(ledger: RetentionLedger, policies: TenantPolicies, index: Ve
             if turn.tenant_id not in policies_seen:
                 policies_seen[turn.tenant_id] = defaults.for_tenant(await policies.tenant_policy(turn.tenant_id))
             policy = policies_seen[turn.tenant_id]
-            if (found := await scrub_one(turn, policy.region, ledger, index, embedder)) is not None:
+            if (found := await scrub_one(turn, policy.region, ledger, index, embedder, units)) is not None:
                 events.append(found)
         if len(due) < batch:
             return events

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from contracts import Event, RetentionPurged
-from convmem.ports import Embedder, RetentionLedger, TenantPolicies, VectorIndex
+from convmem.memory.units import refresh_units
+from convmem.ports import Embedder, EmbeddingLedger, RetentionLedger, TenantPolicies, VectorIndex
 from services.retention.scrubbing import ScrubPolicy, scrub_due
 
 
@@ -44,9 +45,14 @@ async def purge_expired(ledger: RetentionLedger, index: VectorIndex, policy: Ret
 
 
 async def sweep(ledger: RetentionLedger, policies: TenantPolicies, index: VectorIndex, embedder: Embedder,
-                retention: RetentionPolicy, scrubbing: ScrubPolicy, now: datetime | None = None) -> list[Event]:
+                retention: RetentionPolicy, scrubbing: ScrubPolicy, now: datetime | None = None,
+                units: EmbeddingLedger | None = None) -> list[Event]:
     events: list[Event] = []
     if (purged := await purge_expired(ledger, index, retention, now)) is not None:
         events.append(purged)
-    events += await scrub_due(ledger, policies, index, embedder, scrubbing, retention.batch, now)
+    events += await scrub_due(ledger, policies, index, embedder, scrubbing, retention.batch, now, units)
+    if units is not None:
+        # Bursts whose members were purged, scrubbed, deleted or revoked since the indexer
+        # last saw them: embedded again from their live members, or their points removed.
+        await refresh_units(units, embedder, index)
     return events

@@ -9,7 +9,7 @@ import structlog
 
 from contracts import ErasureRequested, Event, SubjectErased, TurnRecorded, topics
 from convmem.delivery import Outlet, Subscriptions
-from convmem.ports import Embedder, PrivacyLedger, RetentionLedger, TenantPolicies, VectorIndex
+from convmem.ports import Embedder, EmbeddingLedger, PrivacyLedger, RetentionLedger, TenantPolicies, VectorIndex
 from services.retention.erasure import erase
 from services.retention.scrubbing import ScrubPolicy, scrub_turn
 
@@ -26,6 +26,7 @@ class RetentionDeps:
     scrubbing: ScrubPolicy
     forget_keys: Callable[[str, str], None]  # drop a subject's cached data keys in this process
     after_erasure: Callable[[], None] = lambda: None  # asks for the erased rows to leave the files (Compaction)
+    units: EmbeddingLedger | None = None  # the bursts whose vectors a scrub makes stale
 
 
 def privacy_outlet(subs: Subscriptions) -> Outlet[Event]:
@@ -59,6 +60,6 @@ def register(subs: Subscriptions, deps: Callable[[], RetentionDeps]) -> Outlet[E
                publish_to=privacy_out)
     async def on_turn(turn: TurnRecorded) -> Event | None:
         d = deps()
-        return await scrub_turn(turn, d.retention, d.policies, d.index, d.embedder, d.scrubbing)
+        return await scrub_turn(turn, d.retention, d.policies, d.index, d.embedder, d.scrubbing, d.units)
 
     return privacy_out

@@ -15,6 +15,7 @@ from convmem.ports import (
     Completion,
     Embedder,
     MemoryScope,
+    PointKind,
     SigningKeys,
     TokenCounter,
     VectorHit,
@@ -32,12 +33,14 @@ class FakeIndex(VectorIndex):
     async def upsert(self, points: Sequence[VectorPoint]) -> None:
         self.points.update({p.id: p for p in points})
 
-    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int) -> list[VectorHit]:
-        from convmem.adapters.vectors import scope_range, scope_terms
+    async def search(self, vector: Sequence[float], scope: MemoryScope, limit: int,
+                     kind: PointKind = "turn") -> list[VectorHit]:
+        from convmem.adapters.vectors import KIND_FIELD, scope_range, scope_terms
 
         terms, bounds = scope_terms(scope), scope_range(scope) or {}
         hits = [VectorHit(p.id, _cos(vector, p.vector), p.payload) for p in self.points.values()
                 if all(p.payload.get(k) == v for k, v in terms.items())
+                and (p.payload.get(KIND_FIELD) == "unit") == (kind == "unit")
                 and (not bounds or bounds.get("gte", -math.inf) <= p.payload["occurred_at"] < bounds.get("lt", math.inf))]
         return sorted(hits, key=lambda h: -h.score)[:limit]
 

@@ -3,13 +3,15 @@ the fake turn ledger is read back through the fake memory reader, as with Postgr
 
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from contracts import DeliveryStatusChanged, MessageAmended, TurnRecorded
+from contracts import DeliveryStatusChanged, MessageAmended, TurnRecorded, is_offline_notice
 from convmem.ports import (
     ConversationInfo,
     ErasureStatus,
@@ -19,6 +21,7 @@ from convmem.ports import (
     Summary,
     TenantPolicy,
     TicketGrant,
+    Unit,
     UserSummary,
 )
 
@@ -27,6 +30,15 @@ _STOP = {"what", "is", "my", "the", "a", "an", "i", "did", "do", "you", "of", "t
 
 def words(text: str) -> set[str]:
     return {w for w in re.findall(r"[^\W_]+", text.lower()) if w not in _STOP}
+
+
+UNIT_GAP_S = 300  # as migration 009: one speaker's turns at most this far apart ...
+UNIT_MAX = 8  # ... and at most this many make one unit
+
+
+def unit_id(first: UUID) -> UUID:
+    """The point id of the unit a turn starts, as Postgres derives it."""
+    return UUID(hashlib.md5(f"unit:{first}".encode(), usedforsecurity=False).hexdigest())
 
 
 @dataclass
@@ -72,6 +84,7 @@ class FakeDb:
     revoked: set[UUID] = field(default_factory=set)
     aliases: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     tickets: dict[bytes, tuple[TicketGrant, float]] = field(default_factory=dict)  # digest -> (grant, expiry)
+    units_embedded: dict[UUID, Unit] = field(default_factory=dict)  # unit id -> the version in the index
 
     @property
     def deleted(self) -> set[UUID]:
@@ -83,3 +96,38 @@ class FakeDb:
         hidden = self.deleted
         return [t for t in self.turns.values() if t.message_id not in hidden
                 and scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
+
+    def units(self) -> list[Unit]:
+        """The bursts of the stored turns, as migration 009's triggers keep them: a unit's
+        text is its live members' (none below two). Its version is a checksum of its text
+        and members, so any change makes it stale."""
+        hidden = self.deleted
+        out: list[Unit] = []
+        run: list[TurnRecorded] = []
+
+        def close() -> None:
+            if len(run) >= 2:
+                live = [t.text for t in run if t.message_id not in hidden]
+                text = "\n".join(live) if len(live) >= 2 else ""
+                members = tuple(t.message_id for t in run)
+                first = run[0]
+                out.append(Unit(unit_id(first.message_id), first.tenant_id, first.user_id, first.conversation_id,
+                                members, first.occurred_at, text, zlib.crc32(f"{members}{text}".encode())))
+            run.clear()
+
+        for t in sorted(self.turns.values(), key=lambda t: (str(t.conversation_id), t.seq)):
+            if is_offline_notice(t):
+                close()
+                continue
+            last = run[-1] if run else None
+            if last is None or not (last.conversation_id == t.conversation_id and last.seq == t.seq - 1
+                                    and _speaker(last) == _speaker(t) and len(run) < UNIT_MAX
+                                    and abs((t.occurred_at - last.occurred_at).total_seconds()) <= UNIT_GAP_S):
+                close()
+            run.append(t)
+        close()
+        return out
+
+
+def _speaker(t: TurnRecorded) -> str:
+    return str(t.metadata.get("speaker") or t.role)

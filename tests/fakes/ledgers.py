@@ -30,6 +30,7 @@ from convmem.ports import (
     ReplyLedger,
     StoredReply,
     TurnLedger,
+    Unit,
     UserAliases,
     UserSummary,
 )
@@ -200,6 +201,22 @@ class FakeEmbeddingLedger(EmbeddingLedger):
 
     async def mark_embedded(self, message_ids: Sequence[UUID]) -> None:
         self.db.embedded.update(message_ids)
+
+    async def stale_units(self, conversation_ids: Sequence[UUID] | None, limit: int) -> list[Unit]:
+        current = {u.unit_id: u for u in self.db.units()}
+        # A unit in the index that has since lost its text (or its rows) must leave it.
+        gone = [replace(u, text="", version=u.version + 1) for i, u in self.db.units_embedded.items()
+                if i not in current or not current[i].text]
+        stale = [u for u in current.values() if u.text and self.db.units_embedded.get(u.unit_id) != u] + gone
+        wanted = None if conversation_ids is None else set(conversation_ids)
+        return [u for u in stale if wanted is None or u.conversation_id in wanted][:limit]
+
+    async def units_embedded(self, units: Sequence[Unit]) -> None:
+        for u in units:
+            if u.text:
+                self.db.units_embedded[u.unit_id] = u
+            else:
+                self.db.units_embedded.pop(u.unit_id, None)
 
 
 class FakeReplyLedger(ReplyLedger):

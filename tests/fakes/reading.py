@@ -68,6 +68,14 @@ class FakeMemoryReader(MemoryReader):
         ranked = sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1], -s[0].occurred_at.timestamp()))
         return [(t.message_id, score) for t, score in ranked[:limit]]
 
+    async def search_units(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[list[UUID], float]]:
+        # As search_text, over the text of bursts placed at their first member.
+        q = words(query)
+        found = [(u, len(q & words(u.text)) / max(1, len(q))) for u in self.db.units()
+                 if u.text and scope.admits(u.tenant_id, u.user_id, u.conversation_id, u.occurred_at)]
+        ranked = sorted((f for f in found if f[1] > 0), key=lambda f: (-f[1], -f[0].occurred_at.timestamp()))
+        return [(list(u.members), score) for u, score in ranked[:limit]]
+
     async def people(self, scope: MemoryScope, recent: int = 1000) -> dict[str, int]:
         latest = sorted(self.db.mine(MemoryScope(scope.tenant_id, scope.user_id)),
                         key=lambda t: t.occurred_at, reverse=True)[:recent]

@@ -234,3 +234,39 @@ def test_a_reaction_beside_a_hit_is_lifted_less_than_an_answer() -> None:
 
     assert substance("lol") < substance("omg cutest") < substance("The lemon tart, easily!") == 1.0
     assert substance("katia: 😂😂") == 0.0  # the speaker's name is not what the line says
+
+
+async def test_units_find_the_burst_that_holds_a_fact_spread_over_short_messages() -> None:
+    m, conv = Memory(), uuid.uuid4()
+    m.retriever.unit_member_weight = 0.2
+    burst = [await m.say("ana", text, conv, days_ago=3, speaker="Ana")
+             for text in ("Baked banana bread today", "lol", "it came out with walnuts")]
+    await m.say("ana", "walnuts are pricey", conv, days_ago=1, speaker="Ana")
+    await m.say("ana", "banana for scale", conv, days_ago=2, speaker="Ana")
+    question = "bake banana bread, any walnuts?"
+    stages = Stages.parse("fts", "units")
+    hits = await m.ids(question, stages, k=5)
+    # Each line shares a word or two; the burst shares them all, so its lines lead, the one
+    # with the most of them first.
+    assert hits[:2] == [burst[0].message_id, burst[2].message_id]
+    # Alone, "it came out with walnuts" ties with a newer line that shares one word, and loses.
+    assert (await m.ids(question, Stages.parse("fts", "none"), k=5))[1] != burst[2].message_id
+    # Vectors: a unit point sits beside the turn points and only a unit search sees it.
+    [qvec] = await FakeEmbedder().embed([question])
+    [unit] = await m.index.search(qvec, MemoryScope("t", "ana"), 5, kind="unit")
+    assert unit.payload["members"] == [str(t.message_id) for t in burst]
+    assert unit.id not in {h.id for h in await m.index.search(qvec, MemoryScope("t", "ana"), 50)}
+    assert (await m.retriever.search(question, MemoryScope("t", "ana"), 5, NOW, Stages.parse("hybrid", "units"))
+            ).hits[0].turn.message_id in {t.message_id for t in burst}
+
+
+async def test_a_deleted_conversation_takes_its_units_points_with_it() -> None:
+    m, conv = Memory(), uuid.uuid4()
+    for text in ("Baked banana bread today", "lol"):
+        await m.say("ana", text, conv)
+    assert any(p.payload.get("kind") == "unit" for p in m.index.points.values())
+    await m.store.conversations.delete_conversation("t", conv)
+    from convmem.memory.units import refresh_units
+    await refresh_units(m.store.embeddings, FakeEmbedder(), m.index)
+    assert not any(p.payload.get("kind") == "unit" for p in m.index.points.values())
+    assert await m.store.embeddings.stale_units(None, 10) == []

@@ -11,7 +11,7 @@ import asyncpg
 
 from contracts import TurnRecorded
 from convmem.adapters.postgres.pool import PgPool
-from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice, or_query, scope_sql
+from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice, or_query, scope_sql, unit_scope_sql
 from convmem.memory.speakers import vocative
 from convmem.ports import MemoryReader, MemoryScope, Summary
 from convmem.ports.records import NAMED_LINE
@@ -107,6 +107,34 @@ class PgMemoryReader(MemoryReader):
                 ORDER BY score DESC, s.occurred_at DESC LIMIT $2""",
             tsq, limit, *args, *([context] if context > 0 else [])))
         return [(r["id"], float(r["score"])) for r in rows]
+
+    async def search_units(self, scope: MemoryScope, query: str, limit: int) -> list[tuple[list[UUID], float]]:
+        """Bursts sharing words with the query, scored as search_text scores turns (the idf
+        of the words a unit shares over the idf of all the query's words, idf over this
+        user's units)."""
+        tsq = or_query(query)
+        if tsq is None:
+            return []
+        where, args = unit_scope_sql(scope, 3)
+        rows = await self._pool.run(lambda c: c.fetch(
+            f"""WITH terms AS (
+                    SELECT DISTINCT lex, quote_literal(lex)::tsquery AS q
+                    FROM unnest(tsvector_to_array(to_tsvector('english', $1))) AS lex),
+                hits AS (
+                    SELECT u.id, u.members, u.occurred_at, t.lex
+                    FROM message_units u JOIN terms t ON u.search_tsv @@ t.q
+                    WHERE u.search_tsv @@ to_tsquery('english', $1) AND {where}),
+                df AS (SELECT lex, count(*) AS df FROM hits GROUP BY lex),
+                n AS (SELECT count(*) AS n FROM message_units u WHERE {where}),
+                idf AS (SELECT t.lex, ln(1 + (n.n - coalesce(df.df, 0) + 0.5) / (coalesce(df.df, 0) + 0.5)) AS w
+                        FROM terms t CROSS JOIN n LEFT JOIN df USING (lex)),
+                mass AS (SELECT sum(w) AS total FROM idf)
+                SELECT h.members, sum(idf.w) / mass.total AS score
+                FROM hits h JOIN idf USING (lex) CROSS JOIN mass
+                GROUP BY h.id, h.members, h.occurred_at, mass.total
+                ORDER BY score DESC, h.occurred_at DESC LIMIT $2""",
+            tsq, limit, *args))
+        return [(list(r["members"]), float(r["score"])) for r in rows]
 
     async def people(self, scope: MemoryScope, recent: int = 1000) -> dict[str, int]:
         """Who speaks in this user's `recent` latest turns (metadata.speaker, or a name the

@@ -10,8 +10,10 @@ from uuid import UUID
 import asyncpg
 
 from contracts import TurnRecorded
+from convmem.adapters.postgres.embeddings import UNIT_COLUMNS, as_unit
 from convmem.adapters.postgres.pool import PgPool
 from convmem.adapters.postgres.rows import TURN_COLUMNS, as_turn, offline_notice
+from convmem.ports import Unit
 from convmem.ports.generations import Generation, IndexBuild, IndexBuilds, TurnSource
 
 # What the indexer embeds: live turns with text, except offline-mode notices (not memory).
@@ -67,8 +69,22 @@ class PgTurnSource(TurnSource):
 
     async def live_ids(self, ids: Sequence[UUID]) -> set[UUID]:
         rows = await self._pool.run(lambda c: c.fetch(
-            f"SELECT id FROM messages WHERE id = ANY($1::uuid[]) AND {_LIVE}", list(ids)))
+            f"""SELECT id FROM messages WHERE id = ANY($1::uuid[]) AND {_LIVE}
+                UNION ALL SELECT id FROM message_units WHERE id = ANY($1::uuid[]) AND content <> ''""", list(ids)))
         return {r["id"] for r in rows}
+
+    async def units_after(self, cursor: UUID | None, tenant_id: str | None, limit: int) -> list[Unit]:
+        rows = await self._pool.run(lambda c: c.fetch(
+            f"""SELECT {UNIT_COLUMNS} FROM message_units
+                WHERE content <> '' AND ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR tenant_id = $2)
+                ORDER BY id LIMIT $3""", cursor, tenant_id, limit))
+        return [as_unit(r) for r in rows]
+
+    async def units_changed_since(self, since: datetime, tenant_id: str | None) -> list[Unit]:
+        rows = await self._pool.run(lambda c: c.fetch(
+            f"""SELECT {UNIT_COLUMNS} FROM message_units
+                WHERE changed_at >= $1 AND ($2::text IS NULL OR tenant_id = $2)""", since, tenant_id))
+        return [as_unit(r) for r in rows]
 
     async def mark_embedded_before(self, before: datetime, tenant_id: str | None) -> int:
         done: str = await self._pool.run(lambda c: c.execute(

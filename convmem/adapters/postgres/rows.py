@@ -64,6 +64,12 @@ def scope_sql(scope: MemoryScope, first: int) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), args
 
 
+def unit_scope_sql(scope: MemoryScope, first: int) -> tuple[str, list[Any]]:
+    """The same scope over message_units (alias u): a unit is where and when its first member is."""
+    where, args = scope_sql(scope, first)
+    return where.replace("m.deleted_at IS NULL", "u.content <> ''").replace("m.", "u."), args
+
+
 def or_query(text: str, max_terms: int = 32) -> str | None:
     """A question as a to_tsquery OR of its words: a plain AND would demand that every word
     of a chatty question appear in one turn. Words are letters and digits only, so the

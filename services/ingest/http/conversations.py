@@ -9,6 +9,7 @@ import structlog
 from fastapi import APIRouter, Query
 
 from contracts.values import StoredText
+from convmem.ports import MemoryScope
 from services.ingest.cursor import CURSOR_PATTERN, CursorError
 from services.ingest.edge import EdgePorts
 from services.ingest.http.deps import AfterSeq, Caller, Ports, Since, TenantUser, Until
@@ -84,8 +85,9 @@ async def remove_conversation(ports: EdgePorts, who: Principal, conversation_id:
     """Delete a conversation `who` sees (the API's DELETE and the console's): its turns count."""
     owner = await visible_conversation(ports.conversations, who, conversation_id)
     ids = await ports.conversations.delete_conversation(owner.tenant_id, conversation_id)
-    # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup.
+    # Reads already skip deleted turns (Postgres decides); dropping the vectors is cleanup:
+    # by the conversation, so its bursts' points (units) go with its turns'.
     if ports.retriever is not None:
-        await ports.retriever.index.delete(ids)
+        await ports.retriever.index.delete_scope(MemoryScope(owner.tenant_id, owner.user_id, conversation_id))
     log.info("conversation_deleted", conversation_id=str(conversation_id), messages=len(ids))
     return len(ids)
