@@ -93,7 +93,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             s = res.storage
             _given(settings.indexer, "indexer")
             return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
-                                       embedder=res.embedder, index=res.index, rules=rules)
+                                       embedder=res.embedder, index=res.index, rules=rules,
+                                       units=settings.indexer is None or settings.indexer.embed_units)
 
         indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
             "batch_size": settings.indexer.record_batch, "record_concurrency": settings.indexer.record_concurrency,

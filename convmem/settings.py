@@ -209,6 +209,9 @@ class IndexerSettings(VectorSettings):
     # conversation's turns in order); bounded by the database pool.
     record_concurrency: int = Field(default=8, ge=1, le=64)
     record_batch: int = Field(default=256, ge=1, le=2048)
+    # Embed bursts (units, the `units` retrieval stage) beside turns. Off: their full text is
+    # still searched, their vectors are not written (fewer texts to embed on import).
+    embed_units: bool = True
 
 
 class ResponderSettings(VectorSettings):

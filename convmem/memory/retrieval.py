@@ -13,7 +13,9 @@ Stages (see README, Memory):
 - rerank: the head re-scored by the question's cosine to each hit's window of turns;
 - rewrite: with a chat model, both retrievers also search with the model's restatement;
 - units: bursts (consecutive turns of one speaker) searched as one text by both retrievers,
-  each unit hit counting for its members."""
+  each unit hit counting for its members;
+- expand: pseudo-relevance feedback (convmem.memory.expansion): the head of the first ranking
+  lends its words to full text and its vectors to the question's."""
 
 from __future__ import annotations
 
@@ -26,11 +28,13 @@ from uuid import UUID
 
 from contracts import TurnRecorded, is_offline_notice
 from convmem.memory import priors
+from convmem.memory.expansion import feedback_terms, rocchio
 from convmem.memory.fusion import rrf_fusion, standout
 from convmem.memory.rewriting import rewrite
 from convmem.memory.speakers import named_speakers, without_names
 from convmem.memory.stages import STAGES, Mode, Stages
 from convmem.memory.timeframe import DateReading, TimeFrame, parse_timeframe, within_history
+from convmem.memory.units import unit_members
 from convmem.ports import ChatModel, Embedder, MemoryReader, MemoryScope, Speaker, VectorIndex
 
 __all__ = ["STAGES", "Mode", "Retriever", "SearchHit", "SearchResult", "Stages", "rrf_fusion"]
@@ -79,6 +83,9 @@ class Retriever:
     # A unit hit votes fully for the member its retriever ranks best (or its first), and this
     # share for each other member: "lol" in the burst that holds the fact is rarely evidence.
     unit_member_weight: float = 0.5
+    feedback_depth: int = 3  # the head of the first ranking that the expand stage learns from
+    feedback_terms: int = 6
+    feedback_weight: float = 0.5  # a vote from an expanded search, against one from the question
 
     async def search(self, query: str, scope: MemoryScope, k: int, now: datetime,
                      stages: Stages | None = None) -> SearchResult:
@@ -123,6 +130,12 @@ class Retriever:
             confidence |= extra_confidence
             for i, cosine in extra_similarity.items():  # a hit's similarity stays its cosine to the question
                 similarity.setdefault(i, cosine)
+        if st.expand:
+            first = rrf_fusion(lists, item_weights=confidence if st.confidence else None)
+            fed, fed_confidence = await self._expand(text, vector, scope, list(first)[:self.feedback_depth],
+                                                     depth, st)
+            lists |= fed
+            confidence |= fed_confidence
         if st.confidence:
             fused = rrf_fusion(lists, item_weights=confidence)
         else:  # plain fusion: full-text hits still vote with their coverage, as before the stage existed
@@ -196,15 +209,16 @@ class Retriever:
             confidence[name] = dict(zip(lists[name], standout(sims, self.standout_margin), strict=True))
             similarity.update((h.id, h.score) for h in found)
 
-        units: dict[str, list[tuple[list[UUID], float]]] = {}
+        # Per unit list: (members, score on the turns' scale, confidence).
+        units: dict[str, list[tuple[list[UUID], float, float]]] = {}
 
         async def units_by_text(name: str, sc: MemoryScope) -> None:
-            units[name] = await self.memory.search_units(sc, text, depth)
+            units[name] = [(members, score, score) for members, score in await self.memory.search_units(sc, text, depth)]
 
         async def units_by_vector(name: str, sc: MemoryScope, qvec: Sequence[float]) -> None:
             found = await self.index.search(qvec, sc, depth, kind="unit")
             weights = standout([h.score for h in found], self.standout_margin)
-            units[name] = [([UUID(m) for m in h.payload.get("members", [])], w)
+            units[name] = [([UUID(m) for m in h.payload.get("members", [])], h.score, w)
                            for h, w in zip(found, weights, strict=True)]
 
         async def vectors(embedding: Awaitable[list[list[float]]]) -> None:
@@ -220,25 +234,46 @@ class Retriever:
             jobs.append(vectors(vector))
         await asyncio.gather(*jobs)
         for name, found in units.items():
-            lists[name], confidence[name] = self._members(found, lists.get(name.replace("_units", ""), []))
+            own = name.replace("_units", "")
+            scored = confidence.get(own, {}) if own.startswith("fts") else {
+                i: similarity[i] for i in lists.get(own, []) if i in similarity}
+            lists[name], confidence[name] = unit_members(found, lists.get(own, []), scored, self.unit_member_weight)
         # In a fixed order whichever finished first: fusion breaks ties by the first list's ranks.
         return {n: lists[n] for n in sorted(lists)}, confidence, similarity
 
-    def _members(self, units: list[tuple[list[UUID], float]], turns: list[UUID]
-                 ) -> tuple[list[UUID], dict[UUID, float]]:
-        """A ranked list of units as a ranked list of turns: each unit's members in its place,
-        the one the same retriever ranks best among turns first (else the first said), each
-        voting with the unit's confidence, the others with `unit_member_weight` of it."""
-        rank = {i: r for r, i in enumerate(turns)}
-        order: list[UUID] = []
-        weights: dict[UUID, float] = {}
-        for members, conf in units:
-            ranked = sorted(members, key=lambda m: rank.get(m, len(rank) + members.index(m)))
-            for n, m in enumerate(ranked):
-                if m not in weights:
-                    order.append(m)
-                    weights[m] = conf if n == 0 else conf * self.unit_member_weight
-        return order, weights
+    async def _expand(self, text: str, vector: Awaitable[list[list[float]]] | None, scope: MemoryScope,
+                      head: list[UUID], depth: int, st: Stages
+                      ) -> tuple[dict[str, list[UUID]], dict[str, dict[UUID, float]]]:
+        """Both retrievers again, learning from the head of the first ranking: full text with
+        the words the head adds, vectors with the question's vector moved towards the head's."""
+        lists: dict[str, list[UUID]] = {}
+        confidence: dict[str, dict[UUID, float]] = {}
+        if not head:
+            return lists, confidence
+
+        async def by_text() -> None:
+            said = {t.message_id: t.text for t in await self.memory.turns_by_ids(scope, head)}
+            terms = feedback_terms(text, [said[i] for i in head if i in said], self.feedback_terms)
+            if terms:
+                found = await self.memory.search_text(scope, " ".join(terms), depth)
+                lists["fts_expanded"] = [i for i, _ in found]
+                confidence["fts_expanded"] = {i: c * self.feedback_weight for i, c in found}
+
+        async def by_vector(embedding: Awaitable[list[list[float]]]) -> None:
+            [qvec] = await embedding
+            stored = await self.index.vectors(head)
+            found = await self.index.search(rocchio(qvec, [stored[i] for i in head if i in stored], 0.5), scope,
+                                            depth)
+            lists["vector_expanded"] = [h.id for h in found]
+            confidence["vector_expanded"] = {
+                h.id: w * self.feedback_weight
+                for h, w in zip(found, standout([h.score for h in found], self.standout_margin), strict=True)}
+
+        jobs = [by_text()] if st.mode in ("hybrid", "fts") else []
+        if vector is not None:
+            jobs.append(by_vector(vector))
+        await asyncio.gather(*jobs)
+        return lists, confidence
 
     async def _rerank(self, qvec: Sequence[float], order: list[UUID], turns: Mapping[UUID, TurnRecorded],
                       context: Mapping[UUID, list[TurnRecorded]], scores: dict[UUID, float]) -> list[UUID]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 Mode = Literal["hybrid", "fts", "vector"]
-STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite", "units")
+STAGES = ("temporal", "neighbours", "rerank", "speakers", "context", "sessions", "confidence", "rewrite", "units",
+          "expand")
 
 
 def stages_pattern() -> str:
@@ -30,6 +31,7 @@ class Stages:
     confidence: bool = False  # measured: lowers frac@5 and @10 on dialogues and chats (README, Memory)
     rewrite: bool = False  # needs a chat model; a model call per search
     units: bool = False  # bursts searched as one text beside their turns (README, Memory)
+    expand: bool = False  # pseudo-relevance feedback: both retrievers again with what the head adds
 
     @classmethod
     def parse(cls, mode: str, stages: str | None, default: Stages | None = None) -> Stages:

@@ -4,7 +4,7 @@ or revoked; each change leaves the unit stale. Stale units are embedded again or
 fewer than two members are left (empty text), their points deleted. Shared by every writer
 of vectors: the indexer after each batch, the retention sweep and scrubber, the rebuild."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from convmem.memory.vector_payload import unit_payload
@@ -37,3 +37,27 @@ async def refresh_units(ledger: EmbeddingLedger, embedder: Embedder, index: Vect
         if len(units) < batch:
             break
     return done
+
+
+def unit_members(units: Sequence[tuple[list[UUID], float, float]], turns: Sequence[UUID],
+                 turn_scores: Mapping[UUID, float], member_weight: float) -> tuple[list[UUID], dict[UUID, float]]:
+    """A retriever's ranked units (members, score, confidence) as a ranked list of turns, for
+    fusion. A unit only counts where it knows more than its lines: its score (coverage, or
+    cosine) above that of its best member in the same retriever's turn list (a member not
+    listed scores below the list's last). Then its members take its place, the best-ranked
+    first (else the first said), voting with the unit's confidence, the others with
+    `member_weight` of it ("lol" in the burst that holds the fact is rarely the evidence)."""
+    rank = {i: r for r, i in enumerate(turns)}
+    floor = min((turn_scores[i] for i in turns if i in turn_scores), default=0.0) if len(turns) else 0.0
+    order: list[UUID] = []
+    weights: dict[UUID, float] = {}
+    for members, score, conf in units:
+        best = max((turn_scores.get(m, floor) if m in rank else floor for m in members), default=floor)
+        if score <= best:
+            continue
+        ranked = sorted(members, key=lambda m: rank.get(m, len(rank) + members.index(m)))
+        for n, m in enumerate(ranked):
+            if m not in weights:
+                order.append(m)
+                weights[m] = conf if n == 0 else conf * member_weight
+    return order, weights

@@ -9,7 +9,7 @@ from convmem.ports import Embedder, EmbeddingLedger, VectorIndex, VectorPoint
 
 
 async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: VectorIndex,
-                      ledger: EmbeddingLedger) -> int:
+                      ledger: EmbeddingLedger, units: bool = True) -> int:
     """Embed and upsert; the point id is the message id, so a redelivery overwrites the same
     point instead of adding one. The text is read from the store, not the event: a turn
     scrubbed or deleted meanwhile is embedded as it is now, or skipped. Returns how many
@@ -26,5 +26,6 @@ async def embed_turns(turns: Sequence[TurnRecorded], embedder: Embedder, index: 
     await ledger.mark_embedded(list(current))
     # The bursts these turns joined or started, after the turns themselves: a unit grown by
     # a turn of this batch is embedded once, with all of it.
-    await refresh_units(ledger, embedder, index, list({t.conversation_id for t in unique.values()}))
+    if units:
+        await refresh_units(ledger, embedder, index, list({t.conversation_id for t in unique.values()}))
     return len(batch)

@@ -24,6 +24,7 @@ class IndexerDeps:
     embedder: Embedder
     index: VectorIndex
     rules: IntentRules | None
+    units: bool = True  # embed bursts (units) after each batch's turns
 
 
 def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: int = 64,
@@ -70,4 +71,4 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
                 description="Embeds recorded turns in batches into the vector index.")
     async def embed(turns: list[TurnRecorded]) -> None:
         d = deps()
-        await embed_turns(turns, d.embedder, d.index, d.embeddings)
+        await embed_turns(turns, d.embedder, d.index, d.embeddings, units=d.units)

@@ -270,3 +270,26 @@ async def test_a_deleted_conversation_takes_its_units_points_with_it() -> None:
     await refresh_units(m.store.embeddings, FakeEmbedder(), m.index)
     assert not any(p.payload.get("kind") == "unit" for p in m.index.points.values())
     assert await m.store.embeddings.stale_units(None, 10) == []
+
+
+def test_feedback_terms_are_what_the_head_adds_to_the_question() -> None:
+    from convmem.memory.expansion import feedback_terms, rocchio
+
+    head = ["I love to cook, made a lentil curry", "the lentil curry was spicy lol", "see you tomorrow"]
+    assert feedback_terms("What did she cook?", head, 3) == ["lentil", "curry", "love"]
+    assert feedback_terms("What did she cook?", [], 3) == []
+    moved = rocchio([1.0, 0.0], [[0.0, 2.0]], 1.0)
+    assert moved == pytest.approx([2 ** -0.5, 2 ** -0.5])
+    assert rocchio([3.0, 4.0], [], 0.5) == [3.0, 4.0]
+
+
+async def test_expand_finds_what_the_best_hit_leads_to() -> None:
+    m, conv = Memory(), uuid.uuid4()
+    cooked = await m.say("ana", "I love to cook, made a lentil curry", conv, days_ago=10)
+    spicy = await m.say("ana", "the lentil curry was too spicy for Ben", conv, days_ago=9)
+    for i in range(6):
+        await m.say("ana", f"a walk in the park number {i}", uuid.uuid4(), days_ago=i)
+    question = "what did I cook?"
+    plain = await m.ids(question, Stages.parse("fts", "none"), k=5)
+    assert plain == [cooked.message_id]
+    assert await m.ids(question, Stages.parse("fts", "expand"), k=5) == [cooked.message_id, spicy.message_id]
