@@ -31,6 +31,7 @@ from convmem.adapters.embedder import OnnxEmbedder
 from convmem.adapters.postgres import PostgresStorage
 from convmem.adapters.vectors import EdgeVectorIndex
 from convmem.memory.retrieval import Retriever, Stages
+from convmem.memory.units import refresh_units
 from convmem.migrations import migrate
 from convmem.ports import MemoryScope, VectorPoint
 from convmem.settings import CommonSettings, load
@@ -39,6 +40,8 @@ CONFIGS = [("full-text only", Stages.parse("fts", "none")),
            ("vector only", Stages.parse("vector", "none")),
            ("hybrid, no stages (RRF)", Stages.parse("hybrid", "none")),
            ("default stages", Stages()),
+           ("default + units", Stages(units=True)),
+           ("default + expand", Stages(expand=True)),
            ("all stages", Stages(sessions=True, rerank=True))]
 
 
@@ -46,8 +49,9 @@ def line(name: str, ms: list[float]) -> str:
     return f"  {name:<44} p50 {pct(ms, 50):7.1f} ms  p95 {pct(ms, 95):7.1f} ms  p99 {pct(ms, 99):7.1f} ms  (n={len(ms)})"
 
 
-async def load_turns(conn: asyncpg.Connection, index: EdgeVectorIndex, embedder: OnnxEmbedder, tenant: str,
-                     size: int, cache: dict[str, list[float]]) -> tuple[list[str], list[str], float]:
+async def load_turns(conn: asyncpg.Connection, storage: PostgresStorage, index: EdgeVectorIndex,
+                     embedder: OnnxEmbedder, tenant: str, size: int, cache: dict[str, list[float]]
+                     ) -> tuple[list[str], list[str], float]:
     users = max(1, size // 300)
     data = generate(seed=11, users=users, sessions=16, turns_per_session=18)
     conv_rows, msg_rows, points = [], [], []
@@ -84,6 +88,8 @@ async def load_turns(conn: asyncpg.Connection, index: EdgeVectorIndex, embedder:
         cache.update(zip(chunk, await embedder.embed(chunk), strict=True))
     for i in range(0, len(points), 2000):
         await index.upsert([VectorPoint(mid, cache[text], payload) for mid, text, payload in points[i:i + 2000]])
+    # Bursts (consecutive turns of one role) became units as the rows went in: their points too.
+    await refresh_units(storage.embeddings, embedder, index)
     loaded = time.perf_counter() - started
     return sorted({u.user for u in data.users}), [q.question for q in data.questions], loaded
 
@@ -103,7 +109,7 @@ async def run(sizes: list[int], queries: int) -> None:
         conn = await asyncpg.connect(url)
         storage = await PostgresStorage.connect(url, max_size=4)
         try:
-            users, questions, loaded = await load_turns(conn, index, embedder, tenant, size, cache)
+            users, questions, loaded = await load_turns(conn, storage, index, embedder, tenant, size, cache)
             await index.optimize()  # build HNSW off the clock
             total = await conn.fetchval("SELECT count(*) FROM messages")
             print(f"\n{size} turns for this tenant ({len(users)} users of ~300 turns; {total} rows in the table), "

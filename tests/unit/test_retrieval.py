@@ -293,3 +293,23 @@ async def test_expand_finds_what_the_best_hit_leads_to() -> None:
     plain = await m.ids(question, Stages.parse("fts", "none"), k=5)
     assert plain == [cooked.message_id]
     assert await m.ids(question, Stages.parse("fts", "expand"), k=5) == [cooked.message_id, spicy.message_id]
+
+
+async def test_a_scrub_and_the_sweep_make_a_units_vector_again_from_what_is_left() -> None:
+    from convmem.memory.units import refresh_units
+    from services.retention.scrubbing import scrub_one
+    from services.retention.sweep import RetentionPolicy, purge_expired
+    from tests.fakes.ledgers import FakeEmbeddingLedger
+
+    m, conv = Memory(), uuid.uuid4()
+    turns = [await m.say("ana", text, conv, days_ago=5) for text in ("call me", "on 020 7946 0958", "after six")]
+    [unit] = [p for p in m.index.points.values() if p.payload.get("kind") == "unit"]
+    assert await scrub_one(turns[1], "GB", m.store.retention, m.index, FakeEmbedder(), m.store.embeddings)
+    assert isinstance(m.store.embeddings, FakeEmbeddingLedger)
+    [now] = m.store.embeddings.db.units()
+    assert "7946" not in now.text and now.text.startswith("call me\non ")
+    assert m.index.points[unit.id].vector == (await FakeEmbedder().embed([now.text]))[0]
+    # Retention purges them: the unit's point goes at the sweep's refresh.
+    await purge_expired(m.store.retention, m.index, RetentionPolicy(message_days=1), NOW)
+    await refresh_units(m.store.embeddings, FakeEmbedder(), m.index)
+    assert unit.id not in m.index.points and m.index.points == {}
