@@ -1,4 +1,4 @@
-"""Keeping the vectors of bursts (units, migration 009) in step with their turns. Postgres
+"""Keeping the vectors of bursts (units, migration 010) in step with their turns. Postgres
 grows a unit as its burst grows and rewrites it when a member is scrubbed, deleted, purged
 or revoked; each change leaves the unit stale. Stale units are embedded again or, once
 fewer than two members are left (empty text), their points deleted. Shared by every writer

@@ -60,7 +60,7 @@ __all__ = [
     "AmendOutcome", "Backlog", "ChatMessage", "ChatModel", "ClaimOutcome", "Completion", "ConversationFilter", "ConversationInfo",
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
     "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure", "LetterFilter",
-    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "PointKind", "Pipeline", "Position", "PrivacyLedger",
+    "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Pipeline", "PointKind", "Position", "PrivacyLedger",
     "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats", "Unit",
     "Storage", "StoredReply", "StreamTickets", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream", "TicketGrant",
     "TokenCounter", "TokenSink", "TurnLedger", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",

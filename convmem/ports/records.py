@@ -218,7 +218,7 @@ class VectorPoint:
 @dataclass(frozen=True)
 class Unit:
     """A burst: consecutive turns of one speaker a short gap apart, searched as one text
-    beside its turns (migration 009). `text` is what its vector is made from: its live
+    beside its turns (migration 010). `text` is what its vector is made from: its live
     members, one per line; empty once fewer than two are left, and then its point goes."""
 
     unit_id: UUID

@@ -3,6 +3,7 @@
 import structlog
 
 from contracts import MessageAmended
+from convmem.memory.units import refresh_units
 from convmem.ports import Embedder, EmbeddingLedger, TurnLedger, VectorIndex
 from services.indexer.embedding import embed_turns
 
@@ -22,6 +23,8 @@ async def amend(event: MessageAmended, ledger: TurnLedger, embedder: Embedder, i
         return
     if outcome.revoked:
         await index.delete([event.message_id])
+        # The burst it belonged to (a unit) is made again from what is left, or its point goes.
+        await refresh_units(embeddings, embedder, index, [event.conversation_id])
     else:
         # Read from Postgres, not the event: the latest edit wins whatever order they came in.
         await embed_turns([outcome.turn], embedder, index, embeddings)

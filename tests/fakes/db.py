@@ -32,7 +32,7 @@ def words(text: str) -> set[str]:
     return {w for w in re.findall(r"[^\W_]+", text.lower()) if w not in _STOP}
 
 
-UNIT_GAP_S = 300  # as migration 009: one speaker's turns at most this far apart ...
+UNIT_GAP_S = 300  # as migration 010: one speaker's turns at most this far apart ...
 UNIT_MAX = 8  # ... and at most this many make one unit
 
 
@@ -98,7 +98,7 @@ class FakeDb:
                 and scope.admits(t.tenant_id, t.user_id, t.conversation_id, t.occurred_at)]
 
     def units(self) -> list[Unit]:
-        """The bursts of the stored turns, as migration 009's triggers keep them: a unit's
+        """The bursts of the stored turns, as migration 010's triggers keep them: a unit's
         text is its live members' (none below two). Its version is a checksum of its text
         and members, so any change makes it stale."""
         hidden = self.deleted

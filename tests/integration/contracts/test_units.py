@@ -1,5 +1,5 @@
 """Units (bursts): consecutive turns of one speaker a short gap apart are one searchable text
-(migration 009), kept in step with their turns: grown as the burst grows, rewritten when a
+(migration 010), kept in step with their turns: grown as the burst grows, rewritten when a
 member is scrubbed or deleted, and stale for the indexer after every change. EmbeddingLedger
 and MemoryReader, against the fake and Postgres."""
 
