@@ -61,8 +61,8 @@ __all__ = [
     "ConversationRef", "ConversationStatus", "Conversations", "DeliveredPart", "Delivery", "DeliveryLog",
     "Embedder", "EmbeddingLedger", "Enrichment", "ErasureStatus", "FeedItem", "Health", "KeyDisclosure", "LetterFilter",
     "MemoryReader", "MemoryScope", "MessageLookup", "OutgoingText", "PartState", "Pending", "Pipeline", "PointKind", "Position", "PrivacyLedger",
-    "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats", "Unit",
+    "RecordOutcome", "ReplayLog", "ReplyFeed", "ReplyLedger", "RetentionLedger", "SendLedger", "SendPart", "SigningKeys", "Speaker", "Stats",
     "Storage", "StoredReply", "StreamTickets", "SubjectKeys", "Summary", "TenantPolicies", "TenantPolicy", "TextStream", "TicketGrant",
-    "TokenCounter", "TokenSink", "TurnLedger", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
+    "TokenCounter", "TokenSink", "TurnLedger", "Unit", "UserAliases", "UserSummary", "VectorHit", "VectorIndex", "VectorPoint",
     "WhatsAppApi", "speaker_name",
 ]
