@@ -48,6 +48,19 @@ async def test_an_admin_signs_in_and_opens_every_page(context: BrowserContext, b
     await expect(page.locator("figure.chart svg rect.bar").first).to_be_visible()
     await shot(page, "02-overview")
 
+    await page.goto(f"{base}/console/analytics")
+    await expect(page.locator("h1")).to_contain_text("Analytics")
+    await expect(page.locator("figure.chart")).to_have_count(9)
+    await expect(page.locator("figure.chart", has_text="Messages by role").locator("rect.bar").first).to_be_visible()
+    await shot(page, "02b-analytics")
+    await page.click(".periods a:text-is('Weeks')")
+    await expect(page.locator(".periods a[aria-current=true]")).to_have_text("Weeks")
+    await page.fill("input[name=user_id]", ana)
+    await page.click("form.filters button")
+    await expect(page.locator("h1")).to_contain_text(f"user {ana}")
+    await expect(page.locator(".card", has_text="messages")).to_contain_text("4")
+    await shot(page, "02c-analytics-user-weeks")
+
     await page.goto(f"{base}/console/users")
     await page.fill("input[name=q]", ana[:10])
     await page.click("form[role=search] button")
@@ -198,7 +211,7 @@ async def test_a_user_sees_only_itself(context: BrowserContext, base: str, api: 
     await expect(page.locator("table a[href^='/console/conversations/']")).to_have_count(2)
     await shot(page, "15-me")
 
-    for path, status in ((f"/console/users/{ben}", 403), (f"/console/conversations/{ben_conv}", 404),
+    for path, status in ((f"/console/users/{ben}", 403), (f"/console/analytics?user_id={ben}", 403), (f"/console/conversations/{ben_conv}", 404),
                          (f"/console/memory?user_id={ben}&q=football", 403), ("/console", 403),
                          ("/console/users", 403), ("/console/dead-letters", 403), (f"/console/privacy?user_id={ben}", 403),
                          (f"/console/conversations/{ben_conv}/turns", 404)):

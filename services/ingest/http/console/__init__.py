@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from convmem.errors import RetryableError
-from services.ingest.http.console import memory, people, pipeline, privacy, session, signing
+from services.ingest.http.console import analytics, memory, people, pipeline, privacy, session, signing
 from services.ingest.http.console.render import STATIC, page
 from services.ingest.http.errors import ApiError
 from services.ingest.principal import AuthError, Refused
@@ -58,7 +58,7 @@ async def _sign_in_first(request: Request, _: session.SignInNeeded) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for module in (signing, pipeline, people, memory, privacy):
+    for module in (signing, pipeline, analytics, people, memory, privacy):
         app.include_router(module.router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     app.exception_handler(session.SignInNeeded)(_sign_in_first)
