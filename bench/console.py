@@ -77,7 +77,7 @@ async def main() -> None:
         stored = await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant)
         print(f"loaded {stored:,} turns in {loaded:.1f} s, with the users' interaction summaries", flush=True)
         await rt.start()
-        user = "user-7"
+        user = f"user-{7 % max(1, args.turns // 20 // 25)}"  # the loader's users: one per 25 conversations
         conv = await conn.fetchval("SELECT id FROM conversations WHERE tenant_id = $1 AND user_id = $2 "
                                    "ORDER BY last_message_at DESC LIMIT 1", tenant, user)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rt.port}", timeout=120) as api:
@@ -101,24 +101,24 @@ async def main() -> None:
             pages = [
                 ("Overview", page(admin, "/console", "Consumer groups")),
                 ("Users (latest active)", page(admin, "/console/users", "user-")),
-                ("Users (id starts with user-12)", page(admin, "/console/users?q=user-12", "user-12")),
-                ("User user-7 (summary, conversations)", page(admin, f"/console/users/{user}", "conversations")),
+                (f"Users (id starts with {user})", page(admin, f"/console/users?q={user}", user)),
+                (f"User {user} (summary, conversations)", page(admin, f"/console/users/{user}", "conversations")),
                 ("Conversation (20 turns)", page(admin, f"/console/conversations/{conv}", "turn 20")),
                 ("Conversation's new turns (fragment)", page(admin, f"/console/conversations/{conv}/turns?after_seq=10",
                                                              "turn 11")),
                 ("Memory explorer (search + context block)", page(admin, f"/console/memory?user_id={user}&q=turn+5",
                                                                   "Context block")),
                 ("Dead letters (every DLQ topic)", page(admin, "/console/dead-letters", "matched")),
-                ("Privacy (user-7 + action record)", page(admin, f"/console/privacy?user_id={user}", "Recorded actions")),
+                (f"Privacy ({user} + action record)", page(admin, f"/console/privacy?user_id={user}", "Recorded actions")),
                 ("My data (user token)", page(own, "/console/me", "What convmem remembers")),
             ]
             if re.search(r'href="/console/analytics"', (await admin.get("/console")).text):
                 pages.insert(1, ("Analytics (the last 30 days by day)", page(admin, "/console/analytics", "<svg")))
             baselines = [
                 ("baseline: GET /healthz", api_get("/healthz")),
-                ("baseline: GET /v1/conversations?user_id=user-7", api_get(f"/v1/conversations?user_id={user}")),
+                (f"baseline: GET /v1/conversations?user_id={user}", api_get(f"/v1/conversations?user_id={user}")),
                 ("baseline: GET /v1/conversations/{id}", api_get(f"/v1/conversations/{conv}")),
-                ("baseline: GET /v1/search?q=turn+5&user_id=user-7", api_get(f"/v1/search?q=turn+5&user_id={user}")),
+                (f"baseline: GET /v1/search?q=turn+5&user_id={user}", api_get(f"/v1/search?q=turn+5&user_id={user}")),
             ]
             for _, warm in pages + baselines:
                 await warm()
