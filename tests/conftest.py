@@ -40,9 +40,12 @@ T = TypeVar("T")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that load the shared pipeline (fuzzing, a 500-message webhook) run last: the
-    workers are busy with their messages for a while, and other tests wait for their own."""
-    items.sort(key=lambda item: item.get_closest_marker("load") is not None)
+    """tests/crash runs first: its workers are processes of their own, and the suite's
+    in-process runtime (started by the first test that asks for it, tests/browser's among
+    them) would answer their turns too. Tests that load the shared pipeline (fuzzing, a
+    500-message webhook) run last: the workers are busy with their messages for a while, and
+    other tests wait for their own."""
+    items.sort(key=lambda item: (item.path.parent.name != "crash", item.get_closest_marker("load") is not None))
 
 
 @pytest.fixture(scope="session")

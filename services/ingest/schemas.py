@@ -422,12 +422,14 @@ class TenantPolicyView(BaseModel):
 
 
 class StreamTicketRequest(BaseModel):
-    """The one stream a ticket opens: a conversation's events, or a user's."""
+    """The one stream a ticket opens: a conversation's events, or a user's (exactly one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The document states the rule the validator below enforces; the fields are not nullable.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["conversation_id"]}, {"required": ["user_id"]}]})
 
-    conversation_id: UUID | None = Field(default=None, description="GET /v1/conversations/{id}/events (or its socket)")
-    user_id: UserId | None = Field(default=None, description="GET /v1/users/{user_id}/events (or its socket)")
+    conversation_id: UUID = Field(default=None, description="GET /v1/conversations/{id}/events (or its socket)")  # type: ignore[assignment]
+    user_id: UserId = Field(default=None, description="GET /v1/users/{user_id}/events (or its socket)")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_stream(self) -> StreamTicketRequest:
