@@ -35,7 +35,8 @@ async def send(base: str, schedule: list[float], conversations: int) -> dict[str
     # Idle connections are dropped before the server's keep-alive (5 s) would close them: a
     # request sent on a connection the server is closing at that moment fails with a ReadError.
     limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as api:
+    # No pool timeout: an open-loop send waits for a connection, and that wait is part of its latency.
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(60, pool=None), limits=limits) as api:
         started = time.time()
 
         async def one(i: int, at: float) -> None:

@@ -61,6 +61,8 @@ class Outcome:
     started: float = 0.0
     accepted_at: float = 0.0
     last_reply: float = 0.0
+    cpu_s: float = 0.0  # the workers' process CPU (all threads) from the first send to the last reply
+    loop_cpu_s: float = 0.0  # ... of which the event loop's thread
 
     def report(self) -> list[str]:
         n, replied = len(self.sent), self.stages["replied"]
@@ -70,7 +72,10 @@ class Outcome:
                 row("recorded in Postgres", self.stages["recorded"]),
                 row("embedded in vector index", self.stages["embedded"]),
                 row("reply published (end to end)", replied, len(replied) / window),
-                f"  completed {len(replied)}/{n} replies"]
+                f"  completed {len(replied)}/{n} replies",
+                f"  workers' CPU per message: {1000 * self.cpu_s / max(n, 1):.1f} ms "
+                f"(event loop {1000 * self.loop_cpu_s / max(n, 1):.1f} ms, other threads "
+                f"{1000 * (self.cpu_s - self.loop_cpu_s) / max(n, 1):.1f} ms)"]
 
 
 @contextlib.asynccontextmanager
@@ -92,7 +97,10 @@ async def model_peak(base_url: str | None) -> int | None:
 
 
 async def drive(runtime: Runtime, conversations: int, load_args: list[str], label: str) -> Outcome:
-    """Offer the load from bench/load.py, a process of its own (open loop), then collect."""
+    """Offer the load from bench/load.py, a process of its own (open loop), then collect.
+    The workers' CPU time is taken over the same window: per message it is the cost, whatever
+    else the machine runs at the time."""
+    cpu, loop_cpu = time.process_time(), time.thread_time()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("load.py")), "--base", f"http://127.0.0.1:{runtime.port}",
         "--conversations", str(conversations), *load_args, stdout=asyncio.subprocess.PIPE)
@@ -103,6 +111,7 @@ async def drive(runtime: Runtime, conversations: int, load_args: list[str], labe
     out = Outcome(label, {uuid.UUID(k): v for k, v in sent["sent"].items()}, sent["accept_ms"],
                   started=sent["started"], accepted_at=sent["accepted_at"])
     await collect(out)
+    out.cpu_s, out.loop_cpu_s = time.process_time() - cpu, time.thread_time() - loop_cpu
     return out
 
 

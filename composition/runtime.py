@@ -54,6 +54,7 @@ from convmem.settings import (
     load,
 )
 from convmem.telemetry import logs, metrics
+from services.indexer.enrichment import prepare as prepare_enrichment
 from services.ingest.http.connections import ConnectionGuard
 from services.retention.sweep import sweep
 from services.retention.worker import privacy_outlet
@@ -160,6 +161,8 @@ class Runtime:
         if vector_settings is not None:  # the sender alone needs no vectors
             self.res.open_vectors(vector_settings)
             self._tasks += await start_upkeep(self.res, vector_settings)
+        if self.indexer is not None:
+            await asyncio.to_thread(prepare_enrichment)
         if self.responder is not None:
             self.res.open_chat_model(self.responder)
         if self.sender is not None:

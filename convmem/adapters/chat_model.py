@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 
 from convmem.errors import PoisonError, RetryableError
 from convmem.ports import ChatMessage, Completion
@@ -59,29 +60,36 @@ class OpenAIChatModel:
         return done
 
     async def _call(self, messages: Sequence[ChatMessage], on_text: Callable[[str], None]) -> Completion:
+        """One streamed completion. The SDK sends the request and raises its typed errors;
+        the server-sent events are read here with orjson, because building the SDK's typed
+        chunk objects, one per token, cost more CPU than the rest of a reply's path."""
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         finish: str | None = None
         model = self.name
         try:
             wire: Any = [{"role": m.role, "content": m.content} for m in messages]
-            stream = await self._client.chat.completions.create(
+            async with self._client.chat.completions.with_streaming_response.create(
                 model=self.name, messages=wire,
                 temperature=self._temperature, max_tokens=self._max_tokens, stream=True,
                 stream_options={"include_usage": True},
-            )
-            async for chunk in stream:
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    prompt_tokens = chunk.usage.prompt_tokens
-                    completion_tokens = chunk.usage.completion_tokens
-                for choice in chunk.choices:
-                    if choice.delta.content:
-                        parts.append(choice.delta.content)
-                        on_text(choice.delta.content)
-                    finish = choice.finish_reason or finish
+            ) as response:
+                async for line in response.iter_lines():
+                    chunk = _event(line)
+                    if chunk is None:
+                        continue
+                    model = chunk.get("model") or model
+                    if usage := chunk.get("usage"):
+                        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                        completion_tokens = int(usage.get("completion_tokens") or 0)
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            parts.append(text)
+                            on_text(text)
+                        finish = choice.get("finish_reason") or finish
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
-                openai.InternalServerError) as exc:
+                openai.InternalServerError, httpx.TransportError) as exc:
             raise RetryableError(f"LLM unavailable: {type(exc).__name__}") from exc
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             # A configuration problem, not this message's fault: keep it, retry later.
@@ -89,6 +97,26 @@ class OpenAIChatModel:
         except openai.APIStatusError as exc:
             raise PoisonError(f"LLM rejected the request: {exc.status_code}") from exc
         return Completion("".join(parts), model, prompt_tokens, completion_tokens, finish)
+
+
+def _event(line: str) -> dict[str, Any] | None:
+    """The JSON object of one `data:` line of the stream; None for anything else (comments,
+    blank separators, `event:` lines, the closing [DONE]). An error the server reports in the
+    stream, after its 200, is the model being unavailable for now."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if not data or data == "[DONE]":
+        return None
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RetryableError("LLM stream sent a frame that is not JSON") from exc
+    if not isinstance(chunk, dict):
+        return None
+    if chunk.get("error") is not None:
+        raise RetryableError("LLM reported an error in its stream")
+    return chunk
 
 
 def _ignore(_: str) -> None:

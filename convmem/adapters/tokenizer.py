@@ -10,7 +10,15 @@ least, so a budget never overflows because a script was missing from the vocabul
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
+
+# Counts remembered, by text: every context block counts the same system prompt and headers,
+# and a conversation's recent turns are counted again for each of its next replies.
+# Long texts (a finished block, with its recalled memory) are rarely counted twice and are
+# not kept, which bounds the memory this takes to about REMEMBERED_COUNTS * REMEMBERED_CHARS.
+REMEMBERED_COUNTS = 4096
+REMEMBERED_CHARS = 1024
 
 
 def bundled_tokenizer() -> Path:
@@ -29,10 +37,24 @@ class FileTokenCounter:
         self._tok.no_padding()
         self._unknown: str | None = getattr(self._tok.model, "unk_token", None)
         self.name = "all-MiniLM-L6-v2 wordpiece" if path is None else self._path.name
+        self._counted: OrderedDict[str, int] = OrderedDict()
 
     def count(self, text: str) -> int:
         if not text:
             return 0
+        known = self._counted.get(text)
+        if known is not None:
+            self._counted.move_to_end(text)
+            return known
+        counted = self._count(text)
+        if len(text) > REMEMBERED_CHARS:
+            return counted
+        self._counted[text] = counted
+        if len(self._counted) > REMEMBERED_COUNTS:
+            self._counted.popitem(last=False)
+        return counted
+
+    def _count(self, text: str) -> int:
         enc = self._tok.encode(text, add_special_tokens=False)
         if self._unknown is None:
             return len(enc.ids)

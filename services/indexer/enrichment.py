@@ -95,6 +95,12 @@ def _identifier() -> Any:
     return identifier
 
 
+def prepare() -> None:
+    """Load the language model now (seconds of decompression): lazily, the first turn a
+    recorder records would hold its event loop, and every message behind it, that long."""
+    _identifier()
+
+
 def detect_language(text: str) -> tuple[str, float] | None:
     letters = sum(ch.isalpha() for ch in text)
     if letters < _MIN_LETTERS:

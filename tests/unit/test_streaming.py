@@ -145,3 +145,30 @@ async def test_token_pieces_coalesce_while_the_broker_is_slow_and_the_writer_nev
     assert "".join(p.text for p in outlet.published) == "one two three four five six"
     assert len(outlet.published) < 6  # fewer, longer pieces
     assert [p.offset for p in outlet.published] == [0, len("one two three four five")][:len(outlet.published)]
+
+
+class QuickOutlet:
+    """Acknowledges at once: without a time bound every token would be a piece of its own."""
+
+    def __init__(self) -> None:
+        self.published: list[ReplyTokensGenerated] = []
+
+    async def publish(self, events: Sequence[ReplyTokensGenerated]) -> None:
+        self.published.extend(events)
+
+
+async def test_token_pieces_coalesce_by_time_when_the_model_streams_token_by_token() -> None:
+    outlet = QuickOutlet()
+    publisher = TokenPublisher(outlet, piece_interval_s=0.1)  # type: ignore[arg-type]  # its one method
+    stream = publisher.open(turn(), uuid.uuid4())
+    words = [f"w{i} " for i in range(20)]
+    for word in words:  # 20 tokens, 10 ms apart: 200 ms of streaming
+        stream.write(word)
+        await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    await stream.close()
+    assert asyncio.get_running_loop().time() - started < 0.05  # the last piece goes out at close, not later
+    assert "".join(p.text for p in outlet.published) == "".join(words)
+    assert 2 <= len(outlet.published) <= 5  # the first at once, then about one per 100 ms
+    offsets = [p.offset for p in outlet.published]
+    assert offsets == sorted(offsets) and offsets[0] == 0
