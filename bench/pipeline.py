@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 import uuid
@@ -46,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.baselines import baseline_embedding, baseline_kafka, baseline_postgres, row
 from bench.percentiles import pct
 from bench.servers import local_server
+from composition.companion import Companion, split_groups
 from composition.roles import RoleSettings, consumer_groups
 from composition.runtime import Runtime
 from convmem.delivery.provisioning import start_groups_at_end
@@ -63,6 +65,7 @@ class Outcome:
     last_reply: float = 0.0
     cpu_s: float = 0.0  # the workers' process CPU (all threads) from the first send to the last reply
     loop_cpu_s: float = 0.0  # ... of which the event loop's thread
+    companion_cpu_s: float = 0.0  # the companion process's (recording, statuses, upkeep), when there is one
 
     def report(self) -> list[str]:
         n, replied = len(self.sent), self.stages["replied"]
@@ -73,9 +76,10 @@ class Outcome:
                 row("embedded in vector index", self.stages["embedded"]),
                 row("reply published (end to end)", replied, len(replied) / window),
                 f"  completed {len(replied)}/{n} replies",
-                f"  workers' CPU per message: {1000 * self.cpu_s / max(n, 1):.1f} ms "
-                f"(event loop {1000 * self.loop_cpu_s / max(n, 1):.1f} ms, other threads "
-                f"{1000 * (self.cpu_s - self.loop_cpu_s) / max(n, 1):.1f} ms)"]
+                f"  workers' CPU per message: {1000 * (self.cpu_s + self.companion_cpu_s) / max(n, 1):.1f} ms: "
+                f"main process {1000 * self.cpu_s / max(n, 1):.1f} ms (event loop {1000 * self.loop_cpu_s / max(n, 1):.1f}"
+                f" ms, other threads {1000 * (self.cpu_s - self.loop_cpu_s) / max(n, 1):.1f} ms), companion process "
+                f"{1000 * self.companion_cpu_s / max(n, 1):.1f} ms"]
 
 
 @contextlib.asynccontextmanager
@@ -96,11 +100,12 @@ async def model_peak(base_url: str | None) -> int | None:
         return peak
 
 
-async def drive(runtime: Runtime, conversations: int, load_args: list[str], label: str) -> Outcome:
+async def drive(w: Workers, conversations: int, load_args: list[str], label: str) -> Outcome:
     """Offer the load from bench/load.py, a process of its own (open loop), then collect.
     The workers' CPU time is taken over the same window: per message it is the cost, whatever
     else the machine runs at the time."""
-    cpu, loop_cpu = time.process_time(), time.thread_time()
+    runtime = w.runtime
+    cpu, loop_cpu, other_cpu = time.process_time(), time.thread_time(), w.cpu_s()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("load.py")), "--base", f"http://127.0.0.1:{runtime.port}",
         "--conversations", str(conversations), *load_args, stdout=asyncio.subprocess.PIPE)
@@ -112,6 +117,7 @@ async def drive(runtime: Runtime, conversations: int, load_args: list[str], labe
                   started=sent["started"], accepted_at=sent["accepted_at"])
     await collect(out)
     out.cpu_s, out.loop_cpu_s = time.process_time() - cpu, time.thread_time() - loop_cpu
+    out.companion_cpu_s = w.cpu_s() - other_cpu
     return out
 
 
@@ -141,20 +147,51 @@ async def collect(out: Outcome, timeout_s: float = 600) -> None:
             out.last_reply = max(out.last_reply, r["published_at"].timestamp())
 
 
+@dataclass
+class Workers:
+    runtime: Runtime
+    companion: Companion | None
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the companion process so far (0 without one)."""
+        pid = self.companion.pid if self.companion is not None else None
+        return child_cpu_s(pid) if pid is not None else 0.0
+
+
+def child_cpu_s(pid: int) -> float:
+    """User + system CPU of a process, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
-async def workers(llm: str | None, metrics_on: bool) -> AsyncIterator[Runtime]:
-    """`convmem run all` without retention, in this process, with groups of its own."""
-    fresh = {"group_prefix": f"bench-{uuid.uuid4().hex[:8]}", "log_level": "WARNING", "metrics_enabled": metrics_on}
+async def workers(llm: str | None, metrics_on: bool, processes: int = 2) -> AsyncIterator[Workers]:
+    """`convmem run all` without retention, with groups of its own: in this process, and
+    with `processes` 2 its index-free groups in a companion process, as `run all` does."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    fresh = {"group_prefix": prefix, "log_level": "WARNING", "metrics_enabled": metrics_on}
     model = {"llm_base_url": llm, "llm_model": "fake-gpt"} if llm else {}
     settings = RoleSettings(ingest=load(IngestSettings, **fresh), indexer=load(IndexerSettings, **fresh),
                             responder=load(ResponderSettings, **fresh, **model))
-    await start_groups_at_end(load(CommonSettings).kafka_bootstrap, consumer_groups(ROLES, str(fresh["group_prefix"])))
+    await start_groups_at_end(load(CommonSettings).kafka_bootstrap, consumer_groups(ROLES, prefix))
+    mine, theirs = split_groups(ROLES, prefix) if processes > 1 else (None, [])
     runtime = Runtime(ROLES, ingest=settings.ingest, indexer=settings.indexer, responder=settings.responder,
-                      http_port=0)
+                      http_port=0, groups=mine)
+    env = {"CONVMEM_GROUP_PREFIX": prefix, "CONVMEM_LOG_LEVEL": "WARNING", "CONVMEM_OPS_PORT": "0",
+           "CONVMEM_METRICS_ENABLED": str(metrics_on).lower(),
+           **({"CONVMEM_LLM_BASE_URL": llm, "CONVMEM_LLM_MODEL": "fake-gpt"} if llm else {})}
+    companion = Companion(theirs, env) if theirs else None
     await runtime.start()
+    if companion is not None:
+        await companion.start()
     try:
-        yield runtime
+        yield Workers(runtime, companion)
     finally:
+        if companion is not None:
+            await companion.stop()
         await runtime.stop()
 
 
@@ -171,11 +208,11 @@ async def compare_metrics(a: argparse.Namespace, llm: str | None) -> None:
     rows: list[tuple[str, Outcome]] = []
     for pair in range(a.pairs):
         for on in (False, True):
-            async with workers(llm, on) as runtime:
-                scraper = asyncio.create_task(scraping(runtime, a.scrape_interval)) if on else None
+            async with workers(llm, on, a.processes) as w:
+                scraper = asyncio.create_task(scraping(w.runtime, a.scrape_interval)) if on else None
                 try:
                     label = f"metrics {'on ' if on else 'off'} (pair {pair + 1}): {a.rate or 50} msg/s for {a.seconds} s"
-                    out = await drive(runtime, a.conversations, load_args, label)
+                    out = await drive(w, a.conversations, load_args, label)
                 finally:
                     if scraper is not None:
                         scraper.cancel()
@@ -195,7 +232,7 @@ async def compare_metrics(a: argparse.Namespace, llm: str | None) -> None:
 
 async def run(a: argparse.Namespace) -> None:
     common = load(CommonSettings)
-    n_base = 500
+    n_base = a.baseline_texts
     print(f"convmem pipeline benchmark ({'offline model' if a.model_latency is None else f'model {a.model_latency}s'})")
     print("baselines (same run):")
     for line in [*await baseline_kafka(common.kafka_bootstrap, n_base),
@@ -208,37 +245,40 @@ async def run(a: argparse.Namespace) -> None:
         if a.metrics == "compare":
             await compare_metrics(a, llm)
             return
-        async with workers(llm, a.metrics == "on") as runtime:
+        async with workers(llm, a.metrics == "on", a.processes) as w:
             if a.saturation:
-                await saturation(runtime, a, rates)
+                await saturation(w, a, rates)
             elif a.rate:
-                out = await drive(runtime, a.conversations, ["--rate", str(a.rate), "--seconds", str(a.seconds)],
+                out = await drive(w, a.conversations, ["--rate", str(a.rate), "--seconds", str(a.seconds)],
                                   f"{a.rate} msg/s for {a.seconds} s over {a.conversations} conversations")
                 print("\n".join(out.report()))
             else:
-                out = await drive(runtime, a.conversations, ["--messages", str(a.messages)],
+                out = await drive(w, a.conversations, ["--messages", str(a.messages)],
                                   f"burst of {a.messages} over {a.conversations} conversations")
                 print("\n".join(out.report()))
         if (peak := await model_peak(llm)) is not None:
             print(f"  model server: peak {peak} requests in flight")
 
 
-async def saturation(runtime: Runtime, a: argparse.Namespace, rates: dict[str, float]) -> None:
-    """The highest steady rate whose reply p99 stays under 1 s, stepping up by `--step`."""
+async def saturation(w: Workers, a: argparse.Namespace, rates: dict[str, float]) -> None:
+    """The highest steady rate whose reply p99 stays under `--p99-limit`, stepping up by
+    `--step` (with a model, its latency is part of every reply: the limit is 2.5 s then)."""
+    limit_ms = 1000 * (a.p99_limit if a.p99_limit is not None else (1.0 if a.model_latency is None else 2.5))
     best = 0.0
     rate = a.step
     while True:
-        out = await drive(runtime, a.conversations, ["--rate", str(rate), "--seconds", str(a.seconds)],
+        out = await drive(w, a.conversations, ["--rate", str(rate), "--seconds", str(a.seconds)],
                           f"{rate} msg/s for {a.seconds} s")
         p99 = pct(out.stages["replied"], 99)
-        print(f"  {rate:6.1f} msg/s offered: reply p99 {p99:8.1f} ms, "
-              f"{len(out.stages['replied'])}/{len(out.sent)} replied")
-        if p99 >= 1000 or len(out.stages["replied"]) < len(out.sent):
+        n = max(len(out.sent), 1)
+        print(f"  {rate:6.1f} msg/s offered: reply p99 {p99:8.1f} ms, {len(out.stages['replied'])}/{len(out.sent)} "
+              f"replied, CPU {1000 * (out.cpu_s + out.companion_cpu_s) / n:.1f} ms/message", flush=True)
+        if p99 >= limit_ms or len(out.stages["replied"]) < len(out.sent):
             break
         best, rate = rate, rate + a.step
     half = rates["batched_sorted"] / 2  # each exchange embeds two turns
-    print(f"saturation: {best:.1f} msg/s with reply p99 < 1 s; raw batched embedding / 2 = {half:.1f} msg/s; "
-          f"ratio {best / half:.2f}")
+    print(f"saturation: {best:.1f} msg/s with reply p99 < {limit_ms / 1000:.1f} s; raw batched embedding / 2 = "
+          f"{half:.1f} msg/s; ratio {best / half:.2f}")
 
 
 ROLES = ("ingest", "indexer", "responder")
@@ -251,8 +291,13 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=None, help="steady offered rate, messages per second")
     p.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate is offered")
     p.add_argument("--model-latency", type=float, default=None, help="seconds per answer (default: offline)")
-    p.add_argument("--saturation", action="store_true", help="step the rate up until reply p99 >= 1 s")
+    p.add_argument("--saturation", action="store_true", help="step the rate up until reply p99 passes --p99-limit")
     p.add_argument("--step", type=float, default=10.0, help="rate step for --saturation")
+    p.add_argument("--p99-limit", type=float, default=None,
+                   help="seconds of reply p99 --saturation allows (default 1 offline, 2.5 with a model)")
+    p.add_argument("--baseline-texts", type=int, default=500, help="texts (and rows, records) per raw baseline")
+    p.add_argument("--processes", type=int, choices=(1, 2), default=2,
+                   help="2 (as `run all` on two cores): recording and upkeep in a companion process")
     p.add_argument("--metrics", choices=("on", "off", "compare"), default="on",
                    help="record metrics (the default), not, or measure both with the same load")
     p.add_argument("--pairs", type=int, default=1, help="off/on runs for --metrics compare")

@@ -49,11 +49,15 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from composition.companion import processes_for
     from composition.runtime import ROLES, run_roles
+    from convmem.settings import CommonSettings, load
 
     roles = list(ROLES) if args.role == "all" else [args.role]
     groups = None if args.groups is None else [g.strip() for g in args.groups.split(",") if g.strip()]
-    asyncio.run(run_roles(roles, http_port=args.port, groups=groups))
+    # `run all` uses a second process for the groups that need no vector index (two cores).
+    companion = args.role == "all" and groups is None and processes_for(load(CommonSettings).run_all_processes) > 1
+    asyncio.run(run_roles(roles, http_port=args.port, groups=groups, companion=companion))
     # Stopped cleanly: every connection, consumer and the index were closed, in order, within
     # the grace period. What the interpreter would still do is finalize the native libraries'
     # objects (ONNX runtime's thread pools, the embedded index), which took seconds on a busy

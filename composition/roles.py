@@ -93,7 +93,7 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             s = res.storage
             _given(settings.indexer, "indexer")
             return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
-                                       embedder=res.embedder, index=res.index, rules=rules,
+                                       embedder=lambda: res.embedder, index=lambda: res.index, rules=rules,
                                        units=settings.indexer is None or settings.indexer.embed_units)
 
         indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
@@ -121,7 +121,8 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             s = res.storage
             policy = _given(recall, "responder")
             return responder.ResponderDeps(replies=s.replies, memory=s.memory, conversations=s.conversations,
-                                           context=res.context_builder(policy), model=res.chat_model, policy=policy,
+                                           context=lambda: res.context_builder(policy), model=res.chat_model,
+                                           policy=policy,
                                            titles=res.chat_model_for("title"), summaries=res.chat_model_for("summary"))
 
         concurrency = settings.responder.max_in_flight if settings.responder is not None else 1

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
+from composition.companion import Companion, split_groups
 from composition.index_upkeep import start_upkeep
 from composition.ops import build_probes
 from composition.pipeline import KafkaPipeline
@@ -89,6 +90,7 @@ class Runtime:
     sender: SenderSettings | None = None
     http_port: int | None = None
     groups: Sequence[str] | None = None  # only these consumer groups (no prefix); None: all of the roles'
+    vectors: bool = True  # False: the groups run here need no vector index (composition.companion)
     res: Resources = field(default_factory=Resources)
     broker: KafkaBroker | None = None
     policy: DeliveryPolicy | None = None
@@ -158,7 +160,7 @@ class Runtime:
         await migrate(common.database_url.get_secret_value())
         await self.res.open_storage(common.database_url.get_secret_value(), max_size=common.database_pool_size)
         vector_settings: VectorSettings | None = self.responder or self.indexer or self.retention or self.ingest
-        if vector_settings is not None:  # the sender alone needs no vectors
+        if vector_settings is not None and self.vectors:  # the sender alone needs no vectors
             self.res.open_vectors(vector_settings)
             self._tasks += await start_upkeep(self.res, vector_settings)
         if self.indexer is not None:
@@ -201,7 +203,7 @@ class Runtime:
             await self._ops.start()
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(self._sweep_forever(self.retention)))
-        log.info("started", roles=list(self.roles), **self.res.describe())
+        log.info("started", roles=list(self.roles), probe_port=self.probe_port, **self.res.describe())
 
     async def sweep_once(self) -> list[Event]:
         assert self.retention is not None, "this process does not run the retention role"
@@ -292,27 +294,42 @@ def signing_keys(settings: IngestSettings) -> SigningKeys | None:
                            min_refresh_s=settings.jwks_min_refresh_s)
 
 
-async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: Sequence[str] | None = None) -> None:
-    runtime = Runtime(roles, http_port=http_port, groups=groups)
+async def run_roles(roles: Sequence[str], http_port: int | None = None, groups: Sequence[str] | None = None,
+                    vectors: bool = True, companion: bool = False, started: Callable[[], None] | None = None) -> None:
+    """Run until SIGINT or SIGTERM. With `companion`, the groups that need no vector index
+    run in a second process (composition.companion), started once this one is up."""
+    second: Companion | None = None
+    if companion:
+        mine, theirs = split_groups(roles, load(CommonSettings).group_prefix)
+        groups, second = (mine, Companion(theirs)) if theirs else (groups, None)
+    runtime = Runtime(roles, http_port=http_port, groups=groups, vectors=vectors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         await runtime.start()
+        if second is not None:
+            await second.start()
+        if started is not None:
+            started()
         await stop.wait()
     finally:
         grace = runtime.shutdown_grace_s
         watchdog = threading.Timer(grace, _exit_now, args=(grace,))
         watchdog.daemon = True
         watchdog.start()
-        started = loop.time()
+        began = loop.time()
         log.info("stopping", grace_s=grace)
         try:
-            await runtime.stop(max(0.5, grace - _RESERVE_S))
+            if second is not None:  # at the same time as this process, within the same grace
+                await asyncio.gather(second.stop(max(0.5, grace - _RESERVE_S)),
+                                     runtime.stop(max(0.5, grace - _RESERVE_S)))
+            else:
+                await runtime.stop(max(0.5, grace - _RESERVE_S))
         finally:
             watchdog.cancel()  # stopped in time (or start-up failed): the caller goes on
-        log.info("stopped", seconds=round(loop.time() - started, 3))
+        log.info("stopped", seconds=round(loop.time() - began, 3))
 
 
 def _exit_now(grace: float) -> None:

