@@ -3,9 +3,13 @@ the vector index), next to the raw embedding rate of the same texts measured in 
 
 The history is bench/evalset.py's generator (two-party chat over months: about 600 turns per
 user, 27 sessions each), written as JSON Lines and loaded with `convmem import` as a user
-would, while the indexer runs in this process on fresh consumer groups (no backlog).
+would, while the indexer runs in this process on fresh consumer groups (no backlog). That
+generator repeats its phrasings (about 350 distinct texts in 6,000 turns), and the embedder
+computes a text it saw recently once, so by default every turn is made distinct: a repeated
+text is joined with other sentences of both generators (bench/dialogues.py's too), as a
+person who writes two or three at once would, until it is new. `--repeats` keeps them.
 
-Usage: python bench/import_drain.py [--users 10] [--sessions 27] [--turns 22]   (logs: 2>file)
+Usage: python bench/import_drain.py [--users 11] [--sessions 27] [--turns 22] [--repeats]   (logs: 2>file)
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import tempfile
 import time
@@ -24,6 +29,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import embedding_rates
+from bench.dialogues import generate_dialogues
 from bench.evalset import generate
 from composition.roles import consumer_groups
 from composition.runtime import Runtime
@@ -31,11 +37,23 @@ from convmem.delivery.provisioning import start_groups_at_end
 from convmem.settings import CommonSettings, IndexerSettings, load
 
 
-def history(tenant: str, users: int, sessions: int, turns: int) -> list[dict[str, str]]:
+def history(tenant: str, users: int, sessions: int, turns: int, distinct: bool = True) -> list[dict[str, str]]:
     data = generate(seed=11, users=users, sessions=sessions, turns_per_session=turns)
-    return [{"tenant": tenant, "user": u.user, "conversation": f"{u.user}-s{s:02d}", "role": t.role,
-             "text": t.text, "external_id": t.external_id, "timestamp": t.occurred_at}
-            for u in data.users for s, session in enumerate(u.sessions) for t in session]
+    lines = [{"tenant": tenant, "user": u.user, "conversation": f"{u.user}-s{s:02d}", "role": t.role,
+              "text": t.text, "external_id": t.external_id, "timestamp": t.occurred_at}
+             for u in data.users for s, session in enumerate(u.sessions) for t in session]
+    if distinct:
+        pool = sorted({line["text"] for line in lines} | {t.text for u in generate_dialogues(seed=11).users
+                                                         for session in u.sessions for t in session})
+        rng = random.Random(11)
+        seen: set[str] = set()
+        for line in lines:
+            text = line["text"]
+            while text in seen:
+                text = f"{text} {rng.choice(pool)}"
+            seen.add(text)
+            line["text"] = text
+    return lines
 
 
 async def progress(url: str, tenant: str) -> tuple[int, int]:
@@ -53,7 +71,7 @@ async def run(a: argparse.Namespace) -> None:
     common = load(CommonSettings)
     url = common.database_url.get_secret_value()
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
-    lines = history(tenant, a.users, a.sessions, a.turns)
+    lines = history(tenant, a.users, a.sessions, a.turns, distinct=not a.repeats)
     texts = [line["text"] for line in lines]
     print(f"import drain: {len(lines)} turns ({len(set(texts))} distinct texts: the embedder computes a text "
           f"it saw recently once), {a.users} users, {a.users * a.sessions} conversations")
@@ -98,10 +116,11 @@ async def run(a: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--users", type=int, default=11)
     p.add_argument("--sessions", type=int, default=27)
     p.add_argument("--turns", type=int, default=22)
     p.add_argument("--timeout", type=float, default=1200.0)
+    p.add_argument("--repeats", action="store_true", help="keep the generator's repeated texts")
     asyncio.run(run(p.parse_args()))
 
 

@@ -4,7 +4,7 @@ costs of its parts measured in the same run (bench/baselines.py).
 Offered load: a burst (`--messages N`, all at once) or a steady rate (`--rate R --seconds S`,
 open loop: message i is sent at t0 + i/R whether or not earlier ones were answered), over
 `--conversations` conversations. `--saturation` steps the steady rate up until the reply
-p99 passes 1 s. The model: offline (replies assembled from memory) or, with
+p99 passes `--p99-limit` (1 s offline, 2.5 s with a model). The model: offline (replies assembled from memory) or, with
 `--model-latency L`, an OpenAI-compatible server (tests/fake_llm.py, its own process) that
 waits L seconds before streaming its answer; its peak number of requests in flight is
 reported.
@@ -15,7 +15,9 @@ Stages, from the client's send time (wall clock, same machine as Postgres):
   embedded  messages.embedded_at (vector in the index)
   replied   replies.published_at (ReplyGenerated acknowledged by Kafka)
 
-The workers run in this process (`convmem run all` without retention); the load comes from
+The workers run as `convmem run all` (without retention) runs them: in this process, and
+with `--processes 2` (the default, as on two cores) the groups that need no vector index in
+the companion process; each run prints their CPU per message. The load comes from
 bench/load.py, a process of its own (it shares the machine's cores, not the workers' event
 loop). Logs go to stderr: `2>bench.log`.
 
