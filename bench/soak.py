@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,18 +60,38 @@ async def sample(w: Workers, every_s: float, into: list[tuple[float, float, floa
         await asyncio.sleep(every_s)
 
 
+async def traced(after_s: float) -> tracemalloc.Snapshot:
+    await asyncio.sleep(after_s)
+    return tracemalloc.take_snapshot()
+
+
+def growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 12) -> list[str]:
+    """Where the main process's Python allocations grew between two snapshots."""
+    stats = last.compare_to(first, "lineno")
+    return [f"  {s.size_diff / 1e6:+8.2f} MB {s.count_diff:+8d} blocks  {s.traceback[0]}" for s in stats[:top]]
+
+
 async def run(a: argparse.Namespace) -> None:
     print(f"soak: {a.rate} msg/s over {a.conversations} conversations for {a.minutes} min, model {a.model_latency} s")
     samples: list[tuple[float, float, float, int]] = []
+    if a.trace:
+        tracemalloc.start(1)
     async with model_server(a.model_latency) as llm, workers(llm, True, a.processes) as w:
         sampler = asyncio.create_task(sample(w, a.every, samples))
+        # Python's own allocations at a third of the load and at its end (--trace).
+        early = asyncio.create_task(traced(a.minutes * 20)) if a.trace else None
         try:
             out = await drive(w, a.conversations, ["--rate", str(a.rate), "--seconds", str(a.minutes * 60)],
                               f"{a.rate} msg/s for {a.minutes} min")
             loaded = len(samples)
+            if early is not None and early.done():
+                print("Python allocations that grew from a third of the load to its end (tracemalloc):")
+                print("\n".join(growth(early.result(), tracemalloc.take_snapshot())))
             await asyncio.sleep(a.cooldown)
         finally:
             sampler.cancel()
+            if early is not None:
+                early.cancel()
     print("\n".join(out.report()))
     if len(samples) < 4:
         return
@@ -97,6 +118,7 @@ def main() -> None:
     p.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     p.add_argument("--cooldown", type=float, default=60.0, help="seconds sampled after the load")
     p.add_argument("--processes", type=int, choices=(1, 2), default=2)
+    p.add_argument("--trace", action="store_true", help="also trace Python allocations (slower)")
     asyncio.run(run(p.parse_args()))
 
 

@@ -66,7 +66,7 @@ def register(subs: Subscriptions, deps: Callable[[], IndexerDeps], batch_size: i
                description="Applies edits and revokes to recorded turns: text, full-text and vector index.")
     async def amend_turn(event: MessageAmended) -> None:
         d = deps()
-        await amend(event, d.turns, d.embedder, d.index, d.embeddings)
+        await amend(event, d.turns, d.embedder(), d.index(), d.embeddings)
 
     @subs.batch(topics.TURNS, group="indexer.embed", event=TurnRecorded, max_records=embed_batch,
                 title="indexer.embed <- conv.turns.v1",
