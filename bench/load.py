@@ -23,6 +23,8 @@ from bench.baselines import TEXTS
 from convmem.settings import IngestSettings, load
 from services.ingest.auth import issue_token
 
+RETRIES = 5  # sends of one message answered 503, before the run fails
+
 
 async def send(base: str, schedule: list[float], conversations: int) -> dict[str, object]:
     run_id = uuid.uuid4().hex[:8]
@@ -32,6 +34,7 @@ async def send(base: str, schedule: list[float], conversations: int) -> dict[str
     tokens = {u: issue_token(secret, u) for u in users}
     sent: dict[str, float] = {}
     accept_ms: list[float] = []
+    retried: list[int] = []
     # Idle connections are dropped before the server's keep-alive (5 s) would close them: a
     # request sent on a connection the server is closing at that moment fails with a ReadError.
     limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
@@ -48,16 +51,25 @@ async def send(base: str, schedule: list[float], conversations: int) -> dict[str
             await asyncio.sleep(max(0.0, at - (time.time() - started)))
             k = i % conversations
             t0 = time.time()
-            async with room:
-                r = await api.post("/v1/messages", headers={"Authorization": f"Bearer {tokens[users[k]]}"},
-                                   json={"user_id": users[k], "conversation_id": convs[k],
-                                         "text": TEXTS[i % len(TEXTS)], "external_id": f"{run_id}-{i}"})
+            body = {"user_id": users[k], "conversation_id": convs[k], "text": TEXTS[i % len(TEXTS)],
+                    "external_id": f"{run_id}-{i}"}
+            for attempt in range(RETRIES + 1):
+                # A 503 (a broker too slow to confirm, say) is retried as a client would: the
+                # same external_id, so a message that was in fact published is not doubled.
+                async with room:
+                    r = await api.post("/v1/messages", headers={"Authorization": f"Bearer {tokens[users[k]]}"},
+                                       json=body)
+                if r.status_code != 503 or attempt == RETRIES:
+                    break
+                retried.append(i)
+                await asyncio.sleep(1.0 + attempt)
             accept_ms.append((time.time() - t0) * 1000)
             r.raise_for_status()
             sent[r.json()["message_id"]] = t0
 
         await asyncio.gather(*(one(i, at) for i, at in enumerate(schedule)))
-        return {"started": started, "accepted_at": time.time(), "sent": sent, "accept_ms": accept_ms}
+        return {"started": started, "accepted_at": time.time(), "sent": sent, "accept_ms": accept_ms,
+                "retried": len(retried)}
 
 
 def main() -> None:

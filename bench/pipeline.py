@@ -68,6 +68,7 @@ class Outcome:
     cpu_s: float = 0.0  # the workers' process CPU (all threads) from the first send to the last reply
     loop_cpu_s: float = 0.0  # ... of which the event loop's thread
     companion_cpu_s: float = 0.0  # the companion process's (recording, statuses, upkeep), when there is one
+    retried: int = 0  # sends answered 503 and sent again (same external_id)
 
     def report(self) -> list[str]:
         n, replied = len(self.sent), self.stages["replied"]
@@ -77,7 +78,7 @@ class Outcome:
                 row("recorded in Postgres", self.stages["recorded"]),
                 row("embedded in vector index", self.stages["embedded"]),
                 row("reply published (end to end)", replied, len(replied) / window),
-                f"  completed {len(replied)}/{n} replies",
+                f"  completed {len(replied)}/{n} replies; {self.retried} sends answered 503 and retried",
                 f"  workers' CPU per message: {1000 * (self.cpu_s + self.companion_cpu_s) / max(n, 1):.1f} ms: "
                 f"main process {1000 * self.cpu_s / max(n, 1):.1f} ms (event loop {1000 * self.loop_cpu_s / max(n, 1):.1f}"
                 f" ms, other threads {1000 * (self.cpu_s - self.loop_cpu_s) / max(n, 1):.1f} ms), companion process "
@@ -116,7 +117,7 @@ async def drive(w: Workers, conversations: int, load_args: list[str], label: str
         raise RuntimeError(f"the load generator failed ({proc.returncode})")
     sent = orjson.loads(raw)
     out = Outcome(label, {uuid.UUID(k): v for k, v in sent["sent"].items()}, sent["accept_ms"],
-                  started=sent["started"], accepted_at=sent["accepted_at"])
+                  started=sent["started"], accepted_at=sent["accepted_at"], retried=sent.get("retried", 0))
     await collect(out)
     out.cpu_s, out.loop_cpu_s = time.process_time() - cpu, time.thread_time() - loop_cpu
     out.companion_cpu_s = w.cpu_s() - other_cpu

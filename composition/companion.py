@@ -40,8 +40,8 @@ def split_groups(roles: Sequence[str], group_prefix: str) -> tuple[list[str], li
 
 
 def processes_for(setting: int | None) -> int:
-    """How many processes `run all` uses: as set, else two where there are two cores."""
-    return setting if setting is not None else (2 if (os.cpu_count() or 1) >= 2 else 1)
+    """How many processes `run all` uses: as set (CONVMEM_RUN_ALL_PROCESSES), else one."""
+    return setting if setting is not None else 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec

@@ -45,7 +45,7 @@ class CommonSettings(BaseSettings):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)
     # Processes of `convmem run all`: 2 runs recording, statuses and conversation upkeep in a
-    # second process (the second core); unset: 2 where there are two cores or more.
+    # second process (the second core); unset: 1.
     run_all_processes: int | None = Field(default=None, ge=1, le=2)
     # Off: nothing is recorded (to measure what the metrics cost); /metrics still answers.
     metrics_enabled: bool = True
