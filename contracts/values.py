@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -148,6 +148,22 @@ def written_instant(value: Any) -> Any:
 WrittenInstant = Annotated[
     datetime, BeforeValidator(written_instant), AfterValidator(representable_instant),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": WRITTEN_INSTANT_PATTERN})]
+# A calendar day as a client writes it (YYYY-MM-DD): never a number, which pydantic would
+# otherwise read as a Unix time.
+WRITTEN_DATE_PATTERN = r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_WRITTEN_DATE = re.compile(WRITTEN_DATE_PATTERN)
+
+
+def written_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _WRITTEN_DATE.match(value):
+        raise ValueError("must be a day as YYYY-MM-DD")
+    return value
+
+
+WrittenDate = Annotated[date, BeforeValidator(written_date),
+                        WithJsonSchema({"type": "string", "format": "date", "pattern": WRITTEN_DATE_PATTERN})]
 TENANT_PATTERN = r"^[A-Za-z0-9._:@+-]+$"
 TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=TENANT_PATTERN)]
 UserId = Annotated[StoredText, Field(min_length=1, max_length=256)]

@@ -59,7 +59,9 @@ class Attachment(BaseModel):
     searchable."""
 
     model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"anyOf": [{"required": ["url"]}, {"required": ["id"]}]})
+                              json_schema_extra={"anyOf": [  # present and not null, as _located checks
+                                  {"required": ["url"], "properties": {"url": {"type": "string"}}},
+                                  {"required": ["id"], "properties": {"id": {"type": "string"}}}]})
 
     url: str | None = Field(default=None, max_length=2048, pattern=_URL_PATTERN, description="http(s) URL of the file")
     id: ExternalId | None = Field(default=None, validate_default=True,

@@ -233,7 +233,7 @@ async def test_retention_sweep_follows_the_tenant_policy(
     await api.put("/v1/tenant/policy", json={"message_retention_days": 7}, headers=admin(tenant))
     refused = await api.post("/v1/messages", headers=backend, json={
         "user_id": ana, "text": "too old", "reply_expected": False, "occurred_at": old.isoformat()})
-    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "occurred_at"
+    assert refused.status_code == 409 and refused.json()["fields"][0]["field"] == "occurred_at"
     events = await runtime.sweep_once()
     assert any(type(e) is RetentionPurged and e.messages >= 1 for e in events)
     assert await _count(api, ana, tenant, 1)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from contracts.values import WrittenDate
 from services.ingest.analytics import PeriodReport, RangeError, Report, analytics_report, csv_rows
 from services.ingest.http.deps import Caller, Ports, TenantUser
 from services.ingest.http.errors import ERRORS, ApiError, unavailable
@@ -128,10 +129,10 @@ async def analytics(
     ports: Ports,
     caller: Caller,
     period: Annotated[Literal["day", "week", "month"], Query(description="UTC days; weeks start on Monday")] = "day",
-    since: Annotated[date | None, Query(
+    since: Annotated[WrittenDate | None, Query(
         description="first day (YYYY-MM-DD, UTC); default: 30 days, 12 weeks or 12 months before until; "
                     "at or after until: no periods")] = None,
-    until: Annotated[date | None, Query(
+    until: Annotated[WrittenDate | None, Query(
         description="day after the last (exclusive); default: tomorrow. At most 366 days, 260 weeks or 120 "
                     "months (more: 409 range_too_long)")
     ] = None,

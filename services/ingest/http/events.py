@@ -39,7 +39,14 @@ FOLLOWING = b"retry: 1000\n: following\nevent: following\ndata: {}\n\n"
 # The last frame of a stream whose process is stopping. No `id:`, so the client's last id
 # stays the last event it got; EventSource reconnects after `retry` ms, with Last-Event-ID.
 RESTARTING = b'retry: 1000\nevent: restart\ndata: {"reason": "server restarting", "reconnect": true}\n\n'
-_SSE = {"text/event-stream": {"schema": {"type": "string"}, "example": (
+# One Server-Sent Event as a client's parser hands it over (the stream is a sequence of
+# these): `event` is following, token, reply or restart; `data` is JSON text.
+_SSE_EVENT = {"type": "object", "properties": {
+    "event": {"type": "string", "description": "following, token, reply or restart"},
+    "data": {"type": "string", "description": "JSON: a token piece or a reply (see the README); {} for following"},
+    "id": {"type": "string", "description": "the resume position, for Last-Event-ID"},
+    "retry": {"type": "integer", "minimum": 0}}}
+_SSE = {"text/event-stream": {"schema": _SSE_EVENT, "example": (
     'id: 3-1207-88412\nevent: token\ndata: {"message_id": "...", "in_reply_to": "...", "offset": 0, '
     '"text": "Hello"}\n\nid: 3-1208-88415\nevent: reply\ndata: {"message_id": "...", "text": "Hello there", ...}\n\n')}}
 
