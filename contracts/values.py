@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -133,36 +134,29 @@ WRITTEN_INSTANT_PATTERN = (
     r"^(19(7[1-9]|[89][0-9])|[2-8][0-9]{3}|9([0-8][0-9]{2}|9([0-8][0-9]|9[0-8])))"
     r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
     r"(Z|z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
-_WRITTEN_INSTANT = re.compile(WRITTEN_INSTANT_PATTERN)
+def written_as(pattern: str, made: type, rule: str) -> Callable[[Any], Any]:
+    """A shape rule applied before parsing: a string matching `pattern` (or a value of type
+    `made`, built in code) passes; anything else, numbers included, is refused with `rule`."""
+    shape = re.compile(pattern)
 
+    def check(value: Any) -> Any:
+        if isinstance(value, made) or (isinstance(value, str) and shape.match(value)):
+            return value
+        raise ValueError(rule)
 
-def written_instant(value: Any) -> Any:
-    """The shape rule of WrittenInstant, before parsing (a datetime built in code passes)."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _WRITTEN_INSTANT.match(value):
-        raise ValueError("must be an RFC 3339 date-time with an offset, years 1971-9998, e.g. 2026-11-23T10:00:00Z")
-    return value
+    return check
 
 
 WrittenInstant = Annotated[
-    datetime, BeforeValidator(written_instant), AfterValidator(representable_instant),
+    datetime,
+    BeforeValidator(written_as(WRITTEN_INSTANT_PATTERN, datetime, "must be an RFC 3339 date-time with an offset, "
+                                                                  "years 1971-9998, e.g. 2026-11-23T10:00:00Z")),
+    AfterValidator(representable_instant),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": WRITTEN_INSTANT_PATTERN})]
 # A calendar day as a client writes it (YYYY-MM-DD): never a number, which pydantic would
 # otherwise read as a Unix time.
 WRITTEN_DATE_PATTERN = r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-_WRITTEN_DATE = re.compile(WRITTEN_DATE_PATTERN)
-
-
-def written_date(value: Any) -> Any:
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _WRITTEN_DATE.match(value):
-        raise ValueError("must be a day as YYYY-MM-DD")
-    return value
-
-
-WrittenDate = Annotated[date, BeforeValidator(written_date),
+WrittenDate = Annotated[date, BeforeValidator(written_as(WRITTEN_DATE_PATTERN, date, "must be a day as YYYY-MM-DD")),
                         WithJsonSchema({"type": "string", "format": "date", "pattern": WRITTEN_DATE_PATTERN})]
 TENANT_PATTERN = r"^[A-Za-z0-9._:@+-]+$"
 TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=TENANT_PATTERN)]
