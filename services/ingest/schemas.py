@@ -48,7 +48,11 @@ RetentionDays = Annotated[int, Field(ge=1, le=36500), BeforeValidator(_whole_num
 MAX_ATTACHMENTS = 10
 # Stated in the document as the server enforces them (a schema-valid attachment is taken).
 _MIME_PATTERN = r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]*)?$"
-_URL_PATTERN = r"^https?://[^\s\x00/?#]+[^\s\x00]*$"
+# No white space or control character, spelled out: `\s` means different sets in the
+# document's (ECMA) regex and the server's (Rust) one; this class is every character either
+# counts, so both read the pattern the same.
+_NOT_SPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_URL_PATTERN = rf"^https?://[^{_NOT_SPACE}/?#]+[^{_NOT_SPACE}]*$"
 FileSize = Annotated[int, Field(ge=0, le=2**53), BeforeValidator(_whole_number)]
 
 
@@ -296,7 +300,10 @@ class ConversationDetail(ConversationView):
 
 
 class PatchConversation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A title or a status, not null: the route refuses a patch that changes nothing.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["title"], "properties": {"title": {"type": "string"}}},
+        {"required": ["status"], "properties": {"status": {"type": "string"}}}]})
 
     title: StoredText | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "archived"] | None = None
