@@ -26,11 +26,13 @@ from bench.percentiles import pct
 from bench.pipeline import Workers, drive, model_server, workers
 
 
-def rss_mb(pid: int | str) -> float:
-    """Resident memory of a process in MB (0 when it is gone)."""
+def rss_mb(pid: int | str, field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB (0 when it is gone): all of it (VmRSS), or its
+    anonymous part (RssAnon: heaps, arenas, what a leak grows) or its file-backed part
+    (RssFile: mapped files such as the index's segments, which the kernel may drop)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -55,8 +57,8 @@ async def sample(w: Workers, every_s: float, into: list[tuple[float, float, floa
         main = rss_mb("self")
         other = rss_mb(w.companion.pid) if w.companion is not None and w.companion.pid else 0.0
         into.append((time.monotonic() - started, main, other, points))
-        print(f"  {into[-1][0] / 60:6.1f} min  main {main:7.1f} MB  companion {other:7.1f} MB  "
-              f"index {points} points", flush=True)
+        print(f"  {into[-1][0] / 60:6.1f} min  main {main:7.1f} MB (anon {rss_mb('self', 'RssAnon'):7.1f}, file "
+              f"{rss_mb('self', 'RssFile'):6.1f})  companion {other:7.1f} MB  index {points} points", flush=True)
         await asyncio.sleep(every_s)
 
 
@@ -117,7 +119,7 @@ def main() -> None:
     p.add_argument("--model-latency", type=float, default=1.0)
     p.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     p.add_argument("--cooldown", type=float, default=60.0, help="seconds sampled after the load")
-    p.add_argument("--processes", type=int, choices=(1, 2), default=2)
+    p.add_argument("--processes", type=int, choices=(1, 2), default=1)
     p.add_argument("--trace", action="store_true", help="also trace Python allocations (slower)")
     asyncio.run(run(p.parse_args()))
 

