@@ -15,9 +15,9 @@ Stages, from the client's send time (wall clock, same machine as Postgres):
   embedded  messages.embedded_at (vector in the index)
   replied   replies.published_at (ReplyGenerated acknowledged by Kafka)
 
-The workers run as `convmem run all` (without retention) runs them: in this process, and
-with `--processes 2` (the default, as on two cores) the groups that need no vector index in
-the companion process; each run prints their CPU per message. The load comes from
+The workers run as `convmem run all` (without retention) runs them: in this process (the
+default, as `run all` by default), or with `--processes 2` (as RUN_ALL_PROCESSES=2) the
+groups that need no vector index in the companion process; each run prints their CPU per message. The load comes from
 bench/load.py, a process of its own (it shares the machine's cores, not the workers' event
 loop). Logs go to stderr: `2>bench.log`.
 
@@ -299,8 +299,8 @@ def main() -> None:
     p.add_argument("--p99-limit", type=float, default=None,
                    help="seconds of reply p99 --saturation allows (default 1 offline, 2.5 with a model)")
     p.add_argument("--baseline-texts", type=int, default=500, help="texts (and rows, records) per raw baseline")
-    p.add_argument("--processes", type=int, choices=(1, 2), default=2,
-                   help="2 (as `run all` on two cores): recording and upkeep in a companion process")
+    p.add_argument("--processes", type=int, choices=(1, 2), default=1,
+                   help="1 (as `run all`); 2 (as RUN_ALL_PROCESSES=2): recording and upkeep in a companion process")
     p.add_argument("--metrics", choices=("on", "off", "compare"), default="on",
                    help="record metrics (the default), not, or measure both with the same load")
     p.add_argument("--pairs", type=int, default=1, help="off/on runs for --metrics compare")
