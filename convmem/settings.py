@@ -227,9 +227,10 @@ class ResponderSettings(VectorSettings):
     summary_every: int = Field(default=20, ge=1)
     summary_max_chars: int = Field(default=2000, ge=200)
     # Turns answered at once per process, in order per conversation: the model is I/O, so
-    # this, not the partition count, is what lets replies keep up with a slow model.
-    # Also the size of the model client's connection pool.
-    max_in_flight: int = Field(default=64, ge=1, le=1024)
+    # this, not the partition count, is what lets replies keep up with a slow model (replies
+    # a second at most: this over the model's latency; a WhatsApp number may send 80 a second).
+    # Also the size of the model client's connection pool, and of upkeep's, apart.
+    max_in_flight: int = Field(default=128, ge=1, le=1024)
 
 
 class SenderSettings(CommonSettings):
