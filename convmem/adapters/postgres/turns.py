@@ -56,6 +56,96 @@ async def _amended_before_recorded(conn: asyncpg.Connection, event: MessageRecei
     return revoked
 
 
+class _Seen(Exception):
+    """The turn was recorded before: undo this attempt's count and answer with what is stored."""
+
+    def __init__(self, outcome: RecordOutcome) -> None:
+        super().__init__("recorded before")
+        self.outcome = outcome
+
+
+async def _stored(conn: asyncpg.Connection, message_id: UUID) -> RecordOutcome | None:
+    row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", message_id)
+    return None if row is None else RecordOutcome(as_turn(row), created=False,
+                                                  published=row["turn_published_at"] is not None)
+
+
+async def _record(conn: asyncpg.Connection, event: MessageReceived | ReplyGenerated, found: Enrichment,
+                  amendable: bool) -> RecordOutcome:
+    if amendable:
+        await amendments.lock(conn, event.message_id)
+    role = event.role if isinstance(event, MessageReceived) else "assistant"
+    title = event.text[:_TITLE_CHARS].strip() or None if role == "user" else None
+    # Opened, or counted on: either way the row is locked until commit, so the turns of one
+    # conversation take their seq one after another. Written before it is checked: a
+    # conversation of another user or a deleted one raises below and the count rolls back.
+    conv = await conn.fetchrow(
+        """INSERT INTO conversations AS c (id, tenant_id, user_id, channel, title, created_at, message_count,
+                                           last_message_at)
+           VALUES ($1, $2, $3, $4, $5, $6, 1, $6)
+           ON CONFLICT (id) DO UPDATE SET message_count = c.message_count + 1, updated_at = now(),
+               title = coalesce(c.title, excluded.title),
+               last_message_at = greatest(coalesce(c.last_message_at, excluded.last_message_at),
+                                          excluded.last_message_at)
+           RETURNING tenant_id, user_id, message_count, status, (xmax = 0) AS opened""",
+        event.conversation_id, event.tenant_id, event.user_id, event.channel, title, event.occurred_at,
+    )
+    assert conv is not None
+    if (conv["tenant_id"], conv["user_id"]) != (event.tenant_id, event.user_id):
+        raise OwnershipConflict(f"conversation {event.conversation_id} belongs to another user")
+    if conv["status"] == "deleted":
+        if (before := await _stored(conn, event.message_id)) is not None:
+            raise _Seen(before)  # a redelivery is still recognised
+        raise ConversationClosed(f"conversation {event.conversation_id} was deleted")
+    common: list[Any] = [
+        event.message_id, event.tenant_id, event.user_id, event.conversation_id, conv["message_count"], role,
+        event.channel, event.occurred_at, found.language, found.intent, found.intent_confidence,
+    ]
+    # ON CONFLICT without a target: the same id (recorded before), the same external id
+    # (a reused key) and the same seq all come back as no row, told apart below.
+    if isinstance(event, MessageReceived):
+        inserted = await conn.fetchrow(
+            f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
+                    occurred_at, language, intent, intent_confidence,
+                    content_type, content, external_id, reply_expected, metadata)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                ON CONFLICT DO NOTHING
+                RETURNING {TURN_COLUMNS}""",
+            *common, event.content_type, event.text, event.external_id,
+            event.reply_expected, event.metadata,
+        )
+    else:
+        inserted = await conn.fetchrow(
+            f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
+                    occurred_at, language, intent, intent_confidence, content, in_reply_to, model,
+                    prompt_tokens, completion_tokens, latency_ms, sources, success, metadata)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                        true, $19)
+                ON CONFLICT DO NOTHING
+                RETURNING {TURN_COLUMNS}""",
+            *common, event.text, event.in_reply_to, event.model, event.usage.prompt_tokens,
+            event.usage.completion_tokens, event.latency_ms, list(event.sources),
+            {"model": event.model, "sources": [str(s) for s in event.sources],
+             "finish_reason": event.finish_reason},
+        )
+    if inserted is None:
+        if (before := await _stored(conn, event.message_id)) is not None:
+            raise _Seen(before)  # a redelivery, or another consumer got there while we waited for the lock
+        if isinstance(event, MessageReceived) and event.external_id is not None and await conn.fetchval(
+                "SELECT 1 FROM messages WHERE tenant_id = $1 AND user_id = $2 AND external_id = $3",
+                event.tenant_id, event.user_id, event.external_id):
+            # Same external id under another message id: a producer reused its key.
+            raise PoisonError("external_id already used by another message of this user")
+        raise RuntimeError(f"seq {conv['message_count']} of conversation {event.conversation_id} is taken")
+    await _count_interaction(conn, event, role, conv["opened"], found)
+    if amendable and await _amended_before_recorded(conn, event):
+        # Revoked before it was recorded: stored out of history, never announced.
+        return RecordOutcome(as_turn(inserted), created=True, published=True)
+    if amendable:
+        inserted = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
+    return RecordOutcome(as_turn(inserted), created=True, published=False)
+
+
 class PgTurnLedger(TurnLedger):
     def __init__(self, pool: PgPool) -> None:
         self._pool = pool
@@ -68,84 +158,14 @@ class PgTurnLedger(TurnLedger):
         amendable = isinstance(event, MessageReceived) and event.channel == "whatsapp"
 
         async def tx(conn: asyncpg.Connection) -> RecordOutcome:
-            async with conn.transaction():
-                if amendable:
-                    await amendments.lock(conn, event.message_id)
-                row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
-                if row is not None:
-                    return RecordOutcome(as_turn(row), created=False, published=row["turn_published_at"] is not None)
-                role = event.role if isinstance(event, MessageReceived) else "assistant"
-                title = event.text[:_TITLE_CHARS].strip() or None if role == "user" else None
-                opened = await conn.fetchval(
-                    """INSERT INTO conversations (id, tenant_id, user_id, channel, title, created_at)
-                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING id""",
-                    event.conversation_id, event.tenant_id, event.user_id, event.channel, title,
-                    event.occurred_at,
-                )
-                conv = await conn.fetchrow(
-                    "SELECT tenant_id, user_id, message_count, status FROM conversations WHERE id = $1 FOR UPDATE",
-                    event.conversation_id,
-                )
-                assert conv is not None
-                if (conv["tenant_id"], conv["user_id"]) != (event.tenant_id, event.user_id):
-                    raise OwnershipConflict(f"conversation {event.conversation_id} belongs to another user")
-                if conv["status"] == "deleted":
-                    raise ConversationClosed(f"conversation {event.conversation_id} was deleted")
-                if opened is None:
-                    # Another consumer (a rebalance overlap, a second group) may have recorded this
-                    # message while we waited for the conversation's lock: look again, now that
-                    # its commit is visible, instead of failing on the primary key.
-                    row = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1", event.message_id)
-                    if row is not None:
-                        return RecordOutcome(as_turn(row), created=False,
-                                             published=row["turn_published_at"] is not None)
-                seq = conv["message_count"] + 1
-                await conn.execute(
-                    """UPDATE conversations SET message_count = $2, updated_at = now(),
-                           title = coalesce(title, $4),
-                           last_message_at = greatest(coalesce(last_message_at, $3), $3)
-                       WHERE id = $1""",
-                    event.conversation_id, seq, event.occurred_at, title,
-                )
-                common: list[Any] = [
-                    event.message_id, event.tenant_id, event.user_id, event.conversation_id, seq, role,
-                    event.channel, event.occurred_at, found.language, found.intent, found.intent_confidence,
-                ]
-                if isinstance(event, MessageReceived):
-                    inserted = await conn.fetchrow(
-                        f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
-                                occurred_at, language, intent, intent_confidence,
-                                content_type, content, external_id, reply_expected, metadata)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                            ON CONFLICT (tenant_id, user_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
-                            RETURNING {TURN_COLUMNS}""",
-                        *common, event.content_type, event.text, event.external_id,
-                        event.reply_expected, event.metadata,
-                    )
-                else:
-                    inserted = await conn.fetchrow(
-                        f"""INSERT INTO messages (id, tenant_id, user_id, conversation_id, seq, role, channel,
-                                occurred_at, language, intent, intent_confidence, content, in_reply_to, model,
-                                prompt_tokens, completion_tokens, latency_ms, sources, success, metadata)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                                    true, $19)
-                            RETURNING {TURN_COLUMNS}""",
-                        *common, event.text, event.in_reply_to, event.model, event.usage.prompt_tokens,
-                        event.usage.completion_tokens, event.latency_ms, list(event.sources),
-                        {"model": event.model, "sources": [str(s) for s in event.sources],
-                         "finish_reason": event.finish_reason},
-                    )
-                if inserted is None:
-                    # Same external id under another message id: a producer reused its key.
-                    raise PoisonError("external_id already used by another message of this user")
-                await _count_interaction(conn, event, role, opened is not None, found)
-                if amendable and await _amended_before_recorded(conn, event):
-                    # Revoked before it was recorded: stored out of history, never announced.
-                    return RecordOutcome(as_turn(inserted), created=True, published=True)
-                if amendable:
-                    inserted = await conn.fetchrow(f"SELECT {TURN_COLUMNS} FROM messages WHERE id = $1",
-                                                   event.message_id)
-                return RecordOutcome(as_turn(inserted), created=True, published=False)
+            # A new turn takes five round trips: begin, the conversation (opened or counted
+            # on, locked), the message, the user's summary, commit. A turn seen before
+            # (a redelivery) is found after the conversation's lock and rolled back.
+            try:
+                async with conn.transaction():
+                    return await _record(conn, event, found, amendable)
+            except _Seen as seen:
+                return seen.outcome
 
         return await self._pool.run(tx)
 
