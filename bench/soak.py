@@ -57,6 +57,7 @@ async def sample(w: Workers, every_s: float, into: list[tuple[float, float, floa
         main = rss_mb("self")
         other = rss_mb(w.companion.pid) if w.companion is not None and w.companion.pid else 0.0
         into.append((time.monotonic() - started, main, other, points))
+
         print(f"  {into[-1][0] / 60:6.1f} min  main {main:7.1f} MB (anon {rss_mb('self', 'RssAnon'):7.1f}, file "
               f"{rss_mb('self', 'RssFile'):6.1f})  companion {other:7.1f} MB  index {points} points", flush=True)
         await asyncio.sleep(every_s)

@@ -16,7 +16,7 @@ import structlog
 import uvicorn
 from faststream.kafka import KafkaBroker
 
-from composition.allocator import bound_malloc_arenas
+from composition.allocator import bound_malloc_arenas, trim_periodically
 from composition.companion import Companion, split_groups
 from composition.index_upkeep import start_upkeep
 from composition.ops import build_probes
@@ -157,6 +157,7 @@ class Runtime:
         common = self._load()
         logs.configure(common.log_level, common.log_format)
         bound_malloc_arenas()  # before the embedder's and the executors' threads exist
+        self._tasks.append(asyncio.create_task(trim_periodically()))
         metrics.configure(common.metrics_enabled)
         await ensure_topics(common.kafka_bootstrap)
         await migrate(common.database_url.get_secret_value())
