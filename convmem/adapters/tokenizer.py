@@ -10,15 +10,16 @@ least, so a budget never overflows because a script was missing from the vocabul
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from pathlib import Path
 
-# Counts remembered, by text: every context block counts the same system prompt and headers,
-# and a conversation's recent turns are counted again for each of its next replies.
-# Long texts (a finished block, with its recalled memory) are rarely counted twice and are
-# not kept, which bounds the memory this takes to about REMEMBERED_COUNTS * REMEMBERED_CHARS.
-REMEMBERED_COUNTS = 4096
-REMEMBERED_CHARS = 1024
+# Counts remembered, by a digest of the text (16 bytes, whatever its length): every context
+# block counts the same system prompt and headers, and a conversation's recent turns (long
+# answers among them) are counted again for each of its next replies. Keeping digests, not
+# texts, bounds the memory to about REMEMBERED_COUNTS * 100 bytes. Texts shorter than a
+# digest are their own key.
+REMEMBERED_COUNTS = 16384
 
 
 def bundled_tokenizer() -> Path:
@@ -37,26 +38,27 @@ class FileTokenCounter:
         self._tok.no_padding()
         self._unknown: str | None = getattr(self._tok.model, "unk_token", None)
         self.name = "all-MiniLM-L6-v2 wordpiece" if path is None else self._path.name
-        self._counted: OrderedDict[str, int] = OrderedDict()
+        self._unknown_id = self._tok.token_to_id(self._unknown) if self._unknown is not None else None
+        self._counted: OrderedDict[str | bytes, int] = OrderedDict()
 
     def count(self, text: str) -> int:
         if not text:
             return 0
-        known = self._counted.get(text)
+        key: str | bytes = text if len(text) <= 16 else hashlib.blake2b(text.encode(), digest_size=16).digest()
+        known = self._counted.get(key)
         if known is not None:
-            self._counted.move_to_end(text)
+            self._counted.move_to_end(key)
             return known
         counted = self._count(text)
-        if len(text) > REMEMBERED_CHARS:
-            return counted
-        self._counted[text] = counted
+        self._counted[key] = counted
         if len(self._counted) > REMEMBERED_COUNTS:
             self._counted.popitem(last=False)
         return counted
 
     def _count(self, text: str) -> int:
         enc = self._tok.encode(text, add_special_tokens=False)
-        if self._unknown is None:
-            return len(enc.ids)
-        return sum(max(1, end - start) if tok == self._unknown else 1
-                   for tok, (start, end) in zip(enc.tokens, enc.offsets, strict=True))
+        ids = enc.ids
+        if self._unknown_id is None or self._unknown_id not in ids:
+            return len(ids)  # tokens and offsets (a Python object each) only when they matter
+        return sum(max(1, end - start) if tok == self._unknown_id else 1
+                   for tok, (start, end) in zip(ids, enc.offsets, strict=True))
