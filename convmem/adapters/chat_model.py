@@ -31,7 +31,8 @@ class ModelRefused(Exception):
 
 class OpenAIChatModel:
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout_s: float,
-                 temperature: float, max_tokens: int, max_connections: int = 64) -> None:
+                 temperature: float, max_tokens: int, max_connections: int = 64,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         # One connection per answer in flight, kept alive between answers; the timeout bounds
         # every call, so a hung model frees its slot. Retries belong to the delivery layer
         # (one place), so the client makes none itself.
@@ -39,7 +40,7 @@ class OpenAIChatModel:
         headers = {"Authorization": f"Bearer {api_key or 'unused'}", "Content-Type": "application/json",
                    "Accept": "text/event-stream"}
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", limits=limits, timeout=timeout_s,
-                                         headers=headers)
+                                         headers=headers, transport=transport)
         self.name = model
         self.operation = "reply"
         self._temperature = temperature
@@ -88,20 +89,24 @@ class OpenAIChatModel:
                 if response.status_code >= 400:
                     await response.aread()
                     raise ModelRefused(response.status_code)
-                async for line in response.aiter_lines():
-                    chunk = _event(line)
-                    if chunk is None:
-                        continue
-                    model = chunk.get("model") or model
-                    if usage := chunk.get("usage"):
-                        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                        completion_tokens = int(usage.get("completion_tokens") or 0)
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            parts.append(text)
-                            on_text(text)
-                        finish = choice.get("finish_reason") or finish
+                # Lines split from the raw bytes (httpx's text line decoder costs more per
+                # token than the JSON), each `data:` line's JSON read by orjson.
+                rest = b""
+                async for data in response.aiter_bytes():
+                    *lines, rest = (rest + data).split(b"\n")
+                    for chunk in map(_event, lines):
+                        if chunk is None:
+                            continue
+                        model = chunk.get("model") or model
+                        if usage := chunk.get("usage"):
+                            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                            completion_tokens = int(usage.get("completion_tokens") or 0)
+                        for choice in chunk.get("choices") or ():
+                            text = (choice.get("delta") or {}).get("content")
+                            if text:
+                                parts.append(text)
+                                on_text(text)
+                            finish = choice.get("finish_reason") or finish
         except httpx.TransportError as exc:  # connection refused or lost, a time-out
             raise RetryableError(f"LLM unavailable: {type(exc).__name__}") from exc
         except ModelRefused as exc:
@@ -113,14 +118,14 @@ class OpenAIChatModel:
         return Completion("".join(parts), model, prompt_tokens, completion_tokens, finish)
 
 
-def _event(line: str) -> dict[str, Any] | None:
+def _event(line: bytes) -> dict[str, Any] | None:
     """The JSON object of one `data:` line of the stream; None for anything else (comments,
     blank separators, `event:` lines, the closing [DONE]). An error the server reports in the
     stream, after its 200, is the model being unavailable for now."""
-    if not line.startswith("data:"):
+    if not line.startswith(b"data:"):
         return None
     data = line[5:].strip()
-    if not data or data == "[DONE]":
+    if not data or data == b"[DONE]":
         return None
     try:
         chunk = orjson.loads(data)
