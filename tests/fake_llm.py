@@ -73,24 +73,28 @@ class FakeLLM(LocalServer):
             status = self.failures.pop(0)
             return JSONResponse({"error": {"message": f"scripted {status}", "type": "test"}}, status_code=status)
         text = self.answer(body["messages"])
+        finish = "stop"
+        limit = body.get("max_tokens")
+        if isinstance(limit, int) and len(words := text.split(" ")) > limit:  # as a real model stops
+            text, finish = " ".join(words[:limit]), "length"
         created = int(time.time())
         if not body.get("stream"):
             return {"id": "c1", "object": "chat.completion", "created": created, "model": MODEL,
-                    "choices": [{"index": 0, "finish_reason": "stop",
+                    "choices": [{"index": 0, "finish_reason": finish,
                                  "message": {"role": "assistant", "content": text}}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()),
                               "total_tokens": 10 + len(text.split())}}
 
         async def events() -> Any:
             try:
-                async for frame in self._frames(body, text, created):
+                async for frame in self._frames(body, text, created, finish):
                     yield frame
             finally:
                 self.in_flight -= 1
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    async def _frames(self, body: dict[str, Any], text: str, created: int) -> Any:
+    async def _frames(self, body: dict[str, Any], text: str, created: int, finish: str) -> Any:
         words = text.split(" ")
         for i, w in enumerate(words):
             if i and self.token_interval_s:
@@ -100,7 +104,7 @@ class FakeLLM(LocalServer):
                                   "finish_reason": None}]}
             yield f"data: {json.dumps(chunk)}\n\n"
         done = {"id": "c1", "object": "chat.completion.chunk", "created": created, "model": MODEL,
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         yield f"data: {json.dumps(done)}\n\n"
         prompt = sum(len(m["content"].split()) for m in body["messages"])
         usage = {"id": "c1", "object": "chat.completion.chunk", "created": created, "model": MODEL,
