@@ -95,7 +95,7 @@ def main() -> None:
     p.add_argument("--pid", type=int)
     p.add_argument("--raw", type=Path, help="a py-spy raw (collapsed stacks) file instead of sampling")
     p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--rate", type=float, default=50.0, help="samples per second per thread")
+    p.add_argument("--rate", type=int, default=50, help="samples per second per thread")
     p.add_argument("--messages-per-second", type=float, help="the offered load, for ms of CPU per message")
     a = p.parse_args()
     if a.raw is None:
