@@ -94,7 +94,7 @@ def declare(broker: KafkaBroker, policy: DeliveryPolicy, roles: Sequence[str], r
             _given(settings.indexer, "indexer")
             return indexer.IndexerDeps(turns=s.turns, deliveries=s.deliveries, embeddings=s.embeddings,
                                        embedder=lambda: res.embedder, index=lambda: res.index, rules=rules,
-                                       units=settings.indexer is None or settings.indexer.embed_units)
+                                       units=settings.indexer is None or settings.indexer.embeds_units)
 
         indexer.register(subs, indexer_deps, **({} if settings.indexer is None else {
             "batch_size": settings.indexer.record_batch, "record_concurrency": settings.indexer.record_concurrency,

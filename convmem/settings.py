@@ -212,9 +212,19 @@ class IndexerSettings(VectorSettings):
     # conversation's turns in order); bounded by the database pool.
     record_concurrency: int = Field(default=8, ge=1, le=64)
     record_batch: int = Field(default=256, ge=1, le=2048)
-    # Embed bursts (units, the `units` retrieval stage) beside turns. Off: their full text is
-    # still searched, their vectors are not written (fewer texts to embed on import).
-    embed_units: bool = True
+    # Embed bursts (units, the `units` retrieval stage) beside turns. Unset: when the units
+    # stage is among the default retrieval stages. Off: their full text is still searched,
+    # their vectors are not written (a burst is a longer text: on a chat import they added
+    # about a third to the embedding work, for a stage that is off by default).
+    embed_units: bool | None = None
+
+    @property
+    def embeds_units(self) -> bool:
+        from convmem.memory.stages import Stages
+
+        if self.embed_units is not None:
+            return self.embed_units
+        return Stages.parse("hybrid", self.retrieval_stages).units
 
 
 class ResponderSettings(VectorSettings):
