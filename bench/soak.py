@@ -49,17 +49,18 @@ def slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / den if den else 0.0
 
 
-async def sample(w: Workers, every_s: float, into: list[tuple[float, float, float, int]]) -> None:
-    """(seconds since start, main MB, companion MB, index points), every `every_s`."""
+async def sample(w: Workers, every_s: float, into: list[tuple[float, float, float, int, float, float]]) -> None:
+    """(seconds since start, main MB, companion MB, index points, main's anonymous and
+    file-backed MB), every `every_s`."""
     started = time.monotonic()
     while True:
         points = await w.runtime.res.index.count()
         main = rss_mb("self")
         other = rss_mb(w.companion.pid) if w.companion is not None and w.companion.pid else 0.0
-        into.append((time.monotonic() - started, main, other, points))
-
-        print(f"  {into[-1][0] / 60:6.1f} min  main {main:7.1f} MB (anon {rss_mb('self', 'RssAnon'):7.1f}, file "
-              f"{rss_mb('self', 'RssFile'):6.1f})  companion {other:7.1f} MB  index {points} points", flush=True)
+        anon, mapped = rss_mb("self", "RssAnon"), rss_mb("self", "RssFile")
+        into.append((time.monotonic() - started, main, other, points, anon, mapped))
+        print(f"  {into[-1][0] / 60:6.1f} min  main {main:7.1f} MB (anon {anon:7.1f}, file "
+              f"{mapped:6.1f})  companion {other:7.1f} MB  index {points} points", flush=True)
         await asyncio.sleep(every_s)
 
 
@@ -76,7 +77,7 @@ def growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 1
 
 async def run(a: argparse.Namespace) -> None:
     print(f"soak: {a.rate} msg/s over {a.conversations} conversations for {a.minutes} min, model {a.model_latency} s")
-    samples: list[tuple[float, float, float, int]] = []
+    samples: list[tuple[float, float, float, int, float, float]] = []
     if a.trace:
         tracemalloc.start(1)
     async with model_server(a.model_latency) as llm, workers(llm, True, a.processes) as w:
@@ -100,7 +101,7 @@ async def run(a: argparse.Namespace) -> None:
         return
     during = samples[:loaded]
     half = during[len(during) // 2:]  # after warm-up: caches filled, pools grown
-    for name, col in (("main", 1), ("companion", 2)):
+    for name, col in (("main", 1), ("main anon", 4), ("main file", 5), ("companion", 2)):
         series = [(x[0] / 60, float(x[col])) for x in half]
         print(f"  {name:<9} RSS: start {during[0][col]:.1f} MB, peak {max(s[col] for s in samples):.1f} MB, end of load "
               f"{during[-1][col]:.1f} MB, after cool-down {samples[-1][col]:.1f} MB; second half slope "
