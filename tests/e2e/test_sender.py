@@ -115,7 +115,8 @@ async def test_a_refused_reply_is_recorded_and_dead_lettered_with_the_reason(
 async def test_a_reply_over_the_text_limit_goes_in_parts_in_order(
         api: httpx.AsyncClient, runtime: Runtime, fake_graph: FakeGraph, tap: Tap) -> None:
     wa_id = wa_user()
-    long = " ".join(f"item{i}" for i in range(900))  # the fake model repeats it back: over 4,096 characters
+    # The fake model repeats it back (402 words, under its max_tokens of 512): over 4,096 characters.
+    long = " ".join(f"item-number-{i}" for i in range(400))
     conversation = await write(api, wa_id, long)
     parts = await eventually(lambda: fake_graph.to(wa_id) if len(fake_graph.to(wa_id)) >= 2 else None)
     [reply] = await eventually(lambda: replies_in(tap, conversation))
