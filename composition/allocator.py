@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import time
 
 import structlog
@@ -23,6 +24,7 @@ ARENAS = 2
 TRIM_EVERY_S = 30.0
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (musl has neither arenas to cap nor malloc_trim)."""
     try:

@@ -157,15 +157,14 @@ class Resources:
         if settings.llm_base_url is None:
             return  # explicit offline mode: replies built from memory, model="offline"
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        for upkeep in (False, True):
+        def opened() -> OpenAIChatModel:
             model = OpenAIChatModel(str(settings.llm_base_url), settings.llm_model, key, settings.llm_timeout_s,
                                     settings.llm_temperature, settings.llm_max_tokens,
                                     max_connections=settings.max_in_flight)
-            if upkeep:
-                self.upkeep_model = model
-            else:
-                self.chat_model = model
             self._closers.append(model.close)
+            return model
+
+        self.chat_model, self.upkeep_model = opened(), opened()
 
     def open_whatsapp(self, settings: SenderSettings) -> None:
         from convmem.adapters.whatsapp import GraphWhatsAppApi

@@ -36,9 +36,9 @@ class FileTokenCounter:
         self._tok = tokenizers.Tokenizer.from_file(str(self._path))
         self._tok.no_truncation()
         self._tok.no_padding()
-        self._unknown: str | None = getattr(self._tok.model, "unk_token", None)
+        unknown: str | None = getattr(self._tok.model, "unk_token", None)
         self.name = "all-MiniLM-L6-v2 wordpiece" if path is None else self._path.name
-        self._unknown_id = self._tok.token_to_id(self._unknown) if self._unknown is not None else None
+        self._unknown_id = self._tok.token_to_id(unknown) if unknown is not None else None
         self._counted: OrderedDict[str | bytes, int] = OrderedDict()
 
     def count(self, text: str) -> int:
