@@ -79,7 +79,7 @@ class VectorSettings(CommonSettings):
     # Turns an embed batch takes at most: a backlog (an import) is sorted by length across the
     # whole batch, so bigger batches pad less (an import of 6,435 chat turns: 161-164/s at 256,
     # 178-183/s at 1,024). Live traffic never waits for a batch to fill.
-    embed_batch_size: int = Field(default=1024, ge=1, le=4096)
+    embed_batch_size: int = Field(default=1024, ge=1, le=1024)
     # Threads the local embedding model computes with. Unset: every core but one, which is
     # left to the event loop that answers HTTP, records turns and publishes replies; a model
     # that takes every core makes all of those wait behind each batch.
